@@ -1,0 +1,79 @@
+import {ExitCode, type ExitCodeValue, TetherError} from './errors.js'
+
+/** What a failed command shows: one line, optional hints, and the exit code. */
+export interface ErrorReport {
+  code: string
+  exitCode: ExitCodeValue | number
+  message: string
+  suggestions: string[]
+  details?: Record<string, unknown>
+}
+
+interface OclifLikeError {
+  message: string
+  oclif?: {exit?: number}
+  code?: string
+}
+
+const SYSTEM_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EEXIST: 'already exists',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on device',
+  ENOTDIR: 'not a directory',
+  EROFS: 'read-only file system',
+}
+
+/**
+ * The one place that turns any thrown value into what the user sees and the exit code.
+ * Unknown errors are bugs: they get exit 70 and a hint to rerun with --debug.
+ */
+export function reportFor(error: unknown): ErrorReport {
+  if (error instanceof TetherError) {
+    return {
+      code: error.code,
+      exitCode: error.exitCode,
+      message: error.message,
+      suggestions: error.suggestions,
+      details: error.details,
+    }
+  }
+
+  const e = error as OclifLikeError & {path?: string; syscall?: string}
+  if (e && typeof e === 'object' && e.oclif && typeof e.oclif.exit === 'number') {
+    // oclif's own parse errors (unknown flag, missing arg, bad option value) carry exit 2.
+    const exit = e.oclif.exit
+    return {
+      code: exit === ExitCode.USAGE ? 'USAGE' : 'FAILED',
+      exitCode: exit,
+      message: stripAnsi(e.message),
+      suggestions: [],
+    }
+  }
+
+  if (e && typeof e.code === 'string' && SYSTEM_ERRORS[e.code]) {
+    const where = e.path ? `${e.path}: ` : ''
+    return {code: e.code, exitCode: ExitCode.FAILED, message: `${where}${SYSTEM_ERRORS[e.code]}`, suggestions: []}
+  }
+
+  const message = error instanceof Error ? error.message : String(error)
+  return {
+    code: 'INTERNAL',
+    exitCode: ExitCode.INTERNAL,
+    message: `unexpected error: ${message}`,
+    suggestions: ['Run again with --debug (or DEBUG=tether*) to see the stack trace, and report it.'],
+  }
+}
+
+export function debugEnabled(argv: readonly string[] = process.argv): boolean {
+  if (argv.includes('--debug')) return true
+  const debug = process.env.DEBUG ?? ''
+  return debug.split(',').some((d) => d.trim() === '*' || d.trim().startsWith('tether'))
+}
+
+// oclif messages may carry colour codes even when we print without colour.
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001B\[[0-9;]*m/g, '')
+}
