@@ -1,0 +1,47 @@
+import type {Role} from '../db/schema.js'
+
+/**
+ * The one table of who may do what (docs/rbac.md renders it). Routes name the permission
+ * they need; nothing else in the server tests roles directly.
+ */
+export const PERMISSIONS = [
+  'devices:read',
+  'devices:manage',
+  'devices:enroll',
+  'diagnostics:run',
+  'logs:pull',
+  'tunnels:open',
+  'updates:publish',
+  'updates:deploy',
+  'audit:read',
+  'users:manage',
+  'customers:manage',
+] as const
+
+export type Permission = (typeof PERMISSIONS)[number]
+
+export const ROLES: readonly Role[] = ['admin', 'service-engineer', 'applications-specialist', 'auditor', 'viewer']
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  admin: PERMISSIONS,
+  'service-engineer': ['devices:read', 'devices:enroll', 'diagnostics:run', 'logs:pull', 'tunnels:open', 'updates:deploy'],
+  'applications-specialist': ['devices:read', 'diagnostics:run', 'tunnels:open'],
+  auditor: ['devices:read', 'audit:read'],
+  viewer: ['devices:read'],
+}
+
+/** Roles that can reach devices must use MFA; auditors and viewers only if the server config says so. */
+export const DEVICE_REACHING: readonly Permission[] = ['devices:enroll', 'diagnostics:run', 'logs:pull', 'tunnels:open', 'updates:deploy', 'users:manage']
+
+export function roleRequiresMfa(role: Role, mfaForReadOnlyRoles: boolean): boolean {
+  if (mfaForReadOnlyRoles) return true
+  return ROLE_PERMISSIONS[role].some((p) => DEVICE_REACHING.includes(p))
+}
+
+export function hasPermission(permissions: readonly Permission[], needed: Permission): boolean {
+  return permissions.includes(needed)
+}
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value)
+}

@@ -1,0 +1,37 @@
+import type {preHandlerHookHandler} from 'fastify'
+import type {Role} from '../db/schema.js'
+import type {Permission} from './permissions.js'
+
+/** Customers (and optionally single sites) a user may see; `all` for unscoped admins. */
+export interface Scope {
+  all: boolean
+  entries: Array<{customerId: string; siteId: string | null}>
+}
+
+/** Who is calling, set by the auth plugin on every authenticated request. */
+export interface Principal {
+  auth: 'session' | 'api-token'
+  userId: string
+  username: string
+  role: Role
+  /** Effective permissions: the role's, narrowed to the token's for API tokens. */
+  permissions: Permission[]
+  scope: Scope
+  tokenId?: string
+  tokenName?: string
+  /** Session of a user who must still enrol MFA: only /me and /me/mfa/* are open. */
+  mfaEnrollmentRequired: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** null until the auth hook has run, and on unauthenticated routes. */
+    principal: Principal | null
+  }
+  interface FastifyInstance {
+    /** preHandler that answers 401 without a valid principal and 403 without the permission. */
+    requirePermission(permission: Permission): preHandlerHookHandler
+    /** preHandler that only requires a valid principal (any permission). */
+    requireAuth: preHandlerHookHandler
+  }
+}

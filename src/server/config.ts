@@ -1,0 +1,44 @@
+/**
+ * The server's settings, from DATA_DIR/config.json written by `tether server init`, then
+ * overridden by flags. Everything has a default so `tether server start` needs no flags.
+ */
+export interface ServerConfig {
+  dataDir: string
+  /** Listen address, default 0.0.0.0:8443. */
+  host: string
+  port: number
+  /** Names in the server certificate. */
+  hostnames: string[]
+  /** postgres://… or a SQLite path; default DATA_DIR/tether.db */
+  database: string
+  tls: {certFile: string; keyFile: string; caFile: string}
+  /** The device CA (signs agent certificates; used from the agent issue on). */
+  deviceCa: {certFile: string; keyFile: string}
+  auth: {
+    /** HS256 secret file for access tokens (0600), shared by every node behind a load balancer. */
+    jwtSecretFile: string
+    accessTokenTtlSeconds: number
+    refreshTokenTtlSeconds: number
+    /** MFA for auditors/viewers too (roles that reach devices always need it). */
+    mfaForReadOnlyRoles: boolean
+    /** Failed logins before a lock, per user and per source address. */
+    lockoutThreshold: number
+    lockoutSeconds: number
+  }
+  limits: {
+    /** Requests per minute per source address and per user. */
+    rateLimitPerMinute: number
+    bodyLimitBytes: number
+    maxConnections: number
+    headersTimeoutMs: number
+    requestTimeoutMs: number
+  }
+  /** Extra addresses trusted as proxies for X-Forwarded-For (load balancer). */
+  trustProxy: string[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: ServerConfig
+  }
+}

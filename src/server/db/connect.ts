@@ -1,0 +1,87 @@
+import {Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect} from 'kysely'
+import {UnavailableError, UsageError} from '../../shared/errors.js'
+import * as m001 from './migrations/001-initial.js'
+import type {Database} from './schema.js'
+
+export type DialectName = 'sqlite' | 'postgres'
+
+/** Every migration this binary knows, in order. Add new ones at the end; never edit old ones. */
+const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName) => Promise<void>}> = {
+  '001-initial': m001,
+}
+
+export interface OpenedDatabase {
+  db: Kysely<Database>
+  dialect: DialectName
+  /** Closes the pool / file handle. */
+  close(): Promise<void>
+}
+
+/**
+ * Opens the database named by `url`: `postgres://…` (or `postgresql://…`) for PostgreSQL,
+ * `sqlite:PATH` or a plain file path for the embedded SQLite.
+ */
+export async function openDatabase(url: string): Promise<OpenedDatabase> {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pg = (await import('pg')).default
+    // bigserial/count(*) come back as strings by default; every value we store fits a double.
+    pg.types.setTypeParser(20, (v: string) => Number(v))
+    const pool = new pg.Pool({connectionString: url, max: 10})
+    const db = new Kysely<Database>({dialect: new PostgresDialect({pool})})
+    return {db, dialect: 'postgres', close: () => db.destroy()}
+  }
+  if (/^[a-z]+:\/\//i.test(url)) {
+    throw new UsageError(`--database: "${redact(url)}" is not supported; use postgres://… or a SQLite file path`)
+  }
+  const path = url.replace(/^sqlite:/, '')
+  const {default: SQLite} = await import('better-sqlite3')
+  const file = new SQLite(path)
+  // WAL lets readers (exports, verify) run beside the writer; busy_timeout rides out short locks.
+  file.pragma('journal_mode = WAL')
+  file.pragma('busy_timeout = 5000')
+  file.pragma('foreign_keys = ON')
+  const db = new Kysely<Database>({dialect: new SqliteDialect({database: file})})
+  return {db, dialect: 'sqlite', close: () => db.destroy()}
+}
+
+/**
+ * Brings the schema up to date. A database migrated by a newer Tether (a migration this
+ * binary does not know) is refused rather than touched.
+ */
+export async function migrateToLatest(opened: OpenedDatabase): Promise<string[]> {
+  const provider: MigrationProvider = {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      const out: Record<string, Migration> = {}
+      for (const [name, mig] of Object.entries(MIGRATIONS)) out[name] = {up: (db) => mig.up(db, opened.dialect)}
+      return out
+    },
+  }
+  const migrator = new Migrator({db: opened.db, provider})
+  let executed: string[]
+  try {
+    executed = await executedMigrations(opened)
+  } catch (error) {
+    throw new UnavailableError(`database unreachable: ${(error as Error).message}`, {cause: error})
+  }
+  const unknown = executed.filter((name) => !(name in MIGRATIONS))
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `the database schema is newer than this tether binary (unknown migrations: ${unknown.join(', ')}); upgrade tether before starting the server`,
+    )
+  }
+  const {error, results} = await migrator.migrateToLatest()
+  if (error) throw new UnavailableError(`database migration failed: ${(error as Error).message}`, {cause: error})
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+async function executedMigrations(opened: OpenedDatabase): Promise<string[]> {
+  const tables = await opened.db.introspection.getTables({withInternalKyselyTables: true})
+  if (!tables.some((t) => t.name === 'kysely_migration')) return []
+  const db = opened.db as unknown as Kysely<{kysely_migration: {name: string}}>
+  const rows = await db.selectFrom('kysely_migration').select('name').execute()
+  return rows.map((r) => r.name)
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+}

@@ -1,0 +1,140 @@
+import type {ColumnType, Generated, Insertable, Selectable, Updateable} from 'kysely'
+
+/**
+ * The database as Kysely sees it, for SQLite and PostgreSQL alike. Portable column types only:
+ * timestamps are ISO-8601 UTC text (sortable, identical on both), booleans are 0/1 integers,
+ * structured values are JSON text. Migrations in ./migrations create exactly this.
+ */
+export interface Database {
+  customers: CustomersTable
+  sites: SitesTable
+  devices: DevicesTable
+  users: UsersTable
+  user_scopes: UserScopesTable
+  api_tokens: ApiTokensTable
+  refresh_tokens: RefreshTokensTable
+  login_throttle: LoginThrottleTable
+  audit_events: AuditEventsTable
+}
+
+export interface CustomersTable {
+  id: string
+  name: string
+  created_at: string
+}
+
+export interface SitesTable {
+  id: string
+  customer_id: string
+  name: string
+  created_at: string
+}
+
+export interface DevicesTable {
+  serial: string
+  model: string
+  customer_id: string
+  site_id: string | null
+  /** JSON object of string labels. */
+  labels: string
+  created_at: string
+  /** Filled by the agent issue: enrollment, certificate, presence. */
+  enrolled_at: string | null
+  revoked_at: string | null
+  cert_fingerprint: string | null
+  last_seen_at: string | null
+  /** JSON inventory reported by the agent at connect. */
+  inventory: string | null
+}
+
+export type Role = 'admin' | 'service-engineer' | 'applications-specialist' | 'auditor' | 'viewer'
+
+export interface UsersTable {
+  id: string
+  username: string
+  display_name: string | null
+  role: Role
+  /** "scrypt$N$r$p$saltB64$hashB64": parameters are stored with each hash. */
+  password_hash: string
+  /** Base32 TOTP secret, encrypted at rest is out of scope: the DB is the trust boundary. */
+  mfa_secret: string | null
+  mfa_enabled: number
+  /** 1: sees every customer (admins); 0: only the customers/sites in user_scopes. */
+  scope_all: number
+  disabled_at: string | null
+  /** Bumped to invalidate every access token issued before (disable, password change). */
+  token_epoch: number
+  created_at: string
+  updated_at: string
+}
+
+export interface UserScopesTable {
+  user_id: string
+  customer_id: string
+  /** null: every site of the customer. */
+  site_id: string | null
+}
+
+export interface ApiTokensTable {
+  id: string
+  user_id: string
+  name: string
+  /** SHA-256 (hex) of the secret; the secret is shown once. */
+  token_hash: string
+  /** JSON array of permission names, a subset of the owner's role. */
+  permissions: string
+  created_at: string
+  expires_at: string
+  revoked_at: string | null
+  last_used_at: string | null
+}
+
+export interface RefreshTokensTable {
+  id: string
+  user_id: string
+  token_hash: string
+  created_at: string
+  expires_at: string
+  revoked_at: string | null
+}
+
+/** Failed-login counters shared by every server node: key is "user:<name>" or "ip:<addr>". */
+export interface LoginThrottleTable {
+  key: string
+  failures: number
+  first_failure_at: string
+  last_failure_at: string
+  locked_until: string | null
+}
+
+export type ActorType = 'user' | 'device' | 'system'
+export type Outcome = 'success' | 'failure' | 'denied'
+
+export interface AuditEventsTable {
+  /** Chain order. */
+  seq: Generated<number>
+  id: string
+  time: string
+  actor_type: ActorType
+  actor: string
+  action: string
+  device_serial: string | null
+  customer_id: string | null
+  outcome: Outcome
+  source_ip: string | null
+  /** JSON object. */
+  details: string
+  prev_hash: string
+  hash: string
+}
+
+export type Customer = Selectable<CustomersTable>
+export type Site = Selectable<SitesTable>
+export type Device = Selectable<DevicesTable>
+export type User = Selectable<UsersTable>
+export type NewUser = Insertable<UsersTable>
+export type UserUpdate = Updateable<UsersTable>
+export type ApiToken = Selectable<ApiTokensTable>
+export type AuditEventRow = Selectable<AuditEventsTable>
+export type NewAuditEventRow = Insertable<AuditEventsTable>
+export type {ColumnType}
