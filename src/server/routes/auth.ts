@@ -1,0 +1,4 @@
+import type {FastifyPluginAsync} from 'fastify'
+
+/** Routes under /api/v1 (placeholder until implemented). */
+export const authRoutes: FastifyPluginAsync = async () => {}
