@@ -1,0 +1,37 @@
+import Fastify, {type FastifyInstance, type FastifyServerOptions} from 'fastify'
+import {auditPlugin} from './audit/plugin.js'
+import {authPlugin} from './auth/plugin.js'
+import type {ServerConfig} from './config.js'
+import type {OpenedDatabase} from './db/connect.js'
+import {dbPlugin} from './db/plugin.js'
+import {useErrorHandler} from './http/error-handler.js'
+import {useZodCompilers} from './http/zod-compilers.js'
+import {registerApiRoutes} from './routes/index.js'
+
+export interface AppOptions {
+  config: ServerConfig
+  database: OpenedDatabase
+  /** Fastify options: logger, https (server.ts sets TLS), limits. */
+  fastify?: FastifyServerOptions & {https?: unknown}
+}
+
+/**
+ * Assembles the server from its plugins. Tests call this with app.inject(); server.ts adds
+ * TLS and the listener. Order matters only through the plugins' declared dependencies.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...options.fastify,
+    bodyLimit: options.config.limits.bodyLimitBytes,
+    // A body field we do not know is an error (zod strict), never silently dropped.
+    ajv: {customOptions: {removeAdditional: false}},
+  } as FastifyServerOptions)
+  app.decorate('config', options.config)
+  useZodCompilers(app)
+  useErrorHandler(app)
+  await app.register(dbPlugin, {opened: options.database})
+  await app.register(auditPlugin)
+  await app.register(authPlugin)
+  await registerApiRoutes(app)
+  return app
+}

@@ -1,0 +1,31 @@
+import {join} from 'node:path'
+import type {ServerConfig} from './config.js'
+
+/** Settings of a data dir nobody has configured: `tether server start` with no flags. */
+export function defaultServerConfig(dataDir: string): ServerConfig {
+  return {
+    dataDir,
+    host: '0.0.0.0',
+    port: 8443,
+    hostnames: ['localhost'],
+    database: join(dataDir, 'tether.db'),
+    tls: {certFile: join(dataDir, 'tls', 'server.crt'), keyFile: join(dataDir, 'tls', 'server.key'), caFile: join(dataDir, 'tls', 'ca.crt')},
+    deviceCa: {certFile: join(dataDir, 'device-ca', 'ca.crt'), keyFile: join(dataDir, 'device-ca', 'ca.key')},
+    auth: {
+      jwtSecretFile: join(dataDir, 'secrets', 'jwt.key'),
+      accessTokenTtlSeconds: 300,
+      refreshTokenTtlSeconds: 12 * 3600,
+      mfaForReadOnlyRoles: false,
+      lockoutThreshold: 5,
+      lockoutSeconds: 900,
+    },
+    limits: {
+      rateLimitPerMinute: 300,
+      bodyLimitBytes: 1024 * 1024,
+      maxConnections: 10_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+    },
+    trustProxy: [],
+  }
+}
