@@ -25,8 +25,9 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
   const color = colorEnabled()
   const table = new Table({
     head: color ? head.map((h) => styleText('bold', h)) : head,
-    style: {head: [], border: [], compact: false},
-    colAligns: options.align,
+    style: {head: [], border: [], compact: true},
+    // cli-table3 reads colAligns[x]: an explicit undefined would replace its [] default.
+    ...(options.align ? {colAligns: options.align} : {}),
     wordWrap: true,
   })
   for (const row of rows) table.push(row.map((cell) => String(cell)))
