@@ -5,7 +5,12 @@ import type {ServerConfig} from './config.js'
 import type {OpenedDatabase} from './db/connect.js'
 import {dbPlugin} from './db/plugin.js'
 import {useErrorHandler} from './http/error-handler.js'
+import {useRouteCatalog} from './http/route-catalog.js'
 import {useZodCompilers} from './http/zod-compilers.js'
+import {hubPlugin} from './hub/plugin.js'
+import {healthPlugin} from './plugins/health.js'
+import {rateLimitPlugin} from './plugins/rate-limit.js'
+import {securityPlugin} from './plugins/security.js'
 import {registerApiRoutes} from './routes/index.js'
 
 export interface AppOptions {
@@ -23,15 +28,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...options.fastify,
     bodyLimit: options.config.limits.bodyLimitBytes,
+    // X-Forwarded-For is believed only from the configured load balancers.
+    trustProxy: options.config.trustProxy.length > 0 ? options.config.trustProxy : false,
     // A body field we do not know is an error (zod strict), never silently dropped.
     ajv: {customOptions: {removeAdditional: false}},
   } as FastifyServerOptions)
   app.decorate('config', options.config)
+  useRouteCatalog(app)
   useZodCompilers(app)
+  await app.register(securityPlugin)
+  await app.register(rateLimitPlugin, {perMinute: options.config.limits.rateLimitPerMinute})
   useErrorHandler(app)
   await app.register(dbPlugin, {opened: options.database})
+  await app.register(healthPlugin)
   await app.register(auditPlugin)
   await app.register(authPlugin)
+  await app.register(hubPlugin)
   await registerApiRoutes(app)
   return app
 }

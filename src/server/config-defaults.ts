@@ -27,5 +27,6 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
       requestTimeoutMs: 30_000,
     },
     trustProxy: [],
+    agents: {heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000, requestTimeoutMs: 10_000},
   }
 }

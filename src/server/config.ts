@@ -35,6 +35,15 @@ export interface ServerConfig {
   }
   /** Extra addresses trusted as proxies for X-Forwarded-For (load balancer). */
   trustProxy: string[]
+  /** The device agent control channel (docs/agent-protocol.md). */
+  agents: {
+    /** WebSocket ping period per connection. */
+    heartbeatIntervalMs: number
+    /** A connection silent (no pong, no message) this long is terminated. */
+    heartbeatTimeoutMs: number
+    /** How long a remote request (session.open) waits for the agent's answer. */
+    requestTimeoutMs: number
+  }
 }
 
 declare module 'fastify' {

@@ -31,7 +31,12 @@ export const DeviceView = z.strictObject({
 export type DeviceView = z.infer<typeof DeviceView>
 export const DeviceList = z.strictObject({devices: z.array(DeviceView)})
 // GET /devices?customer=&site=&label=k=v  (filtered by the caller's scope)
-export const DeviceQuery = z.strictObject({customer: Slug.optional(), site: Slug.optional()})
+export const DeviceQuery = z.strictObject({
+  customer: Slug.optional(),
+  site: Slug.optional(),
+  /** "key=value": devices whose label key has exactly that value. */
+  label: z.string().regex(/^[a-zA-Z0-9._/-]{1,63}=.{0,255}$/, 'key=value').optional(),
+})
 // POST /devices (devices:manage): register a device before enrollment
 export const CreateDeviceRequest = z.strictObject({
   serial: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, '1-128 letters, digits, or . _ -'),

@@ -44,3 +44,5 @@ export const CreateTokenRequest = z.strictObject({
 })
 /** `token` is the secret, shown this once: "tth_<id>_<secret>". */
 export const CreateTokenResponse = z.strictObject({token: z.string(), info: TokenView})
+// GET /tokens?user=NAME (another user's tokens: users:manage)
+export const TokenListQuery = z.strictObject({user: z.string().min(1).max(64).optional()})

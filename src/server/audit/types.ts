@@ -21,9 +21,17 @@ export interface AuditEvent extends Required<Omit<AuditInput, 'details'>> {
   hash: string
 }
 
+export interface AuditPage {
+  events: AuditEvent[]
+  /** The `after` of the next page; null when this page was the last. */
+  next: number | null
+}
+
 /**
  * The hash-chained trail (src/server/audit/). append() returns only once the event is
  * committed: callers await it before answering, so no audited action goes unrecorded.
+ * The read side (list, export, verify) works on the database directly: AuditChain, or the
+ * functions of export.ts and verify.ts.
  */
 export interface AuditLog {
   append(input: AuditInput): Promise<AuditEvent>

@@ -1,6 +1,8 @@
 import {Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect} from 'kysely'
 import {UnavailableError, UsageError} from '../../shared/errors.js'
 import * as m001 from './migrations/001-initial.js'
+import * as m002 from './migrations/002-audit-head.js'
+import * as m003 from './migrations/003-agent.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -8,6 +10,8 @@ export type DialectName = 'sqlite' | 'postgres'
 /** Every migration this binary knows, in order. Add new ones at the end; never edit old ones. */
 const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName) => Promise<void>}> = {
   '001-initial': m001,
+  '002-audit-head': m002,
+  '003-agent': m003,
 }
 
 export interface OpenedDatabase {

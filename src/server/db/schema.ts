@@ -15,6 +15,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   login_throttle: LoginThrottleTable
   audit_events: AuditEventsTable
+  enrollment_tokens: EnrollmentTokensTable
+  agent_events: AgentEventsTable
 }
 
 export interface CustomersTable {
@@ -128,6 +130,26 @@ export interface AuditEventsTable {
   hash: string
 }
 
+/** One-time device enrollment tokens (issue: device agent). */
+export interface EnrollmentTokensTable {
+  /** SHA-256 (hex) of the token. */
+  token_hash: string
+  serial: string
+  /** Username of the admin who created it. */
+  created_by: string
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** Device event ids already recorded in the audit log: redelivery is acknowledged, not re-recorded. */
+export interface AgentEventsTable {
+  event_id: string
+  serial: string
+  received_at: string
+}
+
+export type EnrollmentToken = Selectable<EnrollmentTokensTable>
 export type Customer = Selectable<CustomersTable>
 export type Site = Selectable<SitesTable>
 export type Device = Selectable<DevicesTable>

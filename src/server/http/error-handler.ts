@@ -7,14 +7,25 @@ const STATUS_BY_CODE: Record<string, number> = {
   AUTH: 401,
   MFA_REQUIRED: 401,
   FORBIDDEN: 403,
+  MFA_ENROLLMENT_REQUIRED: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // The device agent (routes/agent.ts, sessions.ts).
+  REFUSED_BY_DEVICE: 409,
+  PORT_NOT_ALLOWED: 409,
+  TOKEN_EXPIRED: 410,
+  DEVICE_OFFLINE: 503,
+  DEVICE_BUSY: 503,
+  DEVICE_TIMEOUT: 504,
   LOCKED: 423,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
 }
 
-/** The one error handler: 4xx say what is wrong, 5xx hide internals and are logged. */
+/**
+ * The one error handler: 4xx say what is wrong, 5xx hide internals and are logged.
+ * Call after the rate-limit plugin so that unknown paths are limited as well.
+ */
 export function useErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | TetherError | RequestValidationError, request, reply) => {
     if (error instanceof RequestValidationError) {
@@ -23,18 +34,22 @@ export function useErrorHandler(app: FastifyInstance): void {
     if (error instanceof TetherError) {
       const status = STATUS_BY_CODE[error.code] ?? 400
       if (status >= 500) request.log.error({err: error}, 'service unavailable')
-      return reply.code(status).send({error: {code: error.code, message: error.message}})
+      const field = typeof error.details?.field === 'string' ? {field: error.details.field} : {}
+      return reply.code(status).send({error: {code: error.code, message: error.message, ...field}})
     }
     const status = (error as FastifyError).statusCode ?? 500
     if (status < 500) {
       // fastify's own client errors: body too large, bad JSON, rate limit, unsupported media type.
       const code = status === 429 ? 'RATE_LIMITED' : status === 413 ? 'TOO_LARGE' : 'USAGE'
-      return reply.code(status).send({error: {code, message: error.message}})
+      const message = status === 413 ? `request body is larger than the limit of ${app.config.limits.bodyLimitBytes} bytes` : error.message
+      return reply.code(status).send({error: {code, message}})
     }
     request.log.error({err: error}, 'request failed')
     return reply.code(500).send({error: {code: 'INTERNAL', message: 'internal server error'}})
   })
-  app.setNotFoundHandler((request, reply) => {
+  // Unknown paths count against the rate limit too, so scanning is throttled like any request.
+  const preHandler = app.hasDecorator('rateLimit') ? app.rateLimit() : undefined
+  app.setNotFoundHandler({preHandler}, (request, reply) => {
     reply.code(404).send({error: {code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`}})
   })
 }

@@ -1,4 +1,82 @@
 import type {FastifyPluginAsync} from 'fastify'
+import type {z} from 'zod'
+import {LoginRequest, LogoutRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, RefreshRequest, TokenPair} from '../../protocol/api/auth.js'
+import {Empty} from '../../protocol/api/common.js'
+import {ConflictError, NotFoundError, RateLimitedError} from '../../shared/errors.js'
+import {login} from '../auth/login.js'
+import {fieldError, principalOf} from '../auth/request-context.js'
+import {auditRequest} from '../audit/plugin.js'
+import {consumeTotp, newTotpSecret} from '../auth/totp.js'
+import {findUserById, nowIso, toUserView} from '../users/store.js'
 
-/** Routes under /api/v1 (placeholder until implemented). */
-export const authRoutes: FastifyPluginAsync = async () => {}
+/** Login, refresh, logout, /me and MFA enrolment. */
+export const authRoutes: FastifyPluginAsync = async (app) => {
+  app.post('/auth/login', {schema: {body: LoginRequest, response: {200: TokenPair}}}, async (request, reply) => {
+    const body = request.body as z.infer<typeof LoginRequest>
+    try {
+      return await login({db: app.db, sessions: app.sessions, audit: app.audit, throttle: app.config.auth}, {...body, sourceIp: request.ip})
+    } catch (error) {
+      if (error instanceof RateLimitedError) reply.header('retry-after', String(error.details?.retryAfterSeconds ?? 1))
+      throw error
+    }
+  })
+
+  app.post('/auth/refresh', {schema: {body: RefreshRequest, response: {200: TokenPair}}}, async (request) => {
+    const {refreshToken} = request.body as z.infer<typeof RefreshRequest>
+    return app.sessions.refresh(refreshToken)
+  })
+
+  app.post('/auth/logout', {schema: {body: LogoutRequest}}, async (request, reply) => {
+    const {refreshToken} = request.body as z.infer<typeof LogoutRequest>
+    const revoked = await app.sessions.logout(refreshToken)
+    if (revoked) {
+      const user = await findUserById(app.db, revoked.userId)
+      await app.audit.append({actorType: 'user', actor: user?.username ?? revoked.userId, sourceIp: request.ip, action: 'auth.logout', outcome: 'success'})
+    }
+    // Logging out an unknown token is not an error: the client's goal (no valid session) holds.
+    return reply.code(204).send()
+  })
+
+  app.get('/me', {preHandler: app.requireAuth, schema: {response: {200: MeResponse}}}, async (request) => {
+    const principal = principalOf(request)
+    const user = await findUserById(app.db, principal.userId)
+    if (!user) throw new NotFoundError('user not found')
+    return {
+      user: toUserView(user, principal.scope),
+      permissions: principal.permissions,
+      auth: principal.auth,
+      ...(principal.tokenName ? {tokenName: principal.tokenName} : {}),
+      mfaEnrollmentRequired: principal.mfaEnrollmentRequired,
+    }
+  })
+
+  app.post('/me/mfa/enroll', {preHandler: app.requireAuth, schema: {body: Empty.nullish(), response: {200: MfaEnrollResponse}}}, async (request) => {
+    const principal = principalOf(request)
+    const user = await findUserById(app.db, principal.userId)
+    if (!user) throw new NotFoundError('user not found')
+    // Replacing an active secret would let a stolen session take over the second factor.
+    if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
+    const enrolment = newTotpSecret(user.username)
+    await app.db.updateTable('users').set({mfa_secret: enrolment.secret, updated_at: nowIso()}).where('id', '=', user.id).execute()
+    await auditRequest(request, {action: 'user.mfa.enroll', outcome: 'success'})
+    return enrolment
+  })
+
+  app.post('/me/mfa/confirm', {preHandler: app.requireAuth, schema: {body: MfaConfirmRequest}}, async (request, reply) => {
+    const principal = principalOf(request)
+    const {code} = request.body as z.infer<typeof MfaConfirmRequest>
+    const user = await findUserById(app.db, principal.userId)
+    if (!user) throw new NotFoundError('user not found')
+    if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
+    if (!user.mfa_secret) throw new ConflictError('no MFA enrolment in progress: POST /me/mfa/enroll first')
+    if (!(await consumeTotp(app.db, user, code))) {
+      await auditRequest(request, {action: 'user.mfa.confirm', outcome: 'failure'})
+      throw fieldError('body.code', 'the code does not match the enrolled secret (check the device clock)')
+    }
+    await app.db.updateTable('users').set({mfa_enabled: 1, updated_at: nowIso()}).where('id', '=', user.id).execute()
+    // Sessions from before MFA must not be refreshed into full ones: log in again with a code.
+    await app.sessions.revokeRefreshTokens(user.id)
+    await auditRequest(request, {action: 'user.mfa.confirm', outcome: 'success'})
+    return reply.code(204).send()
+  })
+}

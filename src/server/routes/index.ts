@@ -1,8 +1,11 @@
 import type {FastifyInstance} from 'fastify'
 import {API_PREFIX} from '../../protocol/api/common.js'
+import {agentRoutes} from './agent.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
+import {enrollmentRoutes} from './enrollment.js'
 import {registryRoutes} from './registry.js'
+import {sessionsRoutes} from './sessions.js'
 import {tokensRoutes} from './tokens.js'
 import {usersRoutes} from './users.js'
 
@@ -15,6 +18,9 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(tokensRoutes)
       await api.register(registryRoutes)
       await api.register(auditRoutes)
+      await api.register(enrollmentRoutes)
+      await api.register(sessionsRoutes)
+      await api.register(agentRoutes)
     },
     {prefix: API_PREFIX},
   )

@@ -1,4 +1,83 @@
 import type {FastifyPluginAsync} from 'fastify'
+import type {z} from 'zod'
+import {SerialParam} from '../../protocol/api/common.js'
+import {
+  CreateCustomerRequest,
+  CreateDeviceRequest,
+  CreateSiteRequest,
+  CustomerList,
+  CustomerView,
+  DeviceList,
+  DeviceQuery,
+  DeviceView,
+  SiteList,
+  SiteQuery,
+  SiteView,
+} from '../../protocol/api/registry.js'
+import {principalOf} from '../auth/request-context.js'
+import {auditRequest} from '../audit/plugin.js'
+import {
+  createCustomer,
+  createDevice,
+  createSite,
+  customerView,
+  deviceView,
+  getDevice,
+  listCustomers,
+  listDevices,
+  listSites,
+  siteView,
+} from '../registry/service.js'
 
-/** Routes under /api/v1 (placeholder until implemented). */
-export const registryRoutes: FastifyPluginAsync = async () => {}
+/** Customers, sites and devices, always filtered by the caller's scope. */
+export const registryRoutes: FastifyPluginAsync = async (app) => {
+  const read = app.requirePermission('devices:read')
+
+  app.get('/customers', {preHandler: read, schema: {response: {200: CustomerList}}}, async (request) => ({
+    customers: (await listCustomers(app.db, principalOf(request).scope)).map(customerView),
+  }))
+
+  app.post(
+    '/customers',
+    {preHandler: app.requirePermission('customers:manage'), schema: {body: CreateCustomerRequest, response: {201: CustomerView}}},
+    async (request, reply) => {
+      const customer = await createCustomer(app.db, request.body as z.infer<typeof CreateCustomerRequest>)
+      await auditRequest(request, {action: 'customer.create', outcome: 'success', customerId: customer.id, details: {name: customer.name}})
+      return reply.code(201).send(customerView(customer))
+    },
+  )
+
+  app.get('/sites', {preHandler: read, schema: {querystring: SiteQuery, response: {200: SiteList}}}, async (request) => {
+    const {customer} = request.query as z.infer<typeof SiteQuery>
+    return {sites: (await listSites(app.db, principalOf(request).scope, customer)).map(siteView)}
+  })
+
+  app.post('/sites', {preHandler: app.requirePermission('customers:manage'), schema: {body: CreateSiteRequest, response: {201: SiteView}}}, async (request, reply) => {
+    const site = await createSite(app.db, principalOf(request).scope, request.body as z.infer<typeof CreateSiteRequest>)
+    await auditRequest(request, {action: 'site.create', outcome: 'success', customerId: site.customer_id, details: {site: site.id, name: site.name}})
+    return reply.code(201).send(siteView(site))
+  })
+
+  app.get('/devices', {preHandler: read, schema: {querystring: DeviceQuery, response: {200: DeviceList}}}, async (request) => {
+    const filter = request.query as z.infer<typeof DeviceQuery>
+    return {devices: (await listDevices(app.db, principalOf(request).scope, filter)).map((d) => deviceView(d, app.hub.presenceOf(d.serial)))}
+  })
+
+  app.get('/devices/:serial', {preHandler: read, schema: {params: SerialParam, response: {200: DeviceView}}}, async (request) => {
+    const {serial} = request.params as z.infer<typeof SerialParam>
+    const device = await getDevice(app.db, principalOf(request).scope, serial)
+    return deviceView(device, app.hub.presenceOf(device.serial))
+  })
+
+  app.post('/devices', {preHandler: app.requirePermission('devices:manage'), schema: {body: CreateDeviceRequest, response: {201: DeviceView}}}, async (request, reply) => {
+    const device = await createDevice(app.db, principalOf(request).scope, request.body as z.infer<typeof CreateDeviceRequest>)
+    await auditRequest(request, {
+      action: 'device.create',
+      outcome: 'success',
+      deviceSerial: device.serial,
+      customerId: device.customer_id,
+      details: {model: device.model, site: device.site_id},
+    })
+    return reply.code(201).send(deviceView(device))
+  })
+}

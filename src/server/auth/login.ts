@@ -1,0 +1,77 @@
+import type {Kysely} from 'kysely'
+import type {TokenPair} from '../../protocol/api/auth.js'
+import {AuthError, RateLimitedError} from '../../shared/errors.js'
+import type {AuditLog} from '../audit/types.js'
+import type {Database} from '../db/schema.js'
+import {findUserByName} from '../users/store.js'
+import {dummyPasswordHash, verifyPassword} from './passwords.js'
+import type {SessionService} from './sessions.js'
+import {checkThrottle, clearFailures, recordFailure, type ThrottleSettings, throttleKeys} from './throttle.js'
+import {consumeTotp} from './totp.js'
+
+export interface LoginInput {
+  username: string
+  password: string
+  totp?: string
+  sourceIp: string
+}
+
+/** One message for every credential failure: it never says which part was wrong. */
+const BAD_CREDENTIALS = 'invalid username, password or one-time code'
+
+/**
+ * POST /auth/login. Order matters: the throttle is consulted before any password work (a locked
+ * key costs the attacker nothing and us little), unknown users are verified against a dummy hash
+ * so timing does not reveal them, and every outcome is audited.
+ */
+export async function login(deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings}, input: LoginInput): Promise<TokenPair> {
+  const {db, sessions, audit} = deps
+  const keys = throttleKeys(input.username, input.sourceIp)
+  const base = {actorType: 'user' as const, actor: input.username, action: 'auth.login', sourceIp: input.sourceIp}
+
+  const verdict = await checkThrottle(db, keys, deps.throttle)
+  if (verdict.kind === 'locked') {
+    await audit.append({...base, outcome: 'failure', details: {reason: 'locked', lockedKey: verdict.key.kind, until: verdict.until}})
+    throw new AuthError(`too many failed logins; locked until ${verdict.until}`, {code: 'LOCKED', details: {until: verdict.until}})
+  }
+  if (verdict.kind === 'wait') {
+    throw new RateLimitedError(`too many failed logins; retry in ${verdict.retryAfterSeconds} s`, {details: {retryAfterSeconds: verdict.retryAfterSeconds}})
+  }
+
+  const user = await findUserByName(db, input.username)
+  const passwordOk = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()))
+
+  const fail = async (reason: string): Promise<never> => {
+    await audit.append({...base, outcome: 'failure', details: {reason}})
+    const locked = await recordFailure(db, keys, deps.throttle)
+    for (const lock of locked) {
+      await audit.append({
+        actorType: 'system',
+        actor: 'tether-server',
+        action: 'auth.lockout',
+        outcome: 'success',
+        sourceIp: input.sourceIp,
+        details: {key: lock.key.kind, username: input.username, failures: lock.failures, until: lock.until},
+      })
+    }
+    if (locked.length > 0) {
+      throw new AuthError(`too many failed logins; locked until ${locked[0].until}`, {code: 'LOCKED', details: {until: locked[0].until}})
+    }
+    throw new AuthError(BAD_CREDENTIALS)
+  }
+
+  if (!user || !passwordOk) return fail(user ? 'bad-password' : 'unknown-user')
+  if (user.disabled_at !== null) return fail('disabled')
+  if (user.mfa_enabled === 1) {
+    if (input.totp === undefined) {
+      // Not a failure: the client learns a code is needed only after the password was right.
+      throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})
+    }
+    if (!(await consumeTotp(db, user, input.totp))) return fail('bad-totp')
+  }
+
+  await clearFailures(db, keys[0])
+  const pair = await sessions.issueTokenPair(user)
+  await audit.append({...base, outcome: 'success', details: {mfa: user.mfa_enabled === 1, mfaEnrollmentRequired: pair.mfaEnrollmentRequired}})
+  return pair
+}

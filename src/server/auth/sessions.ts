@@ -1,0 +1,157 @@
+import type {Kysely} from 'kysely'
+import type {TokenPair} from '../../protocol/api/auth.js'
+import {AuthError} from '../../shared/errors.js'
+import type {ServerConfig} from '../config.js'
+import type {Database, Role, User} from '../db/schema.js'
+import {findUserById, loadScope, nowIso, toUserView} from '../users/store.js'
+import {signAccessToken, verifyAccessToken} from './jwt.js'
+import {API_TOKEN_PREFIX, newId, newRefreshToken, parseApiTokenId, sha256Hex} from './opaque-tokens.js'
+import {isPermission, type Permission, ROLE_PERMISSIONS, roleRequiresMfa} from './permissions.js'
+import type {Principal} from './principal.js'
+import {scopeFromRows} from './scope.js'
+
+/** How often last_used_at of an API token is written (not on every request). */
+const LAST_USED_RESOLUTION_MS = 60_000
+
+/**
+ * Sessions (access JWT + rotating refresh token) and the resolution of a bearer token into a
+ * Principal. Every request re-reads the user (one indexed query), so disabling a user, bumping
+ * their epoch or changing their role takes effect on the very next request on every node.
+ */
+export class SessionService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly key: Uint8Array,
+    private readonly settings: ServerConfig['auth'],
+  ) {}
+
+  mfaEnrollmentRequired(user: Pick<User, 'role' | 'mfa_enabled'>): boolean {
+    return user.mfa_enabled !== 1 && roleRequiresMfa(user.role as Role, this.settings.mfaForReadOnlyRoles)
+  }
+
+  async issueTokenPair(user: User): Promise<TokenPair> {
+    const mfaEnroll = this.mfaEnrollmentRequired(user)
+    const accessToken = await signAccessToken(this.key, {sub: user.id, epoch: user.token_epoch, mfaEnroll}, this.settings.accessTokenTtlSeconds)
+    const refresh = newRefreshToken()
+    const now = new Date()
+    await this.db
+      .insertInto('refresh_tokens')
+      .values({
+        id: newId(),
+        user_id: user.id,
+        token_hash: refresh.hash,
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000).toISOString(),
+        revoked_at: null,
+      })
+      .execute()
+    const scope = await loadScope(this.db, user)
+    return {accessToken, expiresIn: this.settings.accessTokenTtlSeconds, refreshToken: refresh.token, mfaEnrollmentRequired: mfaEnroll, user: toUserView(user, scope)}
+  }
+
+  /**
+   * Rotates: the presented token is revoked and a new pair issued. Presenting an already revoked
+   * token means it was copied; every refresh token of that user is then revoked.
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const row = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', sha256Hex(refreshToken)).executeTakeFirst()
+    if (!row) throw new AuthError('refresh token is invalid; log in again')
+    const now = nowIso()
+    if (row.revoked_at !== null) {
+      await this.db.updateTable('refresh_tokens').set({revoked_at: now}).where('user_id', '=', row.user_id).where('revoked_at', 'is', null).execute()
+      throw new AuthError('refresh token was already used or revoked; log in again')
+    }
+    if (row.expires_at <= now) throw new AuthError('refresh token expired; log in again')
+    const user = await findUserById(this.db, row.user_id)
+    if (!user || user.disabled_at !== null) throw new AuthError('refresh token is invalid; log in again')
+    const result = await this.db.updateTable('refresh_tokens').set({revoked_at: now}).where('id', '=', row.id).where('revoked_at', 'is', null).executeTakeFirst()
+    // Lost a race with a concurrent refresh of the same token: only one of them gets a new pair.
+    if (Number(result.numUpdatedRows) !== 1) throw new AuthError('refresh token was already used; log in again')
+    return this.issueTokenPair(user)
+  }
+
+  async logout(refreshToken: string): Promise<{userId: string} | null> {
+    const row = await this.db.selectFrom('refresh_tokens').select(['id', 'user_id']).where('token_hash', '=', sha256Hex(refreshToken)).executeTakeFirst()
+    if (!row) return null
+    await this.db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('id', '=', row.id).where('revoked_at', 'is', null).execute()
+    return {userId: row.user_id}
+  }
+
+  async revokeRefreshTokens(userId: string): Promise<void> {
+    await this.db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('user_id', '=', userId).where('revoked_at', 'is', null).execute()
+  }
+
+  /** Throws AuthError (401) for anything that is not a currently valid credential. */
+  async resolveBearer(token: string): Promise<Principal> {
+    if (token.startsWith(API_TOKEN_PREFIX)) return this.resolveApiToken(token)
+    const claims = await verifyAccessToken(this.key, token)
+    const rows = await this.db
+      .selectFrom('users')
+      .leftJoin('user_scopes', 'user_scopes.user_id', 'users.id')
+      .select(['users.id', 'users.username', 'users.role', 'users.mfa_enabled', 'users.scope_all', 'users.disabled_at', 'users.token_epoch', 'user_scopes.customer_id', 'user_scopes.site_id'])
+      .where('users.id', '=', claims.sub)
+      .execute()
+    const user = rows[0]
+    if (!user) throw new AuthError('access token is invalid')
+    if (user.disabled_at !== null) throw new AuthError('this user is disabled')
+    if (user.token_epoch !== claims.epoch) throw new AuthError('access token was revoked; log in again')
+    const role = user.role as Role
+    return {
+      auth: 'session',
+      userId: user.id,
+      username: user.username,
+      role,
+      permissions: [...ROLE_PERMISSIONS[role]],
+      scope: scopeFromRows(user.scope_all, rows),
+      mfaEnrollmentRequired: claims.mfaEnroll || this.mfaEnrollmentRequired(user),
+    }
+  }
+
+  private async resolveApiToken(token: string): Promise<Principal> {
+    const id = parseApiTokenId(token)
+    if (!id) throw new AuthError('API token is invalid')
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .innerJoin('users', 'users.id', 'api_tokens.user_id')
+      .select([
+        'api_tokens.id',
+        'api_tokens.name',
+        'api_tokens.token_hash',
+        'api_tokens.permissions',
+        'api_tokens.expires_at',
+        'api_tokens.revoked_at',
+        'api_tokens.last_used_at',
+        'users.id as user_id',
+        'users.username',
+        'users.role',
+        'users.scope_all',
+        'users.disabled_at',
+      ])
+      .where('api_tokens.id', '=', id)
+      .executeTakeFirst()
+    // The lookup is by id; the hash comparison is on the whole token (equal-length hex strings).
+    if (!row || row.token_hash !== sha256Hex(token)) throw new AuthError('API token is invalid')
+    const now = nowIso()
+    if (row.revoked_at !== null) throw new AuthError('API token was revoked')
+    if (row.expires_at <= now) throw new AuthError('API token expired')
+    if (row.disabled_at !== null) throw new AuthError('this user is disabled')
+    const role = row.role as Role
+    const granted = (JSON.parse(row.permissions) as string[]).filter(isPermission)
+    // Narrowed to the role as it is now: demoting the owner also narrows their tokens.
+    const permissions: Permission[] = ROLE_PERMISSIONS[role].filter((p) => granted.includes(p))
+    if (!row.last_used_at || Date.parse(now) - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
+      await this.db.updateTable('api_tokens').set({last_used_at: now}).where('id', '=', row.id).execute()
+    }
+    return {
+      auth: 'api-token',
+      userId: row.user_id,
+      username: row.username,
+      role,
+      permissions,
+      scope: await loadScope(this.db, {id: row.user_id, scope_all: row.scope_all}),
+      tokenId: row.id,
+      tokenName: row.name,
+      mfaEnrollmentRequired: false,
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import {readFile} from 'node:fs/promises'
+import {homedir} from 'node:os'
+import {isAbsolute, join, relative, resolve} from 'node:path'
+import {z} from 'zod'
+import {writeFileAtomic} from '../shared/atomic-file.js'
+import {UsageError} from '../shared/errors.js'
+import type {ServerConfig} from './config.js'
+import {defaultServerConfig} from './config-defaults.js'
+
+export const CONFIG_FILE = 'config.json'
+
+/**
+ * Where the server keeps its state when --data-dir is not given: $TETHER_DATA_DIR, else
+ * $XDG_DATA_HOME/tether/server, else ~/.local/share/tether/server.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.TETHER_DATA_DIR) return resolve(env.TETHER_DATA_DIR)
+  const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
+  return join(base, 'tether', 'server')
+}
+
+const Port = z.number().int().min(0).max(65535)
+const Positive = z.number().int().positive()
+
+/** config.json: every field optional (defaults fill the rest), unknown fields are an error. */
+const ConfigFile = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: Port.optional(),
+  hostnames: z.array(z.string().min(1)).min(1).optional(),
+  database: z.string().min(1).optional(),
+  tls: z.strictObject({certFile: z.string(), keyFile: z.string(), caFile: z.string()}).partial().optional(),
+  deviceCa: z.strictObject({certFile: z.string(), keyFile: z.string()}).partial().optional(),
+  auth: z
+    .strictObject({
+      jwtSecretFile: z.string(),
+      accessTokenTtlSeconds: Positive,
+      refreshTokenTtlSeconds: Positive,
+      mfaForReadOnlyRoles: z.boolean(),
+      lockoutThreshold: Positive,
+      lockoutSeconds: Positive,
+    })
+    .partial()
+    .optional(),
+  limits: z
+    .strictObject({
+      rateLimitPerMinute: Positive,
+      bodyLimitBytes: Positive,
+      maxConnections: Positive,
+      headersTimeoutMs: Positive,
+      requestTimeoutMs: Positive,
+    })
+    .partial()
+    .optional(),
+  trustProxy: z.array(z.string().min(1)).optional(),
+  agents: z.strictObject({heartbeatIntervalMs: Positive, heartbeatTimeoutMs: Positive, requestTimeoutMs: Positive}).partial().optional(),
+})
+type ConfigFile = z.infer<typeof ConfigFile>
+
+/** Reads DATA_DIR/config.json over the defaults; null when the file does not exist. */
+export async function readServerConfig(dataDir: string): Promise<ServerConfig | null> {
+  const dir = resolve(dataDir)
+  const path = join(dir, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`${path}: not valid JSON (${(error as Error).message})`, {cause: error})
+  }
+  const parsed = ConfigFile.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const field = issue.path.map(String).join('.') || '(root)'
+    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message
+    throw new UsageError(`${path}: ${field}: ${what}`)
+  }
+  return mergeConfig(dir, parsed.data)
+}
+
+function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
+  const d = defaultServerConfig(dataDir)
+  const at = (p: string): string => (isAbsolute(p) ? p : join(dataDir, p))
+  const tls = {...d.tls, ...file.tls}
+  const deviceCa = {...d.deviceCa, ...file.deviceCa}
+  const auth = {...d.auth, ...file.auth}
+  const database = file.database ?? d.database
+  return {
+    ...d,
+    ...(file.host === undefined ? {} : {host: file.host}),
+    ...(file.port === undefined ? {} : {port: file.port}),
+    ...(file.hostnames === undefined ? {} : {hostnames: file.hostnames}),
+    database: isDatabaseUrl(database) ? database : at(database.replace(/^sqlite:/, '')),
+    tls: {certFile: at(tls.certFile), keyFile: at(tls.keyFile), caFile: at(tls.caFile)},
+    deviceCa: {certFile: at(deviceCa.certFile), keyFile: at(deviceCa.keyFile)},
+    auth: {...auth, jwtSecretFile: at(auth.jwtSecretFile)},
+    limits: {...d.limits, ...file.limits},
+    trustProxy: file.trustProxy ?? d.trustProxy,
+    agents: {...d.agents, ...file.agents},
+  }
+}
+
+export function isDatabaseUrl(value: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+}
+
+/**
+ * Writes config.json with paths inside the data dir stored relative to it, so the directory
+ * can be moved or copied to another node as a whole. Mode 0600: it may hold a database URL.
+ */
+export async function writeServerConfig(config: ServerConfig, dir = config.dataDir): Promise<string> {
+  const base = resolve(config.dataDir)
+  const rel = (p: string): string => {
+    const r = relative(base, resolve(p))
+    return r.startsWith('..') || isAbsolute(r) ? p : r
+  }
+  const file: ConfigFile = {
+    host: config.host,
+    port: config.port,
+    hostnames: config.hostnames,
+    database: isDatabaseUrl(config.database) ? config.database : rel(config.database),
+    tls: {certFile: rel(config.tls.certFile), keyFile: rel(config.tls.keyFile), caFile: rel(config.tls.caFile)},
+    deviceCa: {certFile: rel(config.deviceCa.certFile), keyFile: rel(config.deviceCa.keyFile)},
+    auth: {...config.auth, jwtSecretFile: rel(config.auth.jwtSecretFile)},
+    limits: config.limits,
+    trustProxy: config.trustProxy,
+    agents: config.agents,
+  }
+  const path = join(dir, CONFIG_FILE)
+  await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600)
+  return path
+}

@@ -1,0 +1,336 @@
+import type {IncomingMessage, Server} from 'node:http'
+import type {Duplex} from 'node:stream'
+import type {FastifyBaseLogger} from 'fastify'
+import type {Kysely} from 'kysely'
+import {type RawData, type WebSocket, WebSocketServer} from 'ws'
+import {decodeAgentMessage, negotiateVersion} from '../../protocol/agent/codec.js'
+import {
+  AGENT_CONNECT_PATH,
+  CloseCodes,
+  MAX_FRAME_BYTES,
+  ProtocolErrorCodes,
+  type AgentToServer,
+  type ErrorMessage,
+  type EventMessage,
+  type Inventory,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../protocol/agent/messages.js'
+import {UnavailableError} from '../../shared/errors.js'
+import type {AuditLog} from '../audit/types.js'
+import type {Database} from '../db/schema.js'
+import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
+import {PresenceWriter} from './presence.js'
+import {authenticateUpgrade, rejectUpgrade, upgradePath} from './upgrade.js'
+
+export interface HubOptions {
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+  requestTimeoutMs: number
+  /** The first message must be a valid hello within this time. */
+  helloTimeoutMs?: number
+  /** How often last_seen_at of connected devices is refreshed in the database. */
+  touchIntervalMs?: number
+}
+
+export interface HubDeps {
+  db: Kysely<Database>
+  audit: AuditLog
+  log: FastifyBaseLogger
+}
+
+export interface Presence {
+  online: boolean
+  lastSeenAt: string
+  inventory: Inventory | null
+}
+
+export interface BroadcastResult {
+  sent: number
+  answered: number
+  failed: number
+  elapsedMs: number
+}
+
+type RequestBody = Omit<RequestMessage, 'id' | 'type'>
+
+/**
+ * The device hub: accepts agent WebSockets on the HTTPS server (mTLS checked in upgrade.ts),
+ * holds one connection per device on this node, runs heartbeats, records presence and device
+ * events, and sends requests with bounded waits. See docs/agent-protocol.md.
+ */
+export class DeviceHub {
+  private readonly connections = new Map<string, AgentConnection>()
+  private readonly wss: WebSocketServer
+  private readonly presence: PresenceWriter
+  private tick: NodeJS.Timeout | undefined
+  private lastTouch = Date.now()
+  private nextId = 0
+  private closing = false
+  private readonly options: Required<HubOptions>
+
+  constructor(
+    private readonly deps: HubDeps,
+    options: HubOptions,
+  ) {
+    this.options = {helloTimeoutMs: 10_000, touchIntervalMs: Math.max(1000, Math.floor(options.heartbeatTimeoutMs / 2)), ...options}
+    // No compression: it costs ~300 KB of zlib state per connection, and messages are tiny.
+    this.wss = new WebSocketServer({noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false})
+    this.presence = new PresenceWriter(deps.db, deps.log)
+  }
+
+  get heartbeat(): {intervalMs: number; timeoutMs: number} {
+    return {intervalMs: this.options.heartbeatIntervalMs, timeoutMs: this.options.heartbeatTimeoutMs}
+  }
+
+  /** Starts handling upgrades on the server and the heartbeat tick. */
+  attach(server: Server): void {
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(request, socket, head))
+    const tickMs = Math.min(1000, this.options.heartbeatIntervalMs)
+    this.tick = setInterval(() => this.onTick(), tickMs)
+    this.tick.unref()
+    this.presence.start()
+  }
+
+  /** Connected devices (hello done) on this node. */
+  get size(): number {
+    let n = 0
+    for (const c of this.connections.values()) if (c.ready) n++
+    return n
+  }
+
+  presenceOf(serial: string): Presence | null {
+    const c = this.connections.get(serial)
+    if (!c?.ready) return null
+    return {online: true, lastSeenAt: new Date(c.lastActivity).toISOString(), inventory: c.inventory}
+  }
+
+  isOnline(serial: string): boolean {
+    return this.connections.get(serial)?.ready ?? false
+  }
+
+  /** Sends a request and waits for the agent's response (DEVICE_OFFLINE / DEVICE_TIMEOUT otherwise). */
+  request(serial: string, body: RequestBody, timeoutMs = this.options.requestTimeoutMs): Promise<ResponseMessage> {
+    const c = this.connections.get(serial)
+    if (!c?.ready) return Promise.reject(new UnavailableError(`device "${serial}" is offline`, {code: 'DEVICE_OFFLINE'}))
+    return c.request({...body, type: 'request', id: this.newId()} as RequestMessage, timeoutMs)
+  }
+
+  /** A ping request to every connected agent; resolves when all answered or timed out. */
+  async broadcastPing(timeoutMs = this.options.requestTimeoutMs): Promise<BroadcastResult> {
+    const started = performance.now()
+    const targets = [...this.connections.values()].filter((c) => c.ready)
+    const results = await Promise.allSettled(targets.map((c) => c.request({type: 'request', id: this.newId(), kind: 'ping'}, timeoutMs)))
+    const answered = results.filter((r) => r.status === 'fulfilled' && r.value.ok).length
+    return {sent: targets.length, answered, failed: targets.length - answered, elapsedMs: performance.now() - started}
+  }
+
+  /** Cuts a revoked device off at once: bye + close 4003. True when it was connected. */
+  disconnect(serial: string, reason: 'revoked' | 'replaced' = 'revoked'): boolean {
+    const c = this.connections.get(serial)
+    if (!c) return false
+    this.closeConnection(c, reason === 'revoked' ? CloseCodes.revoked : CloseCodes.replaced, reason)
+    return true
+  }
+
+  /** Server shutdown: bye {reason:'shutdown'} + 1001 to every agent, then presence is flushed. */
+  async close(): Promise<void> {
+    this.closing = true
+    if (this.tick) clearInterval(this.tick)
+    const all = [...this.connections.values()]
+    const closed = all.map((c) => new Promise<void>((resolve) => (c.ws.readyState === c.ws.CLOSED ? resolve() : c.ws.once('close', () => resolve()))))
+    for (const c of all) this.closeConnection(c, CloseCodes.goingAway, 'shutdown')
+    await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+    for (const c of all) c.ws.terminate()
+    await this.presence.stop()
+  }
+
+  private newId(): string {
+    this.nextId = (this.nextId + 1) % Number.MAX_SAFE_INTEGER
+    return `r${this.nextId.toString(36)}`
+  }
+
+  private async onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', (error) => this.deps.log.debug({err: error}, 'hub: upgrade socket error'))
+    if (upgradePath(request) !== AGENT_CONNECT_PATH) return rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${upgradePath(request)}`)
+    if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the server is shutting down')
+    const verdict = await authenticateUpgrade(socket, this.deps.db)
+    if (!verdict.ok) {
+      this.deps.log.warn({code: verdict.code, status: verdict.status, remote: request.socket.remoteAddress}, `hub: agent refused: ${verdict.message}`)
+      return rejectUpgrade(socket, verdict.status, verdict.code, verdict.message)
+    }
+    if (socket.destroyed) return
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, verdict.serial, verdict.customerId))
+  }
+
+  private accept(ws: WebSocket, serial: string, customerId: string): void {
+    const previous = this.connections.get(serial)
+    // The same device again (a half-open old connection, or a clone): the newest wins.
+    if (previous) this.closeConnection(previous, CloseCodes.replaced, 'replaced')
+    const c = new AgentConnection(ws, serial, customerId, Date.now())
+    this.connections.set(serial, c)
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary))
+    ws.on('pong', () => (c.lastActivity = Date.now()))
+    ws.on('ping', () => (c.lastActivity = Date.now()))
+    ws.on('error', (error) => this.deps.log.info({serial, err: error}, `hub: connection error: ${error.message}`))
+    ws.on('close', (code: number) => this.onClose(c, code))
+  }
+
+  private onMessage(c: AgentConnection, data: RawData, isBinary: boolean): void {
+    c.lastActivity = Date.now()
+    if (isBinary) return this.reply(c, {type: 'error', code: ProtocolErrorCodes.malformed, message: 'text frames only'})
+    if (c.queued >= MAX_QUEUED_MESSAGES) {
+      // Dropped, not queued: an unacknowledged event is redelivered by the agent's outbox.
+      return this.reply(c, {type: 'error', code: 'BUSY', message: `more than ${MAX_QUEUED_MESSAGES} messages waiting; slow down`})
+    }
+    c.queued++
+    c.queue = c.queue
+      .then(() => this.handle(c, data as Buffer))
+      .catch((error: unknown) => {
+        this.deps.log.error({serial: c.serial, err: error}, 'hub: message handler failed')
+        this.reply(c, {type: 'error', code: ProtocolErrorCodes.internal, message: 'the server could not handle the message'})
+      })
+      .finally(() => c.queued--)
+  }
+
+  private async handle(c: AgentConnection, data: Buffer): Promise<void> {
+    if (c.closing) return
+    const decoded = decodeAgentMessage(data)
+    if (!decoded.ok) {
+      this.deps.log.warn({serial: c.serial, code: decoded.error.code}, `hub: bad message: ${decoded.error.message}`)
+      if (c.protocolVersion === null) return this.refuseBeforeHello(c, decoded.error)
+      return this.reply(c, decoded.error)
+    }
+    const message = decoded.message
+    if (c.protocolVersion === null && message.type !== 'hello') {
+      return this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `expected "hello" first, got "${message.type}"`})
+    }
+    await this.dispatch(c, message)
+  }
+
+  private async dispatch(c: AgentConnection, message: AgentToServer): Promise<void> {
+    switch (message.type) {
+      case 'hello': {
+        return this.onHello(c, message)
+      }
+      case 'inventory': {
+        if (message.inventory.serial !== c.serial) return this.reply(c, {type: 'error', refId: message.id, code: ProtocolErrorCodes.invalid, message: 'inventory.serial is not this device'})
+        c.inventory = message.inventory
+        this.presence.record(c.serial, new Date(), message.inventory)
+        return
+      }
+      case 'event': {
+        return this.onEvent(c, message)
+      }
+      case 'response': {
+        if (!c.settle(message.id, message)) this.deps.log.debug({serial: c.serial, id: message.id}, 'hub: response to no pending request (late?)')
+        return
+      }
+      case 'error': {
+        this.deps.log.warn({serial: c.serial, code: message.code, refId: message.refId}, `hub: agent reported: ${message.message}`)
+        return
+      }
+    }
+  }
+
+  private onHello(c: AgentConnection, hello: Extract<AgentToServer, {type: 'hello'}>): void {
+    if (c.protocolVersion !== null) return this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.invalid, message: 'hello was already received'})
+    const version = negotiateVersion(hello.protocolVersions)
+    if (version === null) {
+      this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.unsupportedVersion, message: `no common protocol version: agent speaks ${hello.protocolVersions.join(',')}`})
+      return this.closeConnection(c, CloseCodes.protocolError, 'protocol-error', false)
+    }
+    if (hello.inventory.serial !== c.serial) {
+      this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.invalid, message: `inventory.serial "${hello.inventory.serial}" is not the certificate's "${c.serial}"`})
+      return this.closeConnection(c, CloseCodes.protocolError, 'protocol-error', false)
+    }
+    c.protocolVersion = version
+    c.inventory = hello.inventory
+    this.reply(c, {
+      type: 'welcome',
+      protocolVersion: version,
+      serverTime: new Date().toISOString(),
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+    })
+    this.presence.record(c.serial, new Date(), hello.inventory)
+    this.deps.log.info({serial: c.serial, protocolVersion: version}, 'hub: agent connected')
+  }
+
+  /** Exactly-once recording: an event id seen before is acknowledged without a second audit entry. */
+  private async onEvent(c: AgentConnection, event: EventMessage): Promise<void> {
+    const {db, audit} = this.deps
+    const seen = await db.selectFrom('agent_events').select('event_id').where('event_id', '=', event.eventId).executeTakeFirst()
+    if (!seen) {
+      await audit.append({
+        actorType: 'device',
+        actor: c.serial,
+        action: event.action,
+        outcome: event.outcome,
+        deviceSerial: c.serial,
+        customerId: c.customerId,
+        details: {...event.details, eventId: event.eventId, deviceTime: event.time},
+      })
+      await db
+        .insertInto('agent_events')
+        .values({event_id: event.eventId, serial: c.serial, received_at: new Date().toISOString()})
+        .onConflict((oc) => oc.column('event_id').doNothing())
+        .execute()
+    }
+    this.reply(c, {type: 'event-ack', eventId: event.eventId})
+  }
+
+  private refuseBeforeHello(c: AgentConnection, error: ErrorMessage): void {
+    this.reply(c, error)
+    this.closeConnection(c, CloseCodes.helloRequired, 'protocol-error', false)
+  }
+
+  private reply(c: AgentConnection, message: Parameters<AgentConnection['send']>[0]): void {
+    c.send(message, (error) => this.deps.log.debug({serial: c.serial, err: error}, 'hub: send failed'))
+  }
+
+  /** bye (optional) + close frame; terminate if the peer does not complete the close in 2 s. */
+  private closeConnection(c: AgentConnection, code: number, reason: string, bye = true): void {
+    if (c.closing) return
+    if (bye) this.reply(c, {type: 'bye', reason})
+    c.closing = true
+    c.ws.close(code, reason)
+    setTimeout(() => c.ws.terminate(), 2000).unref()
+  }
+
+  private onClose(c: AgentConnection, code: number): void {
+    c.closing = true
+    c.failAll(`close ${code}`)
+    if (this.connections.get(c.serial) === c) this.connections.delete(c.serial)
+    if (c.protocolVersion !== null) {
+      this.presence.record(c.serial, new Date(c.lastActivity))
+      this.deps.log.info({serial: c.serial, code}, 'hub: agent disconnected')
+    }
+  }
+
+  /** One timer for every connection: hello deadlines, pings, heartbeat timeouts, presence touch. */
+  private onTick(): void {
+    const now = Date.now()
+    const {heartbeatIntervalMs, heartbeatTimeoutMs, helloTimeoutMs, touchIntervalMs} = this.options
+    const touch = now - this.lastTouch >= touchIntervalMs
+    if (touch) this.lastTouch = now
+    for (const c of this.connections.values()) {
+      if (c.closing) continue
+      if (c.protocolVersion === null && now - c.connectedAt > helloTimeoutMs) {
+        this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `no hello within ${helloTimeoutMs} ms`})
+        continue
+      }
+      if (now - c.lastActivity > heartbeatTimeoutMs) {
+        this.deps.log.warn({serial: c.serial, silentMs: now - c.lastActivity}, 'hub: heartbeat timeout; terminating')
+        c.closing = true
+        c.ws.terminate()
+        continue
+      }
+      if (now - c.lastPingAt >= heartbeatIntervalMs) {
+        c.lastPingAt = now
+        c.ws.ping()
+      }
+      if (touch && c.ready) this.presence.record(c.serial, new Date(c.lastActivity))
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import type {FastifyInstance} from 'fastify'
+import {UnavailableError, UsageError} from '../shared/errors.js'
+import {buildApp} from './app.js'
+import type {ServerConfig} from './config.js'
+import {defaultDataDir, isDatabaseUrl, readServerConfig} from './config-store.js'
+import {migrateToLatest, openDatabase} from './db/connect.js'
+import {httpsOptions} from './http/tls-options.js'
+import {initDataDir, isEmptyOrMissing, type InitResult, redactUrl} from './init.js'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface StartOptions {
+  dataDir?: string
+  host?: string
+  port?: number
+  /** postgres://… or a SQLite path; beats TETHER_DATABASE_URL, which beats config.json. */
+  database?: string
+  rateLimitPerMinute?: number
+  logLevel?: LogLevel
+  /** Certificate names when a fresh data dir is initialised on the way. */
+  hostnames?: string[]
+  /** How long SIGTERM waits for open requests before cutting connections. */
+  shutdownTimeoutMs?: number
+  env?: NodeJS.ProcessEnv
+}
+
+export interface StartedServer {
+  app: FastifyInstance
+  config: ServerConfig
+  /** https://HOST:PORT with the bound port (useful with --port 0). */
+  url: string
+  port: number
+  /** "sqlite /path/tether.db" or "postgres postgres://user:***@host/db". */
+  databaseLabel: string
+  /** Set when this start initialised a fresh data dir (the generated admin password is in it). */
+  initialised: InitResult | null
+  /** Stops accepting, lets open requests finish for up to shutdownTimeoutMs, then cuts the rest. */
+  stop(): Promise<void>
+}
+
+/** The effective settings: defaults < config.json < environment < flags. */
+export async function resolveConfig(options: StartOptions): Promise<{config: ServerConfig; initialised: InitResult | null}> {
+  const env = options.env ?? process.env
+  const dataDir = options.dataDir ?? defaultDataDir(env)
+  const database = options.database ?? (env.TETHER_DATABASE_URL || undefined)
+  let initialised: InitResult | null = null
+  let config = await readServerConfig(dataDir)
+  if (!config) {
+    if (!(await isEmptyOrMissing(dataDir))) {
+      throw new UsageError(`--data-dir: ${dataDir} is not a tether data dir (no config.json)`, {
+        suggestions: ['Point --data-dir (or TETHER_DATA_DIR) at a directory made by `tether server init`, or at a new one.'],
+      })
+    }
+    initialised = await initDataDir({dataDir, hostnames: options.hostnames, runtimeDatabase: database})
+    config = (await readServerConfig(dataDir))!
+  }
+  if (options.host !== undefined) config.host = options.host
+  if (options.port !== undefined) config.port = options.port
+  if (database !== undefined) config.database = database
+  if (options.rateLimitPerMinute !== undefined) config.limits.rateLimitPerMinute = options.rateLimitPerMinute
+  // Short heartbeats for tests and benchmarks without editing config.json.
+  const heartbeat = envMs(env, 'TETHER_AGENT_HEARTBEAT_INTERVAL_MS')
+  const timeout = envMs(env, 'TETHER_AGENT_HEARTBEAT_TIMEOUT_MS')
+  if (heartbeat !== undefined) config.agents.heartbeatIntervalMs = heartbeat
+  if (timeout !== undefined) config.agents.heartbeatTimeoutMs = timeout
+  return {config, initialised}
+}
+
+function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name]
+  if (text === undefined || text === '') return undefined
+  const value = Number(text)
+  if (!Number.isInteger(value) || value <= 0) throw new UsageError(`${name}: "${text}" is not a positive number of milliseconds`)
+  return value
+}
+
+/** Opens and migrates the database, builds the app with TLS and limits, and listens. */
+export async function startServer(options: StartOptions = {}): Promise<StartedServer> {
+  const {config, initialised} = await resolveConfig(options)
+  const https = await httpsOptions(config)
+  const opened = await openDatabase(config.database)
+  let app: FastifyInstance | undefined
+  try {
+    await migrateToLatest(opened)
+    app = await buildApp({
+      config,
+      database: opened,
+      fastify: {
+        https,
+        logger: {level: options.logLevel ?? 'info'},
+        requestTimeout: config.limits.requestTimeoutMs,
+        // Above the 60 s idle timeout of common load balancers, so the proxy closes first.
+        keepAliveTimeout: 65_000,
+        // On close, idle keep-alive sockets go at once; busy ones drain.
+        forceCloseConnections: 'idle',
+      },
+    })
+    app.server.headersTimeout = config.limits.headersTimeoutMs
+    app.server.maxConnections = config.limits.maxConnections
+    await listen(app, config)
+  } catch (error) {
+    if (app) await app.close()
+    else await opened.close()
+    throw error
+  }
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const timeoutMs = options.shutdownTimeoutMs ?? 10_000
+  const started = app
+  return {
+    app,
+    config,
+    url: `https://${host}:${port}`,
+    port,
+    databaseLabel: isDatabaseUrl(config.database) ? `postgres ${redactUrl(config.database)}` : `sqlite ${config.database}`,
+    initialised,
+    stop: () => closeGracefully(started, timeoutMs),
+  }
+}
+
+async function listen(app: FastifyInstance, config: ServerConfig): Promise<void> {
+  try {
+    await app.listen({host: config.host, port: config.port})
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new UnavailableError(`cannot listen on ${config.host}:${config.port} (${code})`, {
+        cause: error,
+        suggestions: ['Choose another --port or --host, or stop the process that holds it.'],
+      })
+    }
+    throw error
+  }
+}
+
+async function closeGracefully(app: FastifyInstance, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+  })
+  const closing = app.close().then(() => 'closed' as const)
+  const outcome = await Promise.race([closing, deadline])
+  clearTimeout(timer)
+  if (outcome === 'timeout') {
+    app.log.warn({timeoutMs}, 'shutdown: requests still open after the drain timeout; closing their connections')
+    app.server.closeAllConnections()
+    await closing
+  }
+}
+
+/**
+ * Resolves with the signal once SIGTERM or SIGINT arrived and the server drained. A second
+ * signal during the drain cuts open connections at once.
+ */
+export function stopOnSignal(server: StartedServer): Promise<NodeJS.Signals> {
+  return new Promise((resolve, reject) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        server.app.server.closeAllConnections()
+        return
+      }
+      stopping = true
+      server.app.log.info({signal}, 'shutdown: draining connections')
+      server.stop().then(
+        () => {
+          process.off('SIGTERM', onSignal)
+          process.off('SIGINT', onSignal)
+          resolve(signal)
+        },
+        (error: unknown) => reject(error),
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}

@@ -1,0 +1,131 @@
+import {randomBytes, randomUUID} from 'node:crypto'
+import type {Kysely} from 'kysely'
+import type {UserView} from '../../protocol/api/auth.js'
+import type {Scope as ScopeView} from '../../protocol/api/common.js'
+import {ConflictError, NotFoundError} from '../../shared/errors.js'
+import type {Database, Role, User} from '../db/schema.js'
+import {assertPasswordStrength, hashPassword} from '../auth/passwords.js'
+import type {Scope} from '../auth/principal.js'
+import {asFieldError, fieldError} from '../auth/request-context.js'
+import {findUserByName, loadScope, nowIso, replaceScope, revokeAllCredentials, toUserView} from './store.js'
+
+/** User administration (users:manage). Routes audit; this module changes state. */
+
+export async function getUser(db: Kysely<Database>, username: string): Promise<User> {
+  const user = await findUserByName(db, username)
+  if (!user) throw new NotFoundError(`no user "${username}"`)
+  return user
+}
+
+export async function viewUser(db: Kysely<Database>, user: User): Promise<UserView> {
+  return toUserView(user, await loadScope(db, user))
+}
+
+export async function listUsers(db: Kysely<Database>): Promise<UserView[]> {
+  const users = await db.selectFrom('users').selectAll().orderBy('username').execute()
+  const scopes = await db.selectFrom('user_scopes').select(['user_id', 'customer_id', 'site_id']).orderBy('customer_id').orderBy('site_id').execute()
+  return users.map((u) => {
+    const entries = scopes.filter((s) => s.user_id === u.id).map((s) => ({customerId: s.customer_id, siteId: s.site_id}))
+    return toUserView(u, u.scope_all === 1 ? {all: true, entries: []} : {all: false, entries})
+  })
+}
+
+/**
+ * Checks a requested scope against the registry: every customer must exist and every site must
+ * belong to its customer; the error names the field (e.g. body.scope.entries.0.customer).
+ */
+export async function resolveScope(db: Kysely<Database>, view: ScopeView, fieldPrefix: string): Promise<Scope> {
+  if (view.all) {
+    if (view.entries.length > 0) throw fieldError(`${fieldPrefix}.entries`, 'must be empty when "all" is true')
+    return {all: true, entries: []}
+  }
+  const entries: Scope['entries'] = []
+  for (const [i, entry] of view.entries.entries()) {
+    const customer = await db.selectFrom('customers').select('id').where('id', '=', entry.customer).executeTakeFirst()
+    if (!customer) throw fieldError(`${fieldPrefix}.entries.${i}.customer`, `no customer "${entry.customer}"`)
+    const siteId = entry.site ?? null
+    if (siteId !== null) {
+      const site = await db.selectFrom('sites').select('customer_id').where('id', '=', siteId).executeTakeFirst()
+      if (!site || site.customer_id !== entry.customer) throw fieldError(`${fieldPrefix}.entries.${i}.site`, `no site "${siteId}" of customer "${entry.customer}"`)
+    }
+    if (!entries.some((e) => e.customerId === entry.customer && e.siteId === siteId)) entries.push({customerId: entry.customer, siteId})
+  }
+  return {all: false, entries}
+}
+
+export interface CreateUserInput {
+  username: string
+  displayName?: string
+  role: Role
+  password?: string
+  scope?: ScopeView
+}
+
+/** A generated password: 24 base64url characters (144 bits), meets the strength rule by far. */
+function generatePassword(): string {
+  for (;;) {
+    const candidate = randomBytes(18).toString('base64url')
+    // Retry the astronomically rare draw with a single character class.
+    if (/[a-z]/.test(candidate) && /[A-Z0-9]/.test(candidate)) return candidate
+  }
+}
+
+export async function createUser(db: Kysely<Database>, input: CreateUserInput): Promise<{user: User; initialPassword?: string}> {
+  if (input.password !== undefined) {
+    try {
+      assertPasswordStrength(input.password, 'body.password', input.username)
+    } catch (error) {
+      throw asFieldError(error)
+    }
+  }
+  if (await findUserByName(db, input.username)) throw new ConflictError(`user "${input.username}" already exists`)
+  // Admins see every customer unless a scope says otherwise; everyone else starts with none.
+  const scope = input.scope ? await resolveScope(db, input.scope, 'body.scope') : {all: input.role === 'admin', entries: []}
+  const password = input.password ?? generatePassword()
+  const now = nowIso()
+  const id = randomUUID()
+  // Hash before the transaction: scrypt takes ~100 ms and SQLite has one writer.
+  const passwordHash = await hashPassword(password)
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('users')
+      .values({
+        id,
+        username: input.username,
+        display_name: input.displayName ?? null,
+        role: input.role,
+        password_hash: passwordHash,
+        mfa_secret: null,
+        mfa_enabled: 0,
+        scope_all: scope.all ? 1 : 0,
+        disabled_at: null,
+        token_epoch: 0,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
+    await replaceScope(trx, id, scope, now)
+  })
+  const user = await getUser(db, input.username)
+  return input.password === undefined ? {user, initialPassword: password} : {user}
+}
+
+export async function setDisabled(db: Kysely<Database>, user: User, disabled: boolean): Promise<User> {
+  const now = nowIso()
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('users').set({disabled_at: disabled ? now : null, updated_at: now}).where('id', '=', user.id).execute()
+    if (disabled) await revokeAllCredentials(trx, user.id, now)
+  })
+  return getUser(db, user.username)
+}
+
+export async function setRole(db: Kysely<Database>, user: User, role: Role): Promise<User> {
+  await db.updateTable('users').set({role, updated_at: nowIso()}).where('id', '=', user.id).execute()
+  return getUser(db, user.username)
+}
+
+export async function setScope(db: Kysely<Database>, user: User, view: ScopeView): Promise<Scope> {
+  const scope = await resolveScope(db, view, 'body')
+  await db.transaction().execute(async (trx) => replaceScope(trx, user.id, scope, nowIso()))
+  return scope
+}
