@@ -1,0 +1,72 @@
+import {renderFields, renderTable} from '../shared/output.js'
+import type {ApiToken, Customer, Device, Site, User} from './admin-api.js'
+import {scopeText} from './cli-input.js'
+
+const dash = (v: string | null | undefined): string => v ?? '-'
+
+export function usersTable(users: User[]): string {
+  return renderTable(
+    ['Username', 'Role', 'Scope', 'MFA', 'Status'],
+    users.map((u) => [u.username, u.role, scopeText(u.scope), u.mfaEnabled ? 'on' : 'off', u.disabled ? 'disabled' : 'active']),
+  )
+}
+
+export function userFields(u: User): string {
+  return renderFields([
+    ['Username', u.username],
+    ['Name', u.displayName],
+    ['Role', u.role],
+    ['Scope', scopeText(u.scope)],
+    ['MFA', u.mfaEnabled ? 'on' : 'off'],
+    ['Status', u.disabled ? 'disabled' : 'active'],
+    ['Created', u.createdAt],
+    ['ID', u.id],
+  ])
+}
+
+export function tokensTable(tokens: ApiToken[]): string {
+  return renderTable(
+    ['ID', 'Name', 'User', 'Permissions', 'Expires', 'Last used', 'Status'],
+    tokens.map((t) => [t.id, t.name, t.username, t.permissions.join(' '), t.expiresAt, dash(t.lastUsedAt), t.revokedAt ? 'revoked' : 'active']),
+  )
+}
+
+export function customersTable(customers: Customer[]): string {
+  return renderTable(['ID', 'Name', 'Created'], customers.map((c) => [c.id, c.name, c.createdAt]))
+}
+
+export function sitesTable(sites: Site[]): string {
+  return renderTable(['ID', 'Customer', 'Name', 'Created'], sites.map((s) => [s.id, s.customer, s.name, s.createdAt]))
+}
+
+export function labelsText(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(' ') || '-'
+}
+
+export function devicesTable(devices: Device[]): string {
+  return renderTable(
+    ['Serial', 'Model', 'Customer', 'Site', 'State', 'Last seen', 'Labels'],
+    devices.map((d) => [d.serial, d.model, d.customer, dash(d.site), deviceState(d), dash(d.lastSeenAt), labelsText(d.labels)]),
+  )
+}
+
+export function deviceFields(d: Device): string {
+  return renderFields([
+    ['Serial', d.serial],
+    ['Model', d.model],
+    ['Customer', d.customer],
+    ['Site', d.site],
+    ['State', deviceState(d)],
+    ['Labels', labelsText(d.labels)],
+    ['Registered', d.createdAt],
+    ['Enrolled', d.enrolledAt],
+    ['Last seen', d.lastSeenAt],
+    ['Revoked', d.revokedAt],
+  ])
+}
+
+export function deviceState(d: Device): string {
+  if (d.revokedAt) return 'revoked'
+  if (!d.enrolledAt) return 'registered'
+  return d.online ? 'online' : 'offline'
+}

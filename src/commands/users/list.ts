@@ -1,0 +1,23 @@
+import {TetherCommand} from '../../shared/command.js'
+import type {User} from '../../client/admin-api.js'
+
+export interface UsersListResult {
+  users: User[]
+}
+
+export default class UsersList extends TetherCommand {
+  static override description = 'List users (users:manage).'
+  static override examples = ['<%= config.bin %> users list', '<%= config.bin %> users list --json']
+  static override enableJsonFlag = true
+
+  async run(): Promise<UsersListResult> {
+    await this.parse(UsersList)
+    const {withApi} = await import('../../client/session.js')
+    const users = await withApi((api) => api.listUsers())
+    if (!this.jsonEnabled()) {
+      const {usersTable} = await import('../../client/render.js')
+      this.log(users.length ? usersTable(users) : 'No users.')
+    }
+    return {users}
+  }
+}
