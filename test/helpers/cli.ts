@@ -9,6 +9,8 @@ export interface RunResult {
   code: number | null
   stdout: string
   stderr: string
+  /** Wall time from spawn to exit. */
+  ms: number
 }
 
 export interface RunOptions {
@@ -16,23 +18,29 @@ export interface RunOptions {
   input?: string
   cwd?: string
   timeoutMs?: number
+  /** Run inside this network namespace (ip netns exec). */
+  netns?: string
 }
 
-/** Environment for child processes: no colour, and probes confined to loopback. */
+/**
+ * Environment for child processes: no colour, probes confined to loopback, and no proxy
+ * inherited from the machine (a test that wants one passes it in `extra`).
+ */
 export function testEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', TETHER_PROBE_ALLOW: '127.0.0.0/8,::1/128', ...extra}
-  delete env.HTTPS_PROXY
-  delete env.HTTP_PROXY
-  delete env.https_proxy
-  delete env.http_proxy
+  const inherited: NodeJS.ProcessEnv = {...process.env}
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']) delete inherited[name]
+  const env: NodeJS.ProcessEnv = {...inherited, NO_COLOR: '1', TETHER_PROBE_ALLOW: '127.0.0.0/8,::1/128', ...extra}
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k]
   return env
 }
 
 /** Runs `tether ARGS` as a real process and collects its output. */
 export function runTether(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const argv = [process.execPath, BIN, ...args]
+  const [cmd, ...rest] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...argv] : argv
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {cwd: options.cwd ?? ROOT, env: testEnv(options.env), stdio: ['pipe', 'pipe', 'pipe']})
+    const started = performance.now()
+    const child = spawn(cmd, rest, {cwd: options.cwd ?? ROOT, env: testEnv(options.env), stdio: ['pipe', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -41,7 +49,7 @@ export function runTether(args: string[], options: RunOptions = {}): Promise<Run
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolve({code, stdout, stderr})
+      resolve({code, stdout, stderr, ms: performance.now() - started})
     })
     child.stdin.end(options.input ?? '')
   })

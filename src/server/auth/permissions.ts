@@ -1,26 +1,16 @@
+import type {z} from 'zod'
+import {PermissionName, RoleName} from '../../protocol/api/common.js'
 import type {Role} from '../db/schema.js'
 
 /**
  * The one table of who may do what (docs/rbac.md renders it). Routes name the permission
  * they need; nothing else in the server tests roles directly.
  */
-export const PERMISSIONS = [
-  'devices:read',
-  'devices:manage',
-  'devices:enroll',
-  'diagnostics:run',
-  'logs:pull',
-  'tunnels:open',
-  'updates:publish',
-  'updates:deploy',
-  'audit:read',
-  'users:manage',
-  'customers:manage',
-] as const
+export const PERMISSIONS = PermissionName.options
 
-export type Permission = (typeof PERMISSIONS)[number]
+export type Permission = z.infer<typeof PermissionName>
 
-export const ROLES: readonly Role[] = ['admin', 'service-engineer', 'applications-specialist', 'auditor', 'viewer']
+export const ROLES: readonly Role[] = RoleName.options
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
