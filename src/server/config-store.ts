@@ -53,6 +53,15 @@ const ConfigFile = z.strictObject({
     .optional(),
   trustProxy: z.array(z.string().min(1)).optional(),
   agents: z.strictObject({heartbeatIntervalMs: Positive, heartbeatTimeoutMs: Positive, requestTimeoutMs: Positive}).partial().optional(),
+  logs: z
+    .strictObject({
+      storageDir: z.string().min(1),
+      region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes'),
+      retentionDays: Positive,
+      masterKeyFile: z.string().min(1),
+    })
+    .partial()
+    .optional(),
 })
 type ConfigFile = z.infer<typeof ConfigFile>
 
@@ -102,6 +111,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     limits: {...d.limits, ...file.limits},
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
+    logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
   }
 }
 
@@ -130,6 +140,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     limits: config.limits,
     trustProxy: config.trustProxy,
     agents: config.agents,
+    logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
   }
   const path = join(dir, CONFIG_FILE)
   await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600)

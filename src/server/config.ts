@@ -44,6 +44,17 @@ export interface ServerConfig {
     /** How long a remote request (session.open) waits for the agent's answer. */
     requestTimeoutMs: number
   }
+  /** Log bundles (docs/logs.md). */
+  logs: {
+    /** Encrypted bundles and uploads in progress; default DATA_DIR/logs. */
+    storageDir: string
+    /** Residency label recorded on every bundle stored here, e.g. "eu". */
+    region: string
+    /** Bundles older than this are deleted (audited). */
+    retentionDays: number
+    /** Master key file (0600, base64 of 32 bytes); env TETHER_LOGS_MASTER_KEY overrides it. */
+    masterKeyFile: string
+  }
 }
 
 declare module 'fastify' {

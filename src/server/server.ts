@@ -122,7 +122,9 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
 
 async function listen(app: FastifyInstance, config: ServerConfig): Promise<void> {
   try {
-    await app.listen({host: config.host, port: config.port})
+    // A deep accept queue: after a restart thousands of agents reconnect within seconds, and
+    // Node's default of 511 would drop SYNs (1 s client retransmits) instead of queueing them.
+    await app.listen({host: config.host, port: config.port, backlog: 4096})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {

@@ -43,7 +43,7 @@ export async function createEnrollToken(db: Db, scope: Scope, actor: string, inp
   }
   if (!inScope(scope, input.customer, siteId)) throw fieldError(siteId === null ? 'body.customer' : 'body.site', 'outside your scope')
 
-  const token = newEnrollToken()
+  const token = newEnrollToken(input.serial)
   const createdAt = now.toISOString()
   const expiresAt = new Date(now.getTime() + (input.ttlSeconds ?? DEFAULT_ENROLL_TOKEN_TTL_SECONDS) * 1000).toISOString()
   const device = await db.transaction().execute(async (trx) => {

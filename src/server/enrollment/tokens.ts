@@ -1,10 +1,9 @@
 import {createHash, randomBytes} from 'node:crypto'
+import {encodeEnrollToken} from '../../protocol/agent/enroll.js'
 
-/** "tet_enr_" + 32 random bytes (base64url): recognisable in logs, unguessable. */
-export const ENROLL_TOKEN_PREFIX = 'tet_enr_'
-
-export function newEnrollToken(): string {
-  return ENROLL_TOKEN_PREFIX + randomBytes(32).toString('base64url')
+/** A one-time token for this serial: recognisable in logs, unguessable (32 random bytes). */
+export function newEnrollToken(serial: string): string {
+  return encodeEnrollToken(serial, randomBytes(32).toString('base64url'))
 }
 
 /** Only this digest is stored: a database leak reveals no usable token. */

@@ -13,7 +13,8 @@ export const MAX_QUEUED_MESSAGES = 64
 interface Pending {
   resolve: (response: ResponseMessage) => void
   reject: (error: Error) => void
-  timer: NodeJS.Timeout
+  /** Absent for broadcasts, which share one timer. */
+  timer?: NodeJS.Timeout
 }
 
 /**
@@ -72,12 +73,28 @@ export class AgentConnection {
     })
   }
 
+  /**
+   * A request already encoded once for many connections (broadcast): registers the wait
+   * without a timer of its own; the caller settles it on its shared deadline.
+   */
+  requestEncoded(id: string, text: string): Promise<ResponseMessage> {
+    if (!this.ready || this.pending.size >= MAX_PENDING_REQUESTS || this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      return Promise.reject(new UnavailableError(`device "${this.serial}" cannot take a request now`, {code: 'DEVICE_BUSY'}))
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {resolve, reject})
+      this.ws.send(text, (error) => {
+        if (error) this.settle(id, undefined, error)
+      })
+    })
+  }
+
   /** Delivers a response; false when nothing waits for that id (late or unknown). */
   settle(id: string, response?: ResponseMessage, error?: Error): boolean {
     const waiting = this.pending.get(id)
     if (!waiting) return false
     this.pending.delete(id)
-    clearTimeout(waiting.timer)
+    if (waiting.timer) clearTimeout(waiting.timer)
     if (response) waiting.resolve(response)
     else waiting.reject(error ?? new UnavailableError('request cancelled'))
     return true

@@ -3,7 +3,7 @@ import type {Duplex} from 'node:stream'
 import type {FastifyBaseLogger} from 'fastify'
 import type {Kysely} from 'kysely'
 import {type RawData, type WebSocket, WebSocketServer} from 'ws'
-import {decodeAgentMessage, negotiateVersion} from '../../protocol/agent/codec.js'
+import {decodeAgentMessage, encodeMessage, negotiateVersion} from '../../protocol/agent/codec.js'
 import {
   AGENT_CONNECT_PATH,
   CloseCodes,
@@ -20,8 +20,11 @@ import {UnavailableError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
+import {pruneEventIds, recordDeviceEvent} from './events.js'
 import {PresenceWriter} from './presence.js'
 import {authenticateUpgrade, rejectUpgrade, upgradePath} from './upgrade.js'
+
+const PRUNE_EVERY_MS = 3_600_000
 
 export interface HubOptions {
   heartbeatIntervalMs: number
@@ -65,6 +68,7 @@ export class DeviceHub {
   private readonly presence: PresenceWriter
   private tick: NodeJS.Timeout | undefined
   private lastTouch = Date.now()
+  private lastPrune = 0
   private nextId = 0
   private closing = false
   private readonly options: Required<HubOptions>
@@ -120,7 +124,15 @@ export class DeviceHub {
   async broadcastPing(timeoutMs = this.options.requestTimeoutMs): Promise<BroadcastResult> {
     const started = performance.now()
     const targets = [...this.connections.values()].filter((c) => c.ready)
-    const results = await Promise.allSettled(targets.map((c) => c.request({type: 'request', id: this.newId(), kind: 'ping'}, timeoutMs)))
+    // One id, one encoding and one timer for all: ids only need to be unique per connection.
+    const id = this.newId()
+    const text = encodeMessage({type: 'request', id, kind: 'ping'})
+    const waits = targets.map((c) => c.requestEncoded(id, text))
+    const timer = setTimeout(() => {
+      for (const c of targets) c.settle(id, undefined, new UnavailableError(`device "${c.serial}" did not answer within ${timeoutMs} ms`, {code: 'DEVICE_TIMEOUT'}))
+    }, timeoutMs)
+    const results = await Promise.allSettled(waits)
+    clearTimeout(timer)
     const answered = results.filter((r) => r.status === 'fulfilled' && r.value.ok).length
     return {sent: targets.length, answered, failed: targets.length - answered, elapsedMs: performance.now() - started}
   }
@@ -257,26 +269,9 @@ export class DeviceHub {
     this.deps.log.info({serial: c.serial, protocolVersion: version}, 'hub: agent connected')
   }
 
-  /** Exactly-once recording: an event id seen before is acknowledged without a second audit entry. */
+  /** Exactly-once recording (events.ts); the ack follows the commit, also for a duplicate. */
   private async onEvent(c: AgentConnection, event: EventMessage): Promise<void> {
-    const {db, audit} = this.deps
-    const seen = await db.selectFrom('agent_events').select('event_id').where('event_id', '=', event.eventId).executeTakeFirst()
-    if (!seen) {
-      await audit.append({
-        actorType: 'device',
-        actor: c.serial,
-        action: event.action,
-        outcome: event.outcome,
-        deviceSerial: c.serial,
-        customerId: c.customerId,
-        details: {...event.details, eventId: event.eventId, deviceTime: event.time},
-      })
-      await db
-        .insertInto('agent_events')
-        .values({event_id: event.eventId, serial: c.serial, received_at: new Date().toISOString()})
-        .onConflict((oc) => oc.column('event_id').doNothing())
-        .execute()
-    }
+    await recordDeviceEvent(this.deps.db, this.deps.audit, {serial: c.serial, customerId: c.customerId}, event)
     this.reply(c, {type: 'event-ack', eventId: event.eventId})
   }
 
@@ -308,12 +303,25 @@ export class DeviceHub {
     }
   }
 
+  /** Keeps agent_events bounded in time; a failure is retried at the next prune. */
+  private async pruneEventIds(now: number): Promise<void> {
+    try {
+      await pruneEventIds(this.deps.db, now)
+    } catch (error) {
+      this.deps.log.warn({err: error}, 'hub: pruning old agent event ids failed')
+    }
+  }
+
   /** One timer for every connection: hello deadlines, pings, heartbeat timeouts, presence touch. */
   private onTick(): void {
     const now = Date.now()
     const {heartbeatIntervalMs, heartbeatTimeoutMs, helloTimeoutMs, touchIntervalMs} = this.options
     const touch = now - this.lastTouch >= touchIntervalMs
     if (touch) this.lastTouch = now
+    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now
+      void this.pruneEventIds(now)
+    }
     for (const c of this.connections.values()) {
       if (c.closing) continue
       if (c.protocolVersion === null && now - c.connectedAt > helloTimeoutMs) {

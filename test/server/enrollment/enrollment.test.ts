@@ -46,7 +46,9 @@ for (const kind of DB_KINDS) {
 
     const newToken = async (serial: string, extra: Record<string, unknown> = {}, token = admin) =>
       call(t.app, 'POST', '/devices/enroll-tokens', {token, body: {serial, model: 'X200', customer: 'acme', site: 'acme-icu', ...extra}})
-    const enroll = (body: unknown) => call(t.app, 'POST', '/agent/enroll', {body})
+    // Each attempt from its own address: the per-address enroll limit has its own test.
+    let n = 0
+    const enroll = (body: unknown) => call(t.app, 'POST', '/agent/enroll', {body, ip: `10.1.${Math.floor(++n / 250)}.${n % 250}`})
 
     it('creates the device and a one-time token, enrolls once, refuses reuse', async () => {
       const created = await newToken('SN-1', {ttlSeconds: 3600})

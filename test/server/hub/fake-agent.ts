@@ -51,7 +51,6 @@ export class FakeAgent {
       cert: options.certPem,
       key: options.keyPem,
       ca: options.serverCaPem,
-      servername: 'localhost',
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
       autoPong: options.autoPong ?? true,

@@ -57,6 +57,14 @@ for (const kind of DB_KINDS) {
       agent.close()
       await agent.closed()
       await waitFor(async () => !(await call(fx.server.app, 'GET', '/devices/SN-OK', {token: admin})).json().online)
+      // Presence reached the database too (batched): last seen and the reported inventory.
+      await waitFor(async () => {
+        const row = await fx.server.app.db.selectFrom('devices').selectAll().where('serial', '=', 'SN-OK').executeTakeFirstOrThrow()
+        return row.last_seen_at !== null && row.inventory !== null && JSON.parse(row.inventory).agentVersion === '0.0.0-test'
+      })
+      const offline = (await call(fx.server.app, 'GET', '/devices/SN-OK', {token: admin})).json()
+      assert.equal(offline.inventory.serial, 'SN-OK')
+      assert.ok(offline.lastSeenAt)
     })
 
     it('refuses a client without a certificate (401)', async () => {
@@ -199,6 +207,19 @@ for (const kind of DB_KINDS) {
           ['SN-OFF', 'failure'],
         ],
       )
+    })
+
+    it('broadcasts a ping to every connected agent and counts the answers; a mute one times out', async () => {
+      const a = await connect('SN-BA')
+      const b = await connect('SN-BB')
+      const mute = await connect('SN-BM', {onRequest: () => null})
+      await Promise.all([a.hello('SN-BA'), b.hello('SN-BB'), mute.hello('SN-BM')])
+      const result = await fx.server.app.hub.broadcastPing(500)
+      assert.equal(result.sent, 3)
+      assert.equal(result.answered, 2)
+      assert.equal(result.failed, 1)
+      const pings = [a, b].map((x) => x.received.find((m) => m.type === 'request'))
+      assert.deepEqual(pings.map((m) => m?.type === 'request' && m.kind), ['ping', 'ping'])
     })
 
     it('a device that does not answer within the request timeout gives 504 DEVICE_TIMEOUT', async () => {

@@ -1,0 +1,228 @@
+/**
+ * bench/agent-fanin: N simulated agents (real protocol: mTLS, hello, heartbeats) from one or
+ * two child processes connect to one real server node (a child process running startServer).
+ * Prints: time to accept all N, server RSS per agent, the time for all to come back after the
+ * server is killed (-9) and started again on the same port, and the time for a broadcast
+ * `request` (kind ping) to be answered by all N. Loopback only; bounded in count and time.
+ *
+ *   node --import tsx bench/agent-fanin.ts [N=1000] [--procs 2] [--timeout 120]
+ *
+ * Fast path (documented in docs/agent-protocol.md): device certificates are issued directly
+ * with the data dir's device CA, all for one shared bench key, and written straight into the
+ * registry — enrollment over HTTP is not what this measures. Needs `ulimit -n` above N + 100
+ * in this shell (the children inherit it); this script refuses to start otherwise.
+ */
+import {type ChildProcess, fork} from 'node:child_process'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {parseArgs} from 'node:util'
+import {readServerConfig, writeServerConfig} from '../src/server/config-store.js'
+import {migrateToLatest, openDatabase} from '../src/server/db/connect.js'
+import {initDataDir} from '../src/server/init.js'
+import {loadCa} from '../src/server/pki/ca.js'
+import {issueBenchCerts} from './agent-fanin/issue.js'
+
+const {values, positionals} = parseArgs({
+  allowPositionals: true,
+  options: {
+    procs: {type: 'string', default: '2'},
+    timeout: {type: 'string', default: '120'},
+    keep: {type: 'boolean', default: false},
+    /** Directory for a V8 CPU profile of the (restarted) server: where does its time go. */
+    'cpu-prof': {type: 'string'},
+    /** File for a CPU profile of the server during the initial fan-in only. */
+    profile: {type: 'string'},
+  },
+})
+const N = Number(positionals[0] ?? 1000)
+const PROCS = Math.max(1, Math.min(2, Number(values.procs)))
+const PHASE_TIMEOUT_MS = Number(values.timeout) * 1000
+if (!Number.isInteger(N) || N < 1 || N > 20_000) throw new Error('N must be 1..20000')
+
+const here = new URL('.', import.meta.url).pathname
+const tsx = ['--import', 'tsx']
+
+interface AgentStats {
+  openMs: number
+  welcomeMs: number
+  opened: number
+  welcomes: number
+  welcomed: number
+  refused: Record<string, number>
+  network: Record<string, number>
+  pings: number
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'tether-fanin-'))
+const children: ChildProcess[] = []
+let server: ChildProcess | undefined
+const workerStats: AgentStats[] = []
+let nextId = 0
+const log = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`)
+
+try {
+  // 1. A data dir with room for N connections, and N enrolled devices.
+  await initDataDir({dataDir: dir, hostnames: ['localhost', '127.0.0.1']})
+  const config = (await readServerConfig(dir))!
+  config.limits.maxConnections = N + 1000
+  await writeServerConfig(config)
+  const opened = await openDatabase(config.database)
+  await migrateToLatest(opened)
+  let t = performance.now()
+  const issued = await issueBenchCerts(opened.db, await loadCa(config.deviceCa.certFile, config.deviceCa.keyFile), N)
+  await opened.close()
+  const certsFile = join(dir, 'bench-certs.jsonl')
+  await writeFile(certsFile, issued.lines.join('\n') + '\n')
+  log(`issued ${N} device certificates in ${ms(performance.now() - t)} (fast path, shared key)`)
+
+  // 2. The server, and its memory before any agent.
+  let port = 0
+  const startServerChild = async (): Promise<void> => {
+    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {execArgv: ['--expose-gc', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    const ready = (await nextMessage(server, (m) => m.type === 'ready', 30_000)) as {port: number}
+    port = ready.port
+  }
+  await startServerChild()
+  const before = (await ask(server!, 'stats')) as {rss: number}
+  log(`server listening on 127.0.0.1:${port}, RSS ${mb(before.rss)}`)
+
+  // 3. Agent processes: connect all N.
+  const serverCaPem = await readFile(config.tls.caFile, 'utf8')
+  const per = Math.ceil(N / PROCS)
+  for (let i = 0; i < PROCS; i++) {
+    const setup = {url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, from: i * per, to: Math.min(N, (i + 1) * per), rampConcurrency: Number(process.env.FANIN_RAMP ?? 128)}
+    const child = fork(join(here, 'agent-fanin/agents.ts'), [JSON.stringify(setup)], {execArgv: tsx, stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    children.push(child)
+    workerStats[i] = {openMs: 0, welcomeMs: 0, opened: 0, welcomes: 0, welcomed: 0, refused: {}, network: {}, pings: 0}
+    child.on('message', (m: {type: string} & AgentStats) => {
+      if (m.type === 'stats') workerStats[i] = m
+    })
+    await nextMessage(child, (m) => m.type === 'loaded', 30_000)
+  }
+  if (values.profile) await ask(server!, 'profile-start')
+  t = performance.now()
+  for (const c of children) c.send({type: 'start'})
+  await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
+  const acceptMs = performance.now() - t
+  if (values.profile) {
+    await new Promise<void>((resolve, reject) => {
+      const id = ++nextId
+      server!.send({type: 'profile-stop', id, file: values.profile})
+      nextMessage(server!, (m) => (m as {id?: number}).id === id, 60_000).then(() => resolve(), reject)
+    })
+    log(`server CPU profile of the fan-in written to ${values.profile}`)
+  }
+  const lat = workerStats.reduce((a, s) => ({o: a.o + s.openMs, n: a.n + s.opened, w: a.w + s.welcomeMs, m: a.m + s.welcomes}), {o: 0, n: 0, w: 0, m: 0})
+  log(`mean time to WebSocket open ${ms(lat.o / lat.n)}, to welcome ${ms(lat.w / lat.m)}`)
+  log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${errors()}`)
+  await sleep(1000)
+  const after = (await ask(server!, 'stats')) as {rss: number; connected: number}
+  const perAgent = (after.rss - before.rss) / N
+  log(`server RSS ${mb(after.rss)} with ${after.connected} agents: ${(perAgent / 1024).toFixed(1)} KB per agent`)
+
+  // 4. Broadcast: one ping request to every agent, answered by all.
+  const broadcast = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
+  log(`broadcast ping: ${broadcast.answered}/${broadcast.sent} answered in ${ms(broadcast.elapsedMs)}`)
+
+  // 5. Kill -9 and start again on the same port: time until every agent is back.
+  for (const c of children) c.send({type: 'reset-errors'})
+  t = performance.now()
+  server!.kill('SIGKILL')
+  await new Promise((resolve) => server!.once('exit', resolve))
+  await startServerChild()
+  const upMs = performance.now() - t
+  log(`server killed and restarted (listening again after ${ms(upMs)})`)
+  await sleep(400)
+  for (const c of children) c.send({type: 'reset-errors'})
+  await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
+  const backMs = performance.now() - t
+  log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
+  const broadcast2 = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
+  log(`broadcast ping after restart: ${broadcast2.answered}/${broadcast2.sent} answered in ${ms(broadcast2.elapsedMs)}`)
+
+  console.log(
+    JSON.stringify({
+      agents: N,
+      processes: PROCS,
+      acceptAllMs: Math.round(acceptMs),
+      serverRssBeforeMB: +(before.rss / 2 ** 20).toFixed(1),
+      serverRssAfterMB: +(after.rss / 2 ** 20).toFixed(1),
+      rssPerAgentKB: +(perAgent / 1024).toFixed(1),
+      broadcastMs: Math.round(broadcast.elapsedMs),
+      broadcastAnswered: broadcast.answered,
+      restartListeningMs: Math.round(upMs),
+      allBackAfterKillMs: Math.round(backMs),
+      allBackAfterListeningMs: Math.round(backMs - upMs),
+      errorsAfterRestart: errors(),
+    }),
+  )
+} finally {
+  // A graceful stop writes the CPU profile; otherwise there is nothing to wait for.
+  if (values['cpu-prof'] && server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server!.once('exit', resolve))
+    await ask(server, 'stop').catch((error: unknown) => console.error(`server stop: ${(error as Error).message}`))
+    await exited
+  }
+  for (const c of children) c.kill('SIGKILL')
+  server?.kill('SIGKILL')
+  if (!values.keep) await rm(dir, {recursive: true, force: true})
+}
+
+function welcomed(): number {
+  return workerStats.reduce((sum, s) => sum + (s?.welcomed ?? 0), 0)
+}
+
+/** Upgrade refusals (HTTP status) and socket errors other than "server not listening yet". */
+function errors(): string {
+  const merged: Record<string, number> = {}
+  for (const s of workerStats) {
+    for (const [k, v] of Object.entries(s?.refused ?? {})) merged[`HTTP ${k}`] = (merged[`HTTP ${k}`] ?? 0) + v
+    for (const [k, v] of Object.entries(s?.network ?? {})) if (k !== 'ECONNREFUSED') merged[k] = (merged[k] ?? 0) + v
+  }
+  const parts = Object.entries(merged).map(([k, v]) => `${k}×${v}`)
+  return parts.length ? parts.join(', ') : 'none'
+}
+
+async function ask(child: ChildProcess, type: string): Promise<unknown> {
+  const id = ++nextId
+  child.send({type, id})
+  return nextMessage(child, (m) => (m as {id?: number}).id === id, 60_000)
+}
+
+function nextMessage(child: ChildProcess, match: (m: {type?: string}) => boolean, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('child did not answer in time')), timeoutMs)
+    const onMessage = (m: {type?: string}): void => {
+      if (match(m)) done(undefined, m)
+    }
+    const onExit = (code: number | null): void => done(new Error(`child exited (${code})`))
+    const done = (error?: Error, value?: unknown): void => {
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      if (error) reject(error)
+      else resolve(value)
+    }
+    child.on('message', onMessage)
+    child.on('exit', onExit)
+  })
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: only ${welcomed()}/${N} agents after ${timeoutMs / 1000} s; errors: ${errors()}`)
+    await sleep(50)
+  }
+}
+
+function sleep(msec: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msec))
+}
+function ms(value: number): string {
+  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`
+}
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`
+}

@@ -1,0 +1,257 @@
+import {CloseCodes, type AccessMode, type Inventory} from '../protocol/agent/index.js'
+import {Backoff} from './backoff.js'
+import type {Clock, TimerHandle} from './clock.js'
+import {ConnectionStateMachine, type ConnectionState} from './connection-state.js'
+import type {AgentConfig, AgentFiles} from './data-dir.js'
+import {EventRecorder} from './events.js'
+import {BaseRequestHandler, PolicyGuard} from './handlers.js'
+import {collectInventory, inventoryKey} from './inventory.js'
+import {effectiveMode, readPolicy, writePolicy} from './policy.js'
+import {ControlSession, type SessionLog} from './session.js'
+import {writeStatus, type AgentStatus} from './status-file.js'
+import {TransportError, type Dialer} from './transport.js'
+
+export interface AgentLog extends SessionLog {
+  error(obj: object, msg: string): void
+}
+
+export interface DeviceAgentOptions {
+  config: AgentConfig
+  files: AgentFiles
+  dialer: Dialer
+  clock: Clock
+  log: AgentLog
+  agentVersion: string
+  /** Shown in status.json (the proxy URL without password), null when direct. */
+  proxyDisplay: string | null
+  random?: () => number
+}
+
+const STATUS_REFRESH_MS = 30_000
+
+/**
+ * The daemon: keeps one control channel up, forever. Each round dials, says hello, serves
+ * requests until the link ends, then waits (full-jitter backoff; a slow fixed retry when
+ * revoked) and dials again. Policy and the outbox are polled from disk so that local commands
+ * (`tether agent access set`) reach a running agent without any listening socket.
+ */
+export class DeviceAgent {
+  readonly machine: ConnectionStateMachine
+  private readonly backoff: Backoff
+  private readonly recorder: EventRecorder
+  private session?: ControlSession
+  private waitTimer?: TimerHandle
+  private wake?: () => void
+  private pollTimer?: TimerHandle
+  private readonly sentEvents = new Set<string>()
+  private mode: AccessMode = {mode: 'allow', until: null}
+  private lastInventoryKey = ''
+  private status: AgentStatus
+  private statusWrittenAt = 0
+  private polling = false
+  private statusQueue: Promise<void> = Promise.resolve()
+
+  constructor(private readonly o: DeviceAgentOptions) {
+    this.machine = new ConnectionStateMachine(o.clock)
+    this.backoff = new Backoff({baseMs: o.config.backoff.baseMs, capMs: o.config.backoff.capMs, random: o.random})
+    this.recorder = new EventRecorder(o.files, o.config.outboxMax)
+    const now = new Date(o.clock.now()).toISOString()
+    this.status = {
+      pid: process.pid, updatedAt: now, startedAt: now, state: 'initial', stateSince: now, server: o.config.server, serial: o.config.serial,
+      proxy: o.proxyDisplay, mode: 'allow', modeUntil: null, protocolVersion: null, connectedSince: null, lastConnectedAt: null,
+      nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null, outboxPending: 0,
+    }
+    this.machine.onChange((change) => {
+      this.o.log.info({from: change.from, to: change.to, reason: change.reason}, `connection ${change.to}`)
+      this.status.state = change.to
+      this.status.stateSince = new Date(change.at).toISOString()
+      void this.saveStatus()
+    })
+  }
+
+  get state(): ConnectionState {
+    return this.machine.state
+  }
+
+  /** Runs until stop(). Never throws for connection problems: they become status and a retry. */
+  async run(): Promise<void> {
+    await this.poll()
+    this.schedulePoll()
+    while (!this.closed()) {
+      this.machine.transition('connecting')
+      this.status.attempts++
+      const revoked = await this.round()
+      if (this.closed()) break
+      const delay = revoked ? this.o.config.backoff.revokedRetryMs : this.backoff.next()
+      this.machine.transition(revoked ? 'revoked' : 'waiting', revoked ? 'device certificate revoked' : `retry in ${delay}ms`)
+      this.status.nextRetryAt = new Date(this.o.clock.now() + delay).toISOString()
+      await this.saveStatus()
+      await this.sleep(delay)
+      this.status.nextRetryAt = null
+    }
+    if (this.pollTimer) this.o.clock.clearTimeout(this.pollTimer)
+    await this.saveStatus(true)
+  }
+
+  private closed(): boolean {
+    return this.machine.state === 'closed'
+  }
+
+  /** Ends the loop: closes the channel cleanly (SIGTERM). */
+  async stop(): Promise<void> {
+    if (this.closed()) return
+    this.machine.transition('closed', 'stopping')
+    this.session?.close(CloseCodes.normal, 'agent stopping')
+    if (this.waitTimer) this.o.clock.clearTimeout(this.waitTimer)
+    this.wake?.()
+    if (this.session) await this.session.ended
+  }
+
+  /** One connection attempt and, when it succeeds, its whole life. Returns true when revoked. */
+  private async round(): Promise<boolean> {
+    let ws
+    try {
+      ws = await this.o.dialer.dial()
+    } catch (error) {
+      const e = error instanceof TransportError ? error : new TransportError('network', (error as Error).message)
+      this.fail(e.message)
+      return e.kind === 'revoked'
+    }
+    if (this.closed()) {
+      ws.terminate()
+      return false
+    }
+    const session = new ControlSession(ws, {
+      clock: this.o.clock,
+      log: this.o.log,
+      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
+      onEventAck: (eventId) => void this.acked(eventId),
+      heartbeatTimeoutMs: this.o.config.heartbeatTimeoutMs,
+      welcomeTimeoutMs: this.o.config.connectTimeoutMs,
+    })
+    this.session = session
+    try {
+      const inventory = this.inventory()
+      const welcome = await session.handshake(inventory)
+      this.lastInventoryKey = inventoryKey(inventory)
+      const now = this.o.clock.now()
+      this.status.protocolVersion = welcome.protocolVersion
+      this.status.connectedSince = new Date(now).toISOString()
+      this.status.lastConnectedAt = this.status.connectedSince
+      this.status.lastError = null
+      this.status.lastErrorAt = null
+      this.sentEvents.clear()
+      if (this.closed()) return false
+      this.machine.transition('connected', `protocol v${welcome.protocolVersion}`)
+      await this.flushOutbox()
+    } catch (error) {
+      const end = await session.ended
+      this.fail(end.revoked ? (end.error ?? 'device certificate revoked') : (error as Error).message)
+      this.session = undefined
+      return end.revoked
+    }
+    const connectedAt = this.o.clock.now()
+    const end = await session.ended
+    this.session = undefined
+    this.status.connectedSince = null
+    this.status.protocolVersion = null
+    if (this.o.clock.now() - connectedAt >= this.o.config.backoff.stableAfterMs) this.backoff.reset()
+    if (this.closed()) return false
+    if (end.error) this.fail(end.error)
+    else this.o.log.info({code: end.code, reason: end.reason}, 'control channel closed')
+    return end.revoked
+  }
+
+  private fail(message: string): void {
+    this.o.log.warn({err: message}, 'connection failed')
+    this.status.lastError = message
+    this.status.lastErrorAt = new Date(this.o.clock.now()).toISOString()
+  }
+
+  private inventory(): Inventory {
+    return collectInventory({serial: this.o.config.serial, model: this.o.config.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}})
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve
+      this.waitTimer = this.o.clock.setTimeout(resolve, ms)
+    })
+  }
+
+  private schedulePoll(): void {
+    this.pollTimer = this.o.clock.setTimeout(() => {
+      void this.poll().finally(() => {
+        if (!this.closed()) this.schedulePoll()
+      })
+    }, this.o.config.pollMs)
+  }
+
+  /** Picks up policy changes and expiry, new outbox events, and keeps status.json fresh. */
+  async poll(): Promise<void> {
+    if (this.polling) return
+    this.polling = true
+    try {
+      const policy = await readPolicy(this.o.files.policy)
+      const now = this.o.clock.now()
+      const mode = effectiveMode(policy, now)
+      if (mode.expired) {
+        // A temporary allow ran out: make it explicit on disk, once, and tell both audits.
+        await writePolicy(this.o.files.policy, {mode: 'no-access', until: null, changedAt: new Date(now).toISOString(), changedBy: 'agent (temporary allow expired)'})
+        await this.recorder.record({action: 'device.access-mode.changed', outcome: 'success', actor: 'agent', details: {from: 'allow', to: 'no-access', reason: 'expired', until: policy.until}}, {forServer: true})
+      }
+      const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
+      this.mode = {mode: mode.mode, until: mode.until}
+      this.status.mode = mode.mode
+      this.status.modeUntil = mode.until
+      if (this.machine.state === 'connected' && this.session) {
+        const inventory = this.inventory()
+        const key = inventoryKey(inventory)
+        if (key !== this.lastInventoryKey) {
+          this.session.sendInventory(inventory)
+          this.lastInventoryKey = key
+        }
+        await this.flushOutbox()
+      } else {
+        this.status.outboxPending = (await this.recorder.outbox.pending()).length
+      }
+      if (changed || now - this.statusWrittenAt >= STATUS_REFRESH_MS) await this.saveStatus()
+    } catch (error) {
+      // A bad poll (disk full, a file being replaced) is logged and retried next tick; the loop lives on.
+      this.o.log.error({err: (error as Error).message}, 'poll failed')
+    } finally {
+      this.polling = false
+    }
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const pending = await this.recorder.outbox.pending()
+    this.status.outboxPending = pending.length
+    for (const event of pending) {
+      if (this.sentEvents.has(event.eventId) || !this.session) continue
+      this.sentEvents.add(event.eventId)
+      this.session.sendEvent(event)
+    }
+  }
+
+  private async acked(eventId: string): Promise<void> {
+    try {
+      await this.recorder.ack([eventId])
+      this.sentEvents.delete(eventId)
+      this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
+    } catch (error) {
+      this.o.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
+    }
+  }
+
+  /** Writes status.json; writes are queued so that an older snapshot never lands after a newer one. */
+  private saveStatus(final = false): Promise<void> {
+    this.status.updatedAt = new Date(this.o.clock.now()).toISOString()
+    this.statusWrittenAt = this.o.clock.now()
+    const snapshot: AgentStatus = final ? {...this.status, state: 'closed', connectedSince: null} : {...this.status}
+    this.statusQueue = this.statusQueue.then(() =>
+      writeStatus(this.o.files.status, snapshot).catch((error: Error) => this.o.log.error({err: error.message}, 'could not write status.json')),
+    )
+    return this.statusQueue
+  }
+}

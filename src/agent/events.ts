@@ -1,0 +1,41 @@
+import {randomUUID} from 'node:crypto'
+import type {AgentFiles} from './data-dir.js'
+import {withDataLock} from './data-lock.js'
+import {LocalAudit, type LocalAuditEntry, type LocalAuditInput} from './local-audit.js'
+import {Outbox} from './outbox.js'
+
+/**
+ * One place that writes what happened on the device: always to the local audit, and for
+ * events the server must also see, to the outbox with the same eventId — under one lock so the
+ * running agent and `tether agent ...` commands never interleave.
+ */
+export class EventRecorder {
+  readonly audit: LocalAudit
+  readonly outbox: Outbox
+
+  constructor(
+    private readonly files: AgentFiles,
+    outboxMax = 1000,
+  ) {
+    this.audit = new LocalAudit(files.audit)
+    this.outbox = new Outbox(files.outbox, outboxMax)
+  }
+
+  async record(input: Omit<LocalAuditInput, 'eventId'>, options: {forServer: boolean}): Promise<LocalAuditEntry> {
+    return withDataLock(this.files.lock, async () => {
+      const eventId = options.forServer ? randomUUID() : undefined
+      const entry = await this.audit.append({...input, ...(eventId ? {eventId} : {})})
+      if (eventId) {
+        const {dropped} = await this.outbox.enqueue({eventId, time: entry.time, action: entry.action, outcome: entry.outcome, details: {...entry.details, actor: entry.actor}})
+        if (dropped > 0) {
+          await this.audit.append({action: 'agent.outbox.dropped', outcome: 'failure', actor: 'agent', details: {dropped, reason: `outbox full (${this.outbox.max} events); oldest undelivered events dropped`}})
+        }
+      }
+      return entry
+    })
+  }
+
+  async ack(eventIds: string[]): Promise<number> {
+    return withDataLock(this.files.lock, () => this.outbox.ack(eventIds))
+  }
+}

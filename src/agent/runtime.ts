@@ -1,0 +1,50 @@
+import {readFile} from 'node:fs/promises'
+import {parseProxyUrl, proxyFromSettings, type ProxyConfig} from '../checks/proxy-connect.js'
+import {UsageError} from '../shared/errors.js'
+import {DeviceAgent, type AgentLog} from './agent.js'
+import {systemClock} from './clock.js'
+import {agentFiles, readAgentConfig, type AgentConfig} from './data-dir.js'
+import {ProxySecrets, proxyAccount} from './proxy-secret.js'
+import {TlsWebSocketDialer} from './transport.js'
+
+export interface StartOptions {
+  dataDir: string
+  /** --proxy for this run (overrides agent.json and the environment). */
+  proxy?: string
+  agentVersion: string
+  log: AgentLog
+  env?: NodeJS.ProcessEnv
+}
+
+/** Assembles a DeviceAgent from the data dir: config, key and certificates, proxy and its password. */
+export async function createAgent(options: StartOptions): Promise<{agent: DeviceAgent; config: AgentConfig; route: string}> {
+  const files = agentFiles(options.dataDir)
+  const config = await readAgentConfig(files)
+  const [key, cert, serverCa] = await Promise.all([files.key, files.cert, files.serverCa].map((p) => readPem(p)))
+  const proxy = await resolveProxy(config, options, files.proxySecrets)
+  const dialer = new TlsWebSocketDialer({server: new URL(config.server), key, cert, serverCa, proxy, timeoutMs: config.connectTimeoutMs})
+  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null})
+  return {agent, config, route: dialer.describeRoute()}
+}
+
+/** --proxy, else agent.json's proxy (password from the credential store), else HTTPS_PROXY/NO_PROXY. */
+export async function resolveProxy(config: AgentConfig, options: Pick<StartOptions, 'proxy' | 'env'>, secretsPath: string): Promise<ProxyConfig | undefined> {
+  const env = options.env ?? process.env
+  if (options.proxy !== undefined || !config.proxy) return proxyFromSettings(options.proxy, env)
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+  const url = new URL(config.proxy)
+  if (config.proxyPasswordStore && url.username) {
+    const password = await new ProxySecrets({filePath: secretsPath}).load(proxyAccount(url), config.proxyPasswordStore)
+    if (password === null) throw new UsageError(`agent.json: the password for proxy ${config.proxy} is missing from the ${config.proxyPasswordStore === 'file' ? 'proxy-credentials.json file' : 'OS keychain'}`, {suggestions: ['Run `tether agent enroll ... --proxy http://user:pass@host:port --force`, or pass --proxy to `tether agent start`.']})
+    url.password = encodeURIComponent(password)
+  }
+  return parseProxyUrl(url.toString(), 'agent.json proxy', noProxy)
+}
+
+async function readPem(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`, {cause: error, suggestions: ['Enroll the agent again: `tether agent enroll --force ...`.']})
+  }
+}

@@ -1,0 +1,46 @@
+import {agentFiles, readAgentConfig} from './data-dir.js'
+import {Outbox} from './outbox.js'
+import {effectiveMode, readPolicy} from './policy.js'
+import {processAlive, readStatus, type AgentStatus} from './status-file.js'
+
+export interface AgentStatusReport {
+  running: boolean
+  pid: number | null
+  state: AgentStatus['state'] | 'stopped'
+  server: string
+  serial: string
+  proxy: string | null
+  mode: 'allow' | 'no-access'
+  modeUntil: string | null
+  connectedSince: string | null
+  nextRetryAt: string | null
+  lastError: string | null
+  lastErrorAt: string | null
+  outboxPending: number
+  updatedAt: string | null
+}
+
+/** `tether agent status`: status.json when the agent that wrote it still runs, else "stopped"; the mode is read from policy.json. */
+export async function statusReport(dataDir: string, now = Date.now()): Promise<AgentStatusReport> {
+  const files = agentFiles(dataDir)
+  const config = await readAgentConfig(files)
+  const [status, policy, pending] = await Promise.all([readStatus(files.status), readPolicy(files.policy), new Outbox(files.outbox).pending()])
+  const running = status !== null && status.state !== 'closed' && processAlive(status.pid)
+  const mode = effectiveMode(policy, now)
+  return {
+    running,
+    pid: running ? status!.pid : null,
+    state: running ? status!.state : 'stopped',
+    server: config.server,
+    serial: config.serial,
+    proxy: status?.proxy ?? config.proxy,
+    mode: mode.mode,
+    modeUntil: mode.until,
+    connectedSince: running ? status!.connectedSince : null,
+    nextRetryAt: running ? status!.nextRetryAt : null,
+    lastError: status?.lastError ?? null,
+    lastErrorAt: status?.lastErrorAt ?? null,
+    outboxPending: pending.length,
+    updatedAt: status?.updatedAt ?? null,
+  }
+}

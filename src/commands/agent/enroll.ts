@@ -1,0 +1,77 @@
+import {Flags} from '@oclif/core'
+import {agentDataDirFlag} from '../../agent/cli-flags.js'
+import {TetherCommand} from '../../shared/command.js'
+import {renderFields} from '../../shared/output.js'
+import type {EnrollResult} from '../../agent/enroll.js'
+
+export default class AgentEnroll extends TetherCommand {
+  static override description = `Enroll this device with a support center, using a one-time token.
+
+Generates the device key pair here (it never leaves the device), sends a certificate request
+for CN=SERIAL with the token, and stores the signed device certificate, the CA chain, the
+server CA and the key (0600) in the agent data dir. The server is trusted through --ca or
+--fingerprint (or the system store); there is no way to skip the check.
+A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), never agent.json.`
+
+  static override examples = [
+    '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --ca server-ca.pem',
+    '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --fingerprint 3A:7F:...:C2',
+    '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --ca ca.pem --proxy http://user:pass@proxy.hospital.local:3128 --allow-port 22 --allow-port 5900',
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    server: Flags.string({description: 'Support-center URL (https://HOST:PORT).', required: true, helpValue: 'URL'}),
+    token: Flags.string({description: 'One-time enrollment token (from `tether devices enroll-token`).', required: true, env: 'TETHER_ENROLL_TOKEN', helpValue: 'TOKEN'}),
+    serial: Flags.string({description: "This device's serial number (default: the one the token was issued for; if given, it must match).", env: 'TETHER_AGENT_SERIAL', helpValue: 'SERIAL'}),
+    model: Flags.string({description: 'Device model, reported in the inventory.', helpValue: 'MODEL'}),
+    ca: Flags.string({description: 'PEM file of the server CA to trust.', exclusive: ['fingerprint'], helpValue: 'FILE'}),
+    fingerprint: Flags.string({description: 'SHA-256 fingerprint of the server CA (or certificate) to trust.', exclusive: ['ca'], helpValue: 'SHA256'}),
+    proxy: Flags.string({description: 'HTTP proxy for CONNECT (http://[user:pass@]host:port). Default: HTTPS_PROXY; NO_PROXY applies.', helpValue: 'URL'}),
+    'allow-port': Flags.integer({description: 'Local TCP port tunnels may reach through this device (repeatable).', multiple: true, min: 1, max: 65535}),
+    'job-kind': Flags.string({description: 'Job kinds this device accepts (repeatable).', multiple: true, options: ['diagnostics', 'logs', 'updates']}),
+    force: Flags.boolean({description: 'Enroll again over an existing enrollment (new key and certificate).'}),
+    'data-dir': agentDataDirFlag,
+  }
+
+  async run(): Promise<EnrollResult> {
+    const {flags} = await this.parse(AgentEnroll)
+    const [{enrollAgent}, {agentDataDir}, {readCaFile, normalizeFingerprint}, {proxyFromSettings}] = await Promise.all([
+      import('../../agent/enroll.js'),
+      import('../../agent/data-dir.js'),
+      import('../../client/trust.js'),
+      import('../../checks/proxy-connect.js'),
+    ])
+    const proxy = proxyFromSettings(flags.proxy)
+    const proxyUrl = flags.proxy ?? (proxy ? process.env[proxy.origin] : undefined)
+    const result = await enrollAgent({
+      dataDir: agentDataDir(flags['data-dir']),
+      server: flags.server,
+      token: flags.token,
+      serial: flags.serial,
+      model: flags.model,
+      caPem: flags.ca ? await readCaFile(flags.ca) : undefined,
+      fingerprint: flags.fingerprint ? normalizeFingerprint(flags.fingerprint) : undefined,
+      // Only a --proxy is remembered in agent.json; HTTPS_PROXY keeps applying from the environment.
+      proxy: proxy && flags.proxy && proxyUrl ? {...proxy, url: proxyUrl} : undefined,
+      proxyForEnroll: proxy,
+      force: flags.force,
+      settings: {
+        ...(flags['allow-port'] ? {allowedTunnelPorts: flags['allow-port']} : {}),
+        ...(flags['job-kind'] ? {acceptedJobKinds: flags['job-kind'] as Array<'diagnostics'>} : {}),
+      },
+    })
+    if (!this.jsonEnabled()) {
+      this.log(renderFields([
+        ['enrolled', result.serial],
+        ['server', result.server],
+        ['data dir', result.dataDir],
+        ['certificate', result.certificateFingerprint],
+        ['proxy', result.proxy ? `${result.proxy}${result.proxyPasswordStore ? ` (password in ${result.proxyPasswordStore === 'file' ? 'proxy-credentials.json, 0600' : 'the OS keychain'})` : ''}` : 'none'],
+      ]))
+      this.log(`\nNext: \`${this.config.bin} agent start${process.env.TETHER_AGENT_DIR || !this.argv.includes('--data-dir') ? '' : ` --data-dir ${result.dataDir}`}\` (or \`${this.config.bin} agent install-service\`).`)
+    }
+    return result
+  }
+}

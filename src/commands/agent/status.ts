@@ -1,0 +1,38 @@
+import {agentDataDirFlag} from '../../agent/cli-flags.js'
+import type {AgentStatusReport} from '../../agent/status-report.js'
+import {ResultWithExitCode, TetherCommand} from '../../shared/command.js'
+import {ExitCode} from '../../shared/errors.js'
+import {renderFields} from '../../shared/output.js'
+
+export default class AgentStatus extends TetherCommand {
+  static override description = `Show the device agent's connection state, server, access mode and last error.
+
+Reads status.json, written by the running agent. Exit code 0 when the agent runs and is
+connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
+
+  static override examples = ['<%= config.bin %> agent status', '<%= config.bin %> agent status --json', '<%= config.bin %> agent status --data-dir /var/lib/tether-agent']
+  static override enableJsonFlag = true
+  static override flags = {'data-dir': agentDataDirFlag}
+
+  async run(): Promise<AgentStatusReport> {
+    const {flags} = await this.parse(AgentStatus)
+    const [{statusReport}, {agentDataDir}] = await Promise.all([import('../../agent/status-report.js'), import('../../agent/data-dir.js')])
+    const report = await statusReport(agentDataDir(flags['data-dir']))
+    if (!this.jsonEnabled()) {
+      this.log(renderFields([
+        ['state', report.running ? report.state : `${report.state} (agent not running)`],
+        ['server', report.server],
+        ['serial', report.serial],
+        ['route', report.proxy ? `via proxy ${report.proxy}` : 'direct'],
+        ['access mode', report.mode + (report.modeUntil ? ` until ${report.modeUntil}` : '')],
+        ['connected since', report.connectedSince],
+        ['next retry', report.nextRetryAt],
+        ['last error', report.lastError ? `${report.lastError} (${report.lastErrorAt})` : null],
+        ['outbox', `${report.outboxPending} event(s) waiting for the server`],
+        ['updated', report.updatedAt],
+      ]))
+    }
+    if (report.state !== 'connected') throw new ResultWithExitCode(`agent is ${report.running ? report.state : 'not running'}${report.lastError ? `: ${report.lastError}` : ''}`, report, ExitCode.FAILED, 'NOT_CONNECTED')
+    return report
+  }
+}
