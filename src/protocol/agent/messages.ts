@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {JobMessage, JobUpdateMessage} from './jobs.js'
 
 /**
  * The agent control channel: one WebSocket per device at AGENT_CONNECT_PATH, JSON text frames.
@@ -15,8 +16,11 @@ export const AGENT_ENROLL_PATH = '/api/v1/agent/enroll'
 export const PROTOCOL_VERSIONS = [1] as const
 export const CURRENT_PROTOCOL_VERSION = 1
 
-/** Larger frames are refused by ws (maxPayload) with close code 1009 on either side. */
-export const MAX_FRAME_BYTES = 64 * 1024
+/**
+ * Larger frames are refused by ws (maxPayload) with close code 1009 on either side. Sized for a
+ * `job-update` carrying a diagnostic result of up to MAX_JOB_RESULT_BYTES (256 KiB) plus framing.
+ */
+export const MAX_FRAME_BYTES = 384 * 1024
 
 /** Server defaults; the welcome tells the agent the values in force. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 25_000
@@ -62,6 +66,10 @@ export const Inventory = z.object({
   uptimeSeconds: z.number().nonnegative(),
   addresses: z.array(z.string().max(64)).max(64),
   accessMode: AccessMode,
+  /** The diagnostics catalogue (built-ins + agent.json scripts) this agent will run; absent = older agent. */
+  diagnostics: z.array(z.string().max(64)).max(256).optional(),
+  /** Job kinds the local config accepts ('diagnostic', 'logs'); absent = older agent. */
+  jobKinds: z.array(z.string().max(32)).max(16).optional(),
 })
 export type Inventory = z.infer<typeof Inventory>
 
@@ -162,9 +170,19 @@ export const ByeMessage = z.object({
   reason: z.enum(['revoked', 'shutdown', 'replaced', 'protocol-error']).or(z.string().max(64)),
 })
 
-export const AgentToServer = z.union([HelloMessage, InventoryMessage, EventMessage, ResponseMessage, ErrorMessage])
+// Discriminated on `type`: one schema is tried per message, not each in turn (the hub parses
+// 10,000 responses to a broadcast).
+export const AgentToServer = z.discriminatedUnion('type', [
+  HelloMessage,
+  InventoryMessage,
+  EventMessage,
+  ResponseMessage,
+  ErrorMessage,
+  JobUpdateMessage,
+])
 export type AgentToServer = z.infer<typeof AgentToServer>
-export const ServerToAgent = z.union([WelcomeMessage, EventAckMessage, RequestMessage, ErrorMessage, ByeMessage])
+// `job` is itself a union on `kind`; zod 4 accepts a nested discriminated union as an option.
+export const ServerToAgent = z.discriminatedUnion('type', [WelcomeMessage, EventAckMessage, RequestMessage, ErrorMessage, ByeMessage, JobMessage])
 export type ServerToAgent = z.infer<typeof ServerToAgent>
 
 export type HelloMessage = z.infer<typeof HelloMessage>

@@ -1,0 +1,143 @@
+import {z} from 'zod'
+
+/**
+ * Jobs on the control channel (diagnostics and log collections). The server pushes `job`; the
+ * agent answers with one or more `job-update`s (running with progress, then exactly one final
+ * status). The server stores each update; there is no separate ack: a lost update is repaired by
+ * the final one. jobIds are UUIDs chosen by the server; the agent remembers recent ones so a job
+ * pushed twice (e.g. after a reconnect before the first update was stored) runs once, and answers
+ * the duplicate with its last known status.
+ *
+ * This file must not import messages.ts (messages.ts imports it to build the unions).
+ */
+
+export const JobKind = z.enum(['diagnostic', 'logs'])
+export type JobKind = z.infer<typeof JobKind>
+
+/** Statuses a job can have on the server; the agent only ever reports the `JobUpdateStatus` ones. */
+export const JobStatus = z.enum(['queued', 'sent', 'running', 'succeeded', 'failed', 'refused', 'expired', 'cancelled'])
+export type JobStatus = z.infer<typeof JobStatus>
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'refused', 'expired', 'cancelled']
+
+export const JobUpdateStatus = z.enum(['running', 'succeeded', 'failed', 'refused'])
+export type JobUpdateStatus = z.infer<typeof JobUpdateStatus>
+
+/** Diagnostic names: built-ins plus customer scripts declared in agent.json. */
+export const DiagnosticName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, . _ -; at most 64')
+export const BUILTIN_DIAGNOSTICS = [
+  'system-info',
+  'disk-usage',
+  'memory',
+  'uptime-load',
+  'network',
+  'server-reachability',
+  'agent-log-tail',
+] as const
+
+export const DiagnosticJobParams = z.object({name: DiagnosticName})
+export type DiagnosticJobParams = z.infer<typeof DiagnosticJobParams>
+
+export const LogsJobParams = z.object({
+  /** ISO-8601 UTC: only files modified at or after this time; absent = all matching files. */
+  since: z.string().optional(),
+})
+export type LogsJobParams = z.infer<typeof LogsJobParams>
+
+/** Upper bound of a `job-update` result (JSON-serialised); agents truncate/summarise above it. */
+export const MAX_JOB_RESULT_BYTES = 256 * 1024
+/** The control channel frame limit is raised for job updates carrying results (see MAX_FRAME_BYTES). */
+
+const JobId = z.string().min(1).max(128)
+
+export const DiagnosticJob = z.object({
+  type: z.literal('job'),
+  id: z.string().min(1).max(128).optional(),
+  jobId: JobId,
+  kind: z.literal('diagnostic'),
+  params: DiagnosticJobParams,
+  /** ISO-8601 UTC; the agent refuses to start a job whose deadline has passed (status failed, code EXPIRED). */
+  deadline: z.string(),
+})
+export const LogsJob = z.object({
+  type: z.literal('job'),
+  id: z.string().min(1).max(128).optional(),
+  jobId: JobId,
+  kind: z.literal('logs'),
+  params: LogsJobParams,
+  deadline: z.string(),
+})
+export const JobMessage = z.discriminatedUnion('kind', [DiagnosticJob, LogsJob])
+export type JobMessage = z.infer<typeof JobMessage>
+
+export const JobProgress = z.object({done: z.number().nonnegative(), total: z.number().nonnegative().optional()})
+export type JobProgress = z.infer<typeof JobProgress>
+
+export const JobError = z.object({code: z.string().max(64), message: z.string().max(1024)})
+export type JobError = z.infer<typeof JobError>
+
+/** Result of a succeeded `logs` job. */
+export const LogsJobResult = z.object({bundleId: z.string(), size: z.number().int().nonnegative(), sha256: z.string()})
+export type LogsJobResult = z.infer<typeof LogsJobResult>
+
+export const JobUpdateMessage = z.object({
+  type: z.literal('job-update'),
+  id: z.string().min(1).max(128).optional(),
+  jobId: JobId,
+  status: JobUpdateStatus,
+  progress: JobProgress.optional(),
+  /** Diagnostic output (JSON, <= MAX_JOB_RESULT_BYTES) or LogsJobResult. */
+  result: z.unknown().optional(),
+  /** For failed/refused: why (refused codes: KIND_NOT_ALLOWED, UNKNOWN_DIAGNOSTIC). */
+  error: JobError.optional(),
+})
+export type JobUpdateMessage = z.infer<typeof JobUpdateMessage>
+
+export const JobErrorCodes = {
+  kindNotAllowed: 'KIND_NOT_ALLOWED',
+  unknownDiagnostic: 'UNKNOWN_DIAGNOSTIC',
+  timeout: 'TIMEOUT',
+  expired: 'EXPIRED',
+  failed: 'FAILED',
+  busy: 'BUSY',
+} as const
+
+// ---- log uploads (device → server over HTTPS with the device's mTLS client certificate) -----
+
+export const AGENT_UPLOADS_PATH = '/api/v1/agent/uploads'
+/** Recommended chunk size; the server accepts chunks up to MAX_UPLOAD_CHUNK_BYTES. */
+export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+export const MAX_UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024
+/** Largest bundle the server accepts (bounded spool on both sides). */
+export const MAX_BUNDLE_BYTES = 4 * 1024 * 1024 * 1024
+
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256')
+
+// POST AGENT_UPLOADS_PATH
+export const CreateUploadRequest = z.strictObject({
+  /** The `logs` job this upload answers; absent = device-initiated (`tether agent logs upload`). */
+  jobId: z.string().min(1).max(128).optional(),
+  size: z.number().int().positive().max(MAX_BUNDLE_BYTES),
+  sha256: Sha256Hex,
+  since: z.string().optional(),
+})
+export type CreateUploadRequest = z.infer<typeof CreateUploadRequest>
+
+/**
+ * State of an upload. `offset` is the number of bytes committed; the server may commit fewer
+ * bytes than sent (it keeps whole encryption segments only), so the agent always continues from
+ * the returned offset. `bundleId` is set once offset == size and the SHA-256 matched.
+ */
+export const UploadState = z.strictObject({
+  uploadId: z.string(),
+  size: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  status: z.enum(['open', 'complete']),
+  bundleId: z.string().nullable(),
+})
+export type UploadState = z.infer<typeof UploadState>
+
+// PUT AGENT_UPLOADS_PATH/:id?offset=N  body: application/octet-stream chunk → UploadState
+// 409 OFFSET_MISMATCH (body error.message names the committed offset; GET to resync)
+// 422 CHECKSUM_MISMATCH when the completed upload's SHA-256 differs (upload discarded; start over)
+// GET AGENT_UPLOADS_PATH/:id → UploadState
+export const UploadChunkQuery = z.strictObject({offset: z.coerce.number().int().nonnegative()})
