@@ -26,13 +26,15 @@ export default class DevicesEnrollToken extends TetherCommand {
     if (ttlMs < 300_000 || ttlMs > 30 * 86_400_000) throw new UsageError('--ttl: must be between 5m and 30d')
     const {withApi} = await import('../../client/session.js')
     const {createEnrollToken} = await import('../../client/devices-enrollment.js')
-    const created = await withApi((api) =>
-      createEnrollToken(api, {serial: flags.serial, model: flags.model, customer: flags.customer, site: flags.site, ttlSeconds: Math.round(ttlMs / 1000)}),
-    )
+    let server = '<URL>'
+    const created = await withApi((api, session) => {
+      server = session.server
+      return createEnrollToken(api, {serial: flags.serial, model: flags.model, customer: flags.customer, site: flags.site, ttlSeconds: Math.round(ttlMs / 1000)})
+    })
     if (!this.jsonEnabled()) {
       this.log(`Enrollment token for ${created.serial} (${created.customer}${created.site ? `/${created.site}` : ''}), valid until ${created.expiresAt}, usable once:\n`)
       this.log(`  ${created.token}\n`)
-      this.log(`On the device: tether agent enroll --server <URL> --token ${created.token} --fingerprint <server CA SHA-256>`)
+      this.log(`On the device: tether agent enroll --server ${server} --token ${created.token} --ca <server CA file>  (or --fingerprint <its SHA-256>)`)
     }
     return created
   }
