@@ -22,7 +22,8 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     limits: {
       rateLimitPerMinute: 300,
       bodyLimitBytes: 1024 * 1024,
-      maxConnections: 10_000,
+      // One node holds 10,000 agents (bench/agent-fanin) plus admin and upload connections.
+      maxConnections: 20_000,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
     },

@@ -52,5 +52,7 @@ export async function httpsOptions(config: ServerConfig): Promise<HttpsOptions> 
     secureOptions: constants.SSL_OP_NO_TICKET,
     rejectUnauthorized: false,
     ca: await read(config.deviceCa.certFile, 'device CA certificate'),
+    // A client that opens a socket and never completes the handshake is dropped, not held.
+    handshakeTimeout: config.limits.headersTimeoutMs,
   }
 }
