@@ -130,6 +130,14 @@ export class ApiClient {
     return {bytes}
   }
 
+  /**
+   * A GET whose body the caller consumes itself (headers first: size, checksum), e.g. a log
+   * bundle pull with a progress bar. Non-2xx answers are thrown as typed errors.
+   */
+  openStream(path: string, query: Query = {}): Promise<Dispatcher.ResponseData> {
+    return this.send('GET', path, {query, response: null})
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close()
   }

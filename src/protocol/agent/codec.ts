@@ -8,8 +8,8 @@ import {
   type ErrorMessage,
 } from './messages.js'
 
-const AGENT_TYPES = new Set(['hello', 'inventory', 'event', 'response', 'error'])
-const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye'])
+const AGENT_TYPES = new Set(['hello', 'inventory', 'event', 'response', 'error', 'job-update'])
+const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye', 'job'])
 
 /** The outcome of decoding one frame: the message, or the `error` to send back. */
 export type Decoded<T> = {ok: true; message: T} | {ok: false; error: ErrorMessage}

@@ -3,6 +3,7 @@ import {UnavailableError, UsageError} from '../../shared/errors.js'
 import * as m001 from './migrations/001-initial.js'
 import * as m002 from './migrations/002-audit-head.js'
 import * as m003 from './migrations/003-agent.js'
+import * as m004 from './migrations/004-jobs-logs.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '001-initial': m001,
   '002-audit-head': m002,
   '003-agent': m003,
+  '004-jobs-logs': m004,
 }
 
 export interface OpenedDatabase {

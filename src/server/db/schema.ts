@@ -17,6 +17,9 @@ export interface Database {
   audit_events: AuditEventsTable
   enrollment_tokens: EnrollmentTokensTable
   agent_events: AgentEventsTable
+  jobs: JobsTable
+  log_uploads: LogUploadsTable
+  logs_keys: LogsKeysTable
 }
 
 export interface CustomersTable {
@@ -149,6 +152,67 @@ export interface AgentEventsTable {
   received_at: string
 }
 
+/** Jobs sent to devices (diagnostics, log collections); see src/server/jobs. */
+export interface JobsTable {
+  id: string
+  serial: string
+  customer_id: string
+  kind: 'diagnostic' | 'logs'
+  /** JSON object. */
+  params: string
+  status: 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'refused' | 'expired' | 'cancelled'
+  requested_by: string
+  created_at: string
+  deadline: string
+  sent_at: string | null
+  started_at: string | null
+  finished_at: string | null
+  /** JSON {done,total?}. */
+  progress: string | null
+  /** JSON result (diagnostic output, or {bundleId,size,sha256}). */
+  result: string | null
+  /** JSON {code,message}. */
+  error: string | null
+}
+
+/**
+ * Log bundle uploads; a complete one is a bundle (same id). The file is encrypted (docs/logs.md);
+ * the data key is stored wrapped by the master key `key_id`.
+ */
+export interface LogUploadsTable {
+  id: string
+  serial: string
+  customer_id: string
+  job_id: string | null
+  initiator: 'user' | 'device'
+  requested_by: string | null
+  since: string | null
+  /** Plaintext size and SHA-256 (hex) declared by the device, verified at completion. */
+  size: number
+  sha256: string
+  /** Plaintext bytes durably stored (whole segments); informational, the file is authoritative. */
+  committed: number
+  status: 'open' | 'complete'
+  region: string
+  key_id: string
+  /** base64(nonce 12 | ciphertext 32 | tag 16) of the data key, AAD = upload id. */
+  wrapped_key: string
+  /** Path relative to logs.storageDir. */
+  file: string
+  created_at: string
+  updated_at: string
+  completed_at: string | null
+}
+
+/** Master keys ever used (material is in key files or env, never here). */
+export interface LogsKeysTable {
+  id: string
+  created_at: string
+  retired_at: string | null
+}
+
+export type Job = Selectable<JobsTable>
+export type LogUpload = Selectable<LogUploadsTable>
 export type EnrollmentToken = Selectable<EnrollmentTokensTable>
 export type Customer = Selectable<CustomersTable>
 export type Site = Selectable<SitesTable>

@@ -16,6 +16,7 @@ import {
   type RequestMessage,
   type ResponseMessage,
 } from '../../protocol/agent/messages.js'
+import type {JobMessage, JobUpdateMessage} from '../../protocol/agent/jobs.js'
 import {UnavailableError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
@@ -57,6 +58,12 @@ export interface BroadcastResult {
 
 type RequestBody = Omit<RequestMessage, 'id' | 'type'>
 
+/** Jobs (src/server/jobs) plug in here: waiting jobs on connect, and agents' job updates. */
+export interface HubJobHandler {
+  connected(serial: string): Promise<unknown>
+  update(device: {serial: string; customerId: string}, update: JobUpdateMessage): Promise<void>
+}
+
 /**
  * The device hub: accepts agent WebSockets on the HTTPS server (mTLS checked in upgrade.ts),
  * holds one connection per device on this node, runs heartbeats, records presence and device
@@ -71,6 +78,7 @@ export class DeviceHub {
   private lastPrune = 0
   private nextId = 0
   private closing = false
+  private jobHandler: HubJobHandler | undefined
   private readonly options: Required<HubOptions>
 
   constructor(
@@ -111,6 +119,17 @@ export class DeviceHub {
 
   isOnline(serial: string): boolean {
     return this.connections.get(serial)?.ready ?? false
+  }
+
+  setJobHandler(handler: HubJobHandler): void {
+    this.jobHandler = handler
+  }
+
+  /** Pushes a job (no wait: the agent answers with job-update messages). False when not delivered. */
+  sendJob(serial: string, job: JobMessage): boolean {
+    const c = this.connections.get(serial)
+    if (!c?.ready) return false
+    return c.send(job, (error) => this.deps.log.info({serial, err: error, jobId: job.jobId}, 'hub: sending a job failed'))
   }
 
   /** Sends a request and waits for the agent's response (DEVICE_OFFLINE / DEVICE_TIMEOUT otherwise). */
@@ -238,6 +257,10 @@ export class DeviceHub {
         if (!c.settle(message.id, message)) this.deps.log.debug({serial: c.serial, id: message.id}, 'hub: response to no pending request (late?)')
         return
       }
+      case 'job-update': {
+        if (!this.jobHandler) return this.reply(c, {type: 'error', refId: message.id, code: ProtocolErrorCodes.unknownType, message: 'this server takes no jobs'})
+        return this.jobHandler.update({serial: c.serial, customerId: c.customerId}, message)
+      }
       case 'error': {
         this.deps.log.warn({serial: c.serial, code: message.code, refId: message.refId}, `hub: agent reported: ${message.message}`)
         return
@@ -267,6 +290,10 @@ export class DeviceHub {
     })
     this.presence.record(c.serial, new Date(), hello.inventory)
     this.deps.log.info({serial: c.serial, protocolVersion: version}, 'hub: agent connected')
+    // After the welcome: queued jobs follow it on the same ordered channel.
+    if (this.jobHandler) {
+      this.jobHandler.connected(c.serial).catch((error: unknown) => this.deps.log.error({serial: c.serial, err: error}, 'hub: pushing queued jobs failed'))
+    }
   }
 
   /** Exactly-once recording (events.ts); the ack follows the commit, also for a duplicate. */

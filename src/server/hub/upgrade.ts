@@ -1,54 +1,9 @@
 import type {IncomingMessage} from 'node:http'
 import {STATUS_CODES} from 'node:http'
 import type {Duplex} from 'node:stream'
-import {TLSSocket} from 'node:tls'
-import type {Kysely} from 'kysely'
-import type {Database} from '../db/schema.js'
-import {sameFingerprint} from '../pki/x509.js'
 
-export type UpgradeVerdict =
-  | {ok: true; serial: string; customerId: string; fingerprint: string}
-  | {ok: false; status: 401 | 403 | 404 | 503; code: string; message: string}
-
-/**
- * Who is knocking: a TLS client certificate that verified against the device CA (the server
- * asks for one on every connection, see http/tls-options.ts), whose CN is an enrolled,
- * unrevoked device and whose fingerprint is the one issued at its latest enrollment.
- * 401: no or unverifiable certificate (wrong CA, expired); 403: a valid certificate the
- * registry no longer accepts (revoked, unknown, replaced by a re-enrollment).
- */
-export async function authenticateUpgrade(socket: Duplex, db: Kysely<Database>): Promise<UpgradeVerdict> {
-  if (!(socket instanceof TLSSocket)) return refuse(401, 'CERT_REQUIRED', 'mutual TLS with a device certificate is required')
-  const cert = socket.getPeerCertificate()
-  if (!cert || Object.keys(cert).length === 0) return refuse(401, 'CERT_REQUIRED', 'no client certificate: enroll the device first (tether agent enroll)')
-  if (!socket.authorized) {
-    const reason = String(socket.authorizationError ?? 'not trusted')
-    const expired = reason === 'CERT_HAS_EXPIRED'
-    return refuse(401, expired ? 'CERT_EXPIRED' : 'CERT_UNTRUSTED', expired ? 'device certificate expired' : `device certificate not trusted (${reason})`)
-  }
-  const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN[0] : cert.subject?.CN
-  if (!cn) return refuse(401, 'CERT_UNTRUSTED', 'device certificate has no CN')
-  let device
-  try {
-    device = await db
-      .selectFrom('devices')
-      .select(['serial', 'customer_id', 'enrolled_at', 'revoked_at', 'cert_fingerprint'])
-      .where('serial', '=', cn)
-      .executeTakeFirst()
-  } catch (error) {
-    return refuse(503, 'UNAVAILABLE', `registry unavailable: ${(error as Error).message}`)
-  }
-  if (!device) return refuse(403, 'UNKNOWN_DEVICE', `device "${cn}" is not registered`)
-  if (device.revoked_at !== null) return refuse(403, 'REVOKED', `device "${cn}" was revoked at ${device.revoked_at}`)
-  if (device.enrolled_at === null || device.cert_fingerprint === null || !sameFingerprint(device.cert_fingerprint, cert.fingerprint256)) {
-    return refuse(403, 'CERT_REPLACED', `this certificate is not the current one of device "${cn}" (re-enrolled?)`)
-  }
-  return {ok: true, serial: device.serial, customerId: device.customer_id, fingerprint: cert.fingerprint256}
-}
-
-function refuse(status: 401 | 403 | 404 | 503, code: string, message: string): UpgradeVerdict {
-  return {ok: false, status, code, message}
-}
+/** The agent's WebSocket upgrade uses the shared device check (auth/device-cert.ts). */
+export {authenticateDevice as authenticateUpgrade, type DeviceVerdict as UpgradeVerdict} from '../auth/device-cert.js'
 
 /** Answers a refused upgrade with a plain HTTP response (the agent reads the status and body). */
 export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {

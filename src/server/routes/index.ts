@@ -3,14 +3,23 @@ import {API_PREFIX} from '../../protocol/api/common.js'
 import {agentRoutes} from './agent.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
+import {diagnosticsRoutes} from './diagnostics.js'
 import {enrollmentRoutes} from './enrollment.js'
+import {jobsPlugin} from '../jobs/plugin.js'
+import {logsPlugin} from '../logs/plugin.js'
+import {jobsRoutes} from './jobs.js'
+import {logsRoutes} from './logs.js'
 import {registryRoutes} from './registry.js'
 import {sessionsRoutes} from './sessions.js'
 import {tokensRoutes} from './tokens.js'
+import {uploadsRoutes} from './uploads.js'
 import {usersRoutes} from './users.js'
 
 /** Every /api/v1 route family. Each file declares its own schemas and permissions. */
 export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
+  // Services the diagnostics/logs routes use (named plugins with declared dependencies).
+  await app.register(logsPlugin)
+  await app.register(jobsPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -21,6 +30,10 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(enrollmentRoutes)
       await api.register(sessionsRoutes)
       await api.register(agentRoutes)
+      await api.register(jobsRoutes)
+      await api.register(diagnosticsRoutes)
+      await api.register(logsRoutes)
+      await api.register(uploadsRoutes)
     },
     {prefix: API_PREFIX},
   )

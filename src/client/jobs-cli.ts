@@ -1,0 +1,79 @@
+import {ExitCode, type ExitCodeValue} from '../shared/errors.js'
+import {renderFields, renderTable} from '../shared/output.js'
+import {JobsApi, type Job, type LogBundle} from './jobs-api.js'
+import {withApi} from './session.js'
+
+/** Runs fn with a JobsApi on the active session (TETHER_TOKEN works as everywhere). */
+export function withJobsApi<T>(fn: (api: JobsApi) => Promise<T>): Promise<T> {
+  return withApi((admin) => fn(new JobsApi(admin.client)))
+}
+
+const dash = (v: string | null | undefined) => v ?? '-'
+
+export function jobSubject(job: Job): string {
+  if (job.kind === 'diagnostic') return String(job.params.name ?? '?')
+  return job.params.since ? `logs since ${String(job.params.since)}` : 'logs'
+}
+
+export function jobsTable(jobs: Job[]): string {
+  return renderTable(
+    ['Id', 'Device', 'Kind', 'What', 'Status', 'Requested by', 'Created'],
+    jobs.map((j) => [j.id, j.serial, j.kind, jobSubject(j), j.status, j.requestedBy, j.createdAt]),
+  )
+}
+
+export function jobFields(job: Job): string {
+  const progress = job.progress ? `${job.progress.done}${job.progress.total === undefined ? '' : `/${job.progress.total}`}` : null
+  return renderFields([
+    ['Id', job.id],
+    ['Device', job.serial],
+    ['Customer', job.customer],
+    ['Kind', job.kind],
+    ['What', jobSubject(job)],
+    ['Status', job.status],
+    ['Requested by', job.requestedBy],
+    ['Created', job.createdAt],
+    ['Deadline', job.deadline],
+    ['Sent', dash(job.sentAt)],
+    ['Started', dash(job.startedAt)],
+    ['Finished', dash(job.finishedAt)],
+    ['Progress', progress],
+    ['Error', job.error ? `${job.error.code}: ${job.error.message}` : null],
+  ])
+}
+
+export function bundlesTable(bundles: LogBundle[]): string {
+  return renderTable(
+    ['Id', 'Device', 'Customer', 'Size', 'Region', 'Initiator', 'Requested by', 'Created'],
+    bundles.map((b) => [b.id, b.serial, b.customer, humanBytes(b.size), b.region, b.initiator, dash(b.requestedBy), b.createdAt]),
+    {align: ['left', 'left', 'left', 'right']},
+  )
+}
+
+export function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
+}
+
+/**
+ * Exit semantics shared by `diag run` and `logs request`: succeeded → null (exit 0); refused or
+ * failed → exit 1 with the device's reason; expired/cancelled → exit 1; not final yet → exit 8
+ * ("accepted, still running"). Commands throw ResultWithExitCode so --json still prints the job.
+ */
+export function jobOutcome(job: Job): {message: string; exitCode: ExitCodeValue; code: string} | null {
+  if (job.status === 'succeeded') return null
+  const reason = job.error ? `${job.error.code}: ${job.error.message}` : job.status
+  if (job.status === 'refused') return {message: `the device refused job ${job.id}: ${reason}`, exitCode: ExitCode.FAILED, code: 'REFUSED_BY_DEVICE'}
+  if (job.status === 'failed') return {message: `job ${job.id} failed on the device: ${reason}`, exitCode: ExitCode.FAILED, code: 'JOB_FAILED'}
+  if (job.status === 'expired' || job.status === 'cancelled') {
+    return {message: `job ${job.id} was ${job.status} before it finished`, exitCode: ExitCode.FAILED, code: `JOB_${job.status.toUpperCase()}`}
+  }
+  return {message: `accepted, still running: job ${job.id} is ${job.status}; follow it with \`tether jobs show ${job.id}\``, exitCode: ExitCode.PENDING, code: 'PENDING'}
+}

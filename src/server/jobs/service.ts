@@ -1,0 +1,246 @@
+import {randomUUID} from 'node:crypto'
+import type {FastifyBaseLogger} from 'fastify'
+import type {Kysely} from 'kysely'
+import {FINAL_JOB_STATUSES, type JobKind, type JobMessage, type JobStatus, type JobUpdateMessage, MAX_JOB_RESULT_BYTES} from '../../protocol/agent/jobs.js'
+import type {JobQuery, JobView} from '../../protocol/api/jobs.js'
+import {ConflictError, NotFoundError} from '../../shared/errors.js'
+import type {AuditLog} from '../audit/types.js'
+import type {Scope} from '../auth/principal.js'
+import {inScope, scopeWhere} from '../auth/scope.js'
+import type {Database, Device, Job} from '../db/schema.js'
+
+type Db = Kysely<Database>
+
+/** What the service needs of the hub: send a `job` to a connected device. */
+export interface JobSender {
+  isOnline(serial: string): boolean
+  /** False when the device is not connected (or its connection is not writable). */
+  sendJob(serial: string, job: JobMessage): boolean
+}
+
+export interface NewJob {
+  kind: JobKind
+  params: Record<string, unknown>
+  requestedBy: string
+  ttlSeconds: number
+  sourceIp?: string
+}
+
+/**
+ * Jobs to devices (docs/logs.md): stored first (queued), pushed at once to an online device
+ * (sent), pushed again when an offline device connects, expired by a sweep and at push time
+ * when their deadline passes while still waiting. Updates from the agent move them to running
+ * and to one final status; updates for a final job (e.g. cancelled meanwhile) are ignored.
+ */
+export class JobService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditLog,
+    private readonly sender: JobSender,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  async create(device: Device, input: NewJob): Promise<Job> {
+    const now = new Date()
+    const row: Job = {
+      id: randomUUID(),
+      serial: device.serial,
+      customer_id: device.customer_id,
+      kind: input.kind,
+      params: JSON.stringify(input.params),
+      status: 'queued',
+      requested_by: input.requestedBy,
+      created_at: now.toISOString(),
+      deadline: new Date(now.getTime() + input.ttlSeconds * 1000).toISOString(),
+      sent_at: null,
+      started_at: null,
+      finished_at: null,
+      progress: null,
+      result: null,
+      error: null,
+    }
+    await this.db.insertInto('jobs').values(row).execute()
+    await this.audit.append({
+      actorType: 'user',
+      actor: input.requestedBy,
+      action: 'job.requested',
+      outcome: 'success',
+      deviceSerial: device.serial,
+      customerId: device.customer_id,
+      sourceIp: input.sourceIp ?? null,
+      details: {jobId: row.id, kind: row.kind, params: input.params, deadline: row.deadline, online: this.sender.isOnline(device.serial)},
+    })
+    return (await this.push(row)) ?? row
+  }
+
+  /**
+   * A device connected: push its unfinished jobs. Queued ones for the first time; sent and
+   * running ones again, because the agent may have restarted meanwhile (it resumes a log
+   * upload it already started, and answers a job it still remembers without running it twice).
+   */
+  async onConnected(serial: string): Promise<number> {
+    await this.expireDue()
+    const waiting = await this.db.selectFrom('jobs').selectAll().where('serial', '=', serial).where('status', 'in', ['queued', 'sent', 'running']).orderBy('created_at').execute()
+    let sent = 0
+    for (const job of waiting) if (await this.push(job)) sent++
+    return sent
+  }
+
+  private async push(job: Job): Promise<Job | null> {
+    if (job.deadline <= new Date().toISOString()) {
+      await this.expire(job)
+      return null
+    }
+    const message = {type: 'job', jobId: job.id, kind: job.kind, params: JSON.parse(job.params), deadline: job.deadline} as JobMessage
+    if (!this.sender.sendJob(job.serial, message)) return null
+    const sentAt = new Date().toISOString()
+    await this.db.updateTable('jobs').set({status: 'sent', sent_at: sentAt}).where('id', '=', job.id).where('status', 'in', ['queued', 'sent']).execute()
+    return {...job, status: 'sent', sent_at: sentAt}
+  }
+
+  async onUpdate(device: {serial: string; customerId: string}, update: JobUpdateMessage): Promise<void> {
+    const job = await this.db.selectFrom('jobs').selectAll().where('id', '=', update.jobId).executeTakeFirst()
+    if (!job || job.serial !== device.serial) {
+      this.log.warn({serial: device.serial, jobId: update.jobId}, 'jobs: update for an unknown job or another device; ignored')
+      return
+    }
+    if (FINAL_JOB_STATUSES.includes(job.status)) return
+    const now = new Date().toISOString()
+    const audit = (action: string, outcome: 'success' | 'failure' | 'denied', details: Record<string, unknown>) =>
+      this.audit.append({actorType: 'device', actor: device.serial, action, outcome, deviceSerial: device.serial, customerId: device.customerId, details: {jobId: job.id, kind: job.kind, ...details}})
+    const firstStart = job.started_at === null
+    if (update.status === 'running') {
+      await this.db
+        .updateTable('jobs')
+        .set({status: 'running', started_at: job.started_at ?? now, progress: update.progress ? JSON.stringify(update.progress) : job.progress})
+        .where('id', '=', job.id)
+        .execute()
+      if (firstStart) await this.auditStart(audit)(job)
+      return
+    }
+    const result = update.result === undefined ? null : boundedJson(update.result)
+    const error = update.error ? JSON.stringify(update.error) : null
+    await this.db
+      .updateTable('jobs')
+      .set({status: update.status, started_at: job.started_at ?? (update.status === 'refused' ? null : now), finished_at: now, result, error, progress: update.progress ? JSON.stringify(update.progress) : job.progress})
+      .where('id', '=', job.id)
+      .execute()
+    if (update.status === 'refused') {
+      await audit('job.refused', 'denied', {error: update.error ?? null})
+      return
+    }
+    if (firstStart) await this.auditStart(audit)(job)
+    const outcome = update.status === 'succeeded' ? 'success' : 'failure'
+    await audit('job.finished', outcome, {status: update.status, error: update.error ?? null})
+    if (job.kind === 'logs') await audit('logs.collection.finished', outcome, {result: update.result ?? null, error: update.error ?? null})
+  }
+
+  private auditStart(audit: (action: string, outcome: 'success', details: Record<string, unknown>) => Promise<unknown>) {
+    return async (job: Job): Promise<void> => {
+      await audit('job.started', 'success', {})
+      if (job.kind === 'logs') await audit('logs.collection.started', 'success', {params: JSON.parse(job.params)})
+    }
+  }
+
+  async cancel(job: Job, username: string, sourceIp?: string): Promise<Job> {
+    if (FINAL_JOB_STATUSES.includes(job.status)) throw new ConflictError(`job ${job.id} is already ${job.status}`, {code: 'JOB_FINAL'})
+    const now = new Date().toISOString()
+    const res = await this.db
+      .updateTable('jobs')
+      .set({status: 'cancelled', finished_at: now})
+      .where('id', '=', job.id)
+      .where('status', 'not in', [...FINAL_JOB_STATUSES])
+      .executeTakeFirst()
+    if (Number(res.numUpdatedRows) === 0) throw new ConflictError(`job ${job.id} finished meanwhile`, {code: 'JOB_FINAL'})
+    await this.audit.append({
+      actorType: 'user',
+      actor: username,
+      action: 'job.cancelled',
+      outcome: 'success',
+      deviceSerial: job.serial,
+      customerId: job.customer_id,
+      sourceIp: sourceIp ?? null,
+      details: {jobId: job.id, kind: job.kind, previousStatus: job.status},
+    })
+    return {...job, status: 'cancelled', finished_at: now}
+  }
+
+  /** Queued (never delivered) jobs past their deadline become expired; audited each. */
+  async expireDue(now = new Date()): Promise<number> {
+    const due = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'queued').where('deadline', '<=', now.toISOString()).execute()
+    for (const job of due) await this.expire(job)
+    return due.length
+  }
+
+  private async expire(job: Job): Promise<void> {
+    const res = await this.db
+      .updateTable('jobs')
+      .set({status: 'expired', finished_at: new Date().toISOString()})
+      .where('id', '=', job.id)
+      .where('status', 'in', ['queued', 'sent'])
+      .executeTakeFirst()
+    if (Number(res.numUpdatedRows) === 0) return
+    await this.audit.append({
+      actorType: 'system',
+      actor: 'jobs',
+      action: 'job.expired',
+      outcome: 'failure',
+      deviceSerial: job.serial,
+      customerId: job.customer_id,
+      details: {jobId: job.id, kind: job.kind, deadline: job.deadline, requestedBy: job.requested_by},
+    })
+  }
+
+  async get(scope: Scope, id: string): Promise<Job> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .innerJoin('devices', 'devices.serial', 'jobs.serial')
+      .selectAll('jobs')
+      .select('devices.site_id as site_id')
+      .where('jobs.id', '=', id)
+      .executeTakeFirst()
+    if (!row || !inScope(scope, row.customer_id, row.site_id)) throw new NotFoundError(`no job "${id}"`)
+    const {site_id: _site, ...job} = row
+    return job
+  }
+
+  async list(scope: Scope, query: JobQuery): Promise<Job[]> {
+    let q = this.db
+      .selectFrom('jobs')
+      .innerJoin('devices', 'devices.serial', 'jobs.serial')
+      .selectAll('jobs')
+      .where((eb) => scopeWhere(eb, scope, {customerColumn: 'devices.customer_id', siteColumn: 'devices.site_id'}))
+    if (query.device) q = q.where('jobs.serial', '=', query.device)
+    if (query.status) q = q.where('jobs.status', '=', query.status)
+    if (query.kind) q = q.where('jobs.kind', '=', query.kind)
+    return q.orderBy('jobs.created_at', 'desc').limit(query.limit ?? 100).execute()
+  }
+}
+
+/** Results above the bound are replaced by a marker: the agent should have trimmed them. */
+function boundedJson(value: unknown): string {
+  const text = JSON.stringify(value)
+  if (Buffer.byteLength(text) <= MAX_JOB_RESULT_BYTES) return text
+  return JSON.stringify({truncated: true, bytes: Buffer.byteLength(text)})
+}
+
+export function jobView(job: Job): JobView {
+  const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+  return {
+    id: job.id,
+    serial: job.serial,
+    customer: job.customer_id,
+    kind: job.kind,
+    params: JSON.parse(job.params) as Record<string, unknown>,
+    status: job.status as JobStatus,
+    requestedBy: job.requested_by,
+    createdAt: job.created_at,
+    deadline: job.deadline,
+    sentAt: job.sent_at,
+    startedAt: job.started_at,
+    finishedAt: job.finished_at,
+    progress: parse(job.progress) as JobView['progress'],
+    result: parse(job.result),
+    error: parse(job.error) as JobView['error'],
+  }
+}

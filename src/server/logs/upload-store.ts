@@ -1,0 +1,250 @@
+import {createHash, type Hash, randomBytes, randomUUID} from 'node:crypto'
+import {mkdir, open, rename, rm, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+import type {Readable} from 'node:stream'
+import type {Kysely} from 'kysely'
+import type {CreateUploadRequest, UploadState} from '../../protocol/agent/jobs.js'
+import {ConflictError, NotFoundError, TetherError, UsageError} from '../../shared/errors.js'
+import type {Database, LogUpload} from '../db/schema.js'
+import {type Keyring, unwrapDataKey, wrapDataKey} from './keys.js'
+import {decryptFile} from './bundle-reader.js'
+import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, parseHeader, type SegmentHeader, sealSegment, segmentCount, segmentOffset, TAG_BYTES} from './segments.js'
+
+export interface LogsSettings {
+  storageDir: string
+  region: string
+  retentionDays: number
+}
+
+export interface UploadOwner {
+  serial: string
+  customerId: string
+}
+
+export interface NewUpload extends CreateUploadRequest {
+  initiator: 'user' | 'device'
+  requestedBy: string | null
+}
+
+/** Called once when an upload completed and its SHA-256 matched. */
+export type CompletionListener = (upload: LogUpload) => Promise<void>
+
+/**
+ * Resumable, encrypted-as-it-arrives uploads (docs/logs.md). Plaintext never touches the disk:
+ * each whole segment is sealed and appended; a chunk's trailing partial segment is dropped, so
+ * the committed offset is always a segment boundary (or the end) and the agent resumes there.
+ * The file is the source of truth for the committed offset: after a crash mid-write, a torn
+ * last segment is cut off when the upload is next touched.
+ */
+export class UploadStore {
+  /** Running SHA-256 per upload while chunks arrive in order on this node (else recomputed). */
+  private readonly hashes = new Map<string, {hash: Hash; at: number}>()
+  private readonly busy = new Set<string>()
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly keyring: () => Promise<Keyring>,
+    private readonly settings: LogsSettings,
+    private readonly segmentBytes = DEFAULT_SEGMENT_BYTES,
+  ) {}
+
+  pathOf(upload: Pick<LogUpload, 'file'>): string {
+    return join(this.settings.storageDir, upload.file)
+  }
+
+  async create(owner: UploadOwner, input: NewUpload): Promise<UploadState> {
+    const id = randomUUID()
+    const now = new Date().toISOString()
+    const keyring = await this.keyring()
+    const dataKey = randomBytes(32)
+    const file = join('uploads', `${id}.tlb`)
+    const header = newHeader(this.segmentBytes)
+    await mkdir(join(this.settings.storageDir, 'uploads'), {recursive: true, mode: 0o700})
+    const handle = await open(join(this.settings.storageDir, file), 'wx', 0o600)
+    try {
+      await handle.write(header.raw, 0, HEADER_BYTES, 0)
+    } finally {
+      await handle.close()
+    }
+    await this.db
+      .insertInto('log_uploads')
+      .values({
+        id,
+        serial: owner.serial,
+        customer_id: owner.customerId,
+        job_id: input.jobId ?? null,
+        initiator: input.initiator,
+        requested_by: input.requestedBy,
+        since: input.since ?? null,
+        size: input.size,
+        sha256: input.sha256,
+        committed: 0,
+        status: 'open',
+        region: this.settings.region,
+        key_id: keyring.current.id,
+        wrapped_key: wrapDataKey(keyring.current, dataKey, id),
+        file,
+        created_at: now,
+        updated_at: now,
+        completed_at: null,
+      })
+      .execute()
+    this.hashes.set(id, {hash: createHash('sha256'), at: 0})
+    return {uploadId: id, size: input.size, offset: 0, status: 'open', bundleId: null}
+  }
+
+  async get(owner: UploadOwner, id: string): Promise<UploadState> {
+    const upload = await this.find(owner, id)
+    if (upload.status === 'complete') return view(upload, upload.size)
+    if (this.busy.has(id)) return view(upload, upload.committed)
+    return view(upload, await this.reconcile(upload))
+  }
+
+  /**
+   * Appends a chunk that starts at `offset` (must be the committed offset). Whole segments are
+   * sealed and written as they fill; on a broken stream the segments written so far stay
+   * committed. Completes the upload when the last byte arrived.
+   */
+  async write(owner: UploadOwner, id: string, offset: number, body: Readable, onComplete: CompletionListener): Promise<UploadState> {
+    const upload = await this.find(owner, id)
+    if (upload.status === 'complete') throw new ConflictError(`upload ${id} is already complete`, {code: 'UPLOAD_COMPLETE'})
+    if (this.busy.has(id)) throw new ConflictError(`upload ${id} is receiving another chunk`, {code: 'UPLOAD_BUSY'})
+    this.busy.add(id)
+    try {
+      const committed = await this.reconcile(upload)
+      if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
+      const key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
+      const reached = await this.append(upload, key, committed, body)
+      await this.db.updateTable('log_uploads').set({committed: reached, updated_at: new Date().toISOString()}).where('id', '=', id).execute()
+      if (reached < upload.size) return view(upload, reached)
+      return view(await this.complete(upload, key, onComplete), upload.size)
+    } finally {
+      this.busy.delete(id)
+    }
+  }
+
+  private async append(upload: LogUpload, key: Buffer, start: number, body: Readable): Promise<number> {
+    const path = this.pathOf(upload)
+    const handle = await open(path, 'r+')
+    const header = await readHeader(handle, path)
+    const seg = header.segmentBytes
+    const total = segmentCount(upload.size, seg)
+    const running = this.hashes.get(upload.id)
+    const hash = running && running.at === start ? running.hash : undefined
+    if (!hash) this.hashes.delete(upload.id)
+    const buffer = Buffer.allocUnsafe(seg)
+    let fill = 0
+    let committed = start
+    const flush = async (final: boolean): Promise<void> => {
+      const index = committed / seg
+      const plain = buffer.subarray(0, fill)
+      hash?.update(plain)
+      const sealed = sealSegment(key, header, index, final, plain)
+      await handle.write(sealed, 0, sealed.length, segmentOffset(index, seg))
+      committed += fill
+      fill = 0
+      if (hash) this.hashes.set(upload.id, {hash, at: committed})
+    }
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        let at = 0
+        while (at < chunk.length) {
+          const n = Math.min(chunk.length - at, seg - fill, upload.size - committed - fill)
+          if (n === 0) throw new UsageError(`the chunk goes past the declared size of ${upload.size} bytes`, {details: {field: 'body'}})
+          chunk.copy(buffer, fill, at, at + n)
+          fill += n
+          at += n
+          const last = committed / seg === total - 1
+          if (fill === seg || (last && committed + fill === upload.size)) await flush(last && committed + fill === upload.size)
+        }
+      }
+    } catch (error) {
+      // A broken or oversized chunk: keep the whole segments already sealed, drop the rest.
+      this.hashes.delete(upload.id)
+      await handle.truncate(segmentOffset(committed / seg, seg))
+      await handle.close()
+      await this.db.updateTable('log_uploads').set({committed, updated_at: new Date().toISOString()}).where('id', '=', upload.id).execute()
+      throw error
+    }
+    // The partial tail of a non-final segment is dropped: the agent resends it from `committed`.
+    // No fsync per chunk: the file length is the committed offset (reconcile), so after a power
+    // loss the agent is told the real offset (409, then GET) and resends; the file is synced once
+    // when complete, and the SHA-256 check at the end catches anything else.
+    if (committed === upload.size) await handle.sync()
+    await handle.close()
+    return committed
+  }
+
+  private async complete(upload: LogUpload, key: Buffer, onComplete: CompletionListener): Promise<LogUpload> {
+    const running = this.hashes.get(upload.id)
+    this.hashes.delete(upload.id)
+    let digest: string
+    if (running && running.at === upload.size) digest = running.hash.digest('hex')
+    else {
+      // Chunks arrived across a restart or another node: hash the stored bundle once.
+      const hash = createHash('sha256')
+      for await (const plain of decryptFile(this.pathOf(upload), key, upload.size)) hash.update(plain)
+      digest = hash.digest('hex')
+    }
+    if (digest !== upload.sha256) {
+      await this.discard(upload)
+      throw new TetherError(`the uploaded bundle's SHA-256 ${digest} is not the declared ${upload.sha256}; upload discarded, start a new one`, {
+        code: 'CHECKSUM_MISMATCH',
+      })
+    }
+    const file = join('bundles', `${upload.id}.tlb`)
+    await mkdir(join(this.settings.storageDir, 'bundles'), {recursive: true, mode: 0o700})
+    await rename(this.pathOf(upload), join(this.settings.storageDir, file))
+    const now = new Date().toISOString()
+    await this.db.updateTable('log_uploads').set({status: 'complete', committed: upload.size, file, completed_at: now, updated_at: now}).where('id', '=', upload.id).execute()
+    const done = {...upload, status: 'complete' as const, committed: upload.size, file, completed_at: now, updated_at: now}
+    await onComplete(done)
+    return done
+  }
+
+  async discard(upload: LogUpload): Promise<void> {
+    await rm(this.pathOf(upload), {force: true})
+    await this.db.deleteFrom('log_uploads').where('id', '=', upload.id).execute()
+    this.hashes.delete(upload.id)
+  }
+
+  /** The committed offset from the file; a torn trailing segment (crash mid-write) is cut off. */
+  private async reconcile(upload: LogUpload): Promise<number> {
+    const path = this.pathOf(upload)
+    let size: number
+    try {
+      size = (await stat(path)).size
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`upload ${upload.id} has no data file any more; start a new upload`)
+      throw error
+    }
+    const handle = await open(path, 'r+')
+    try {
+      const seg = (await readHeader(handle, path)).segmentBytes
+      const whole = Math.floor(Math.max(0, size - HEADER_BYTES) / (seg + TAG_BYTES))
+      const committed = Math.min(whole * seg, upload.size)
+      if (size !== segmentOffset(whole, seg)) await handle.truncate(segmentOffset(whole, seg))
+      return committed
+    } finally {
+      await handle.close()
+    }
+  }
+
+  private async find(owner: UploadOwner, id: string): Promise<LogUpload> {
+    const row = await this.db.selectFrom('log_uploads').selectAll().where('id', '=', id).executeTakeFirst()
+    // Another device's upload is invisible, like an out-of-scope object.
+    if (!row || row.serial !== owner.serial) throw new NotFoundError(`no upload ${id}`)
+    return {...row, size: Number(row.size), committed: Number(row.committed)}
+  }
+}
+
+async function readHeader(handle: Awaited<ReturnType<typeof open>>, path: string): Promise<SegmentHeader> {
+  const raw = Buffer.alloc(HEADER_BYTES)
+  const {bytesRead} = await handle.read(raw, 0, HEADER_BYTES, 0)
+  if (bytesRead !== HEADER_BYTES) throw new TetherError(`${path}: truncated header`, {code: 'BUNDLE_TAMPERED'})
+  return parseHeader(raw)
+}
+
+function view(upload: LogUpload, offset: number): UploadState {
+  return {uploadId: upload.id, size: upload.size, offset, status: upload.status, bundleId: upload.status === 'complete' ? upload.id : null}
+}
