@@ -1,11 +1,15 @@
+import type {ProxyConfig} from '../checks/proxy-connect.js'
 import {CloseCodes, type AccessMode, type Inventory} from '../protocol/agent/index.js'
 import {Backoff} from './backoff.js'
 import type {Clock, TimerHandle} from './clock.js'
 import {ConnectionStateMachine, type ConnectionState} from './connection-state.js'
 import type {AgentConfig, AgentFiles} from './data-dir.js'
+import {LogRing} from './diagnostics/log-ring.js'
 import {EventRecorder} from './events.js'
 import {BaseRequestHandler, PolicyGuard} from './handlers.js'
 import {collectInventory, inventoryKey} from './inventory.js'
+import {DeviceJobs} from './jobs/device-jobs.js'
+import type {UploadApi} from './logs/upload-api.js'
 import {effectiveMode, readPolicy, writePolicy} from './policy.js'
 import {ControlSession, type SessionLog} from './session.js'
 import {writeStatus, type AgentStatus} from './status-file.js'
@@ -25,6 +29,11 @@ export interface DeviceAgentOptions {
   /** Shown in status.json (the proxy URL without password), null when direct. */
   proxyDisplay: string | null
   random?: () => number
+  /** Log uploads: a connection by the control channel's route (runtime.ts). Absent: logs jobs fail. */
+  uploadApi?: () => UploadApi
+  /** For the server-reachability diagnostic. */
+  serverCa?: string
+  proxy?: ProxyConfig
 }
 
 const STATUS_REFRESH_MS = 30_000
@@ -39,6 +48,9 @@ export class DeviceAgent {
   readonly machine: ConnectionStateMachine
   private readonly backoff: Backoff
   private readonly recorder: EventRecorder
+  readonly jobs: DeviceJobs
+  /** The logger, with a copy of recent lines kept for the agent-log-tail diagnostic. */
+  private readonly log: AgentLog
   private session?: ControlSession
   private waitTimer?: TimerHandle
   private wake?: () => void
@@ -55,6 +67,9 @@ export class DeviceAgent {
     this.machine = new ConnectionStateMachine(o.clock)
     this.backoff = new Backoff({baseMs: o.config.backoff.baseMs, capMs: o.config.backoff.capMs, random: o.random})
     this.recorder = new EventRecorder(o.files, o.config.outboxMax)
+    const ring = new LogRing()
+    this.log = ring.wrap(o.log)
+    this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, serverCa: o.serverCa, proxy: o.proxy})
     const now = new Date(o.clock.now()).toISOString()
     this.status = {
       pid: process.pid, updatedAt: now, startedAt: now, state: 'initial', stateSince: now, server: o.config.server, serial: o.config.serial,
@@ -62,7 +77,7 @@ export class DeviceAgent {
       nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null, outboxPending: 0,
     }
     this.machine.onChange((change) => {
-      this.o.log.info({from: change.from, to: change.to, reason: change.reason}, `connection ${change.to}`)
+      this.log.info({from: change.from, to: change.to, reason: change.reason}, `connection ${change.to}`)
       this.status.state = change.to
       this.status.stateSince = new Date(change.at).toISOString()
       void this.saveStatus()
@@ -101,6 +116,7 @@ export class DeviceAgent {
   async stop(): Promise<void> {
     if (this.closed()) return
     this.machine.transition('closed', 'stopping')
+    this.jobs.stop()
     this.session?.close(CloseCodes.normal, 'agent stopping')
     if (this.waitTimer) this.o.clock.clearTimeout(this.waitTimer)
     this.wake?.()
@@ -123,7 +139,8 @@ export class DeviceAgent {
     }
     const session = new ControlSession(ws, {
       clock: this.o.clock,
-      log: this.o.log,
+      log: this.log,
+      onJob: (job) => this.jobs.runner.submit(job),
       handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
       onEventAck: (eventId) => void this.acked(eventId),
       heartbeatTimeoutMs: this.o.config.heartbeatTimeoutMs,
@@ -143,33 +160,40 @@ export class DeviceAgent {
       this.sentEvents.clear()
       if (this.closed()) return false
       this.machine.transition('connected', `protocol v${welcome.protocolVersion}`)
+      this.jobs.attach(session)
       await this.flushOutbox()
     } catch (error) {
       const end = await session.ended
       this.fail(end.revoked ? (end.error ?? 'device certificate revoked') : (error as Error).message)
+      this.jobs.detach()
       this.session = undefined
       return end.revoked
     }
     const connectedAt = this.o.clock.now()
     const end = await session.ended
+    this.jobs.detach()
     this.session = undefined
     this.status.connectedSince = null
     this.status.protocolVersion = null
     if (this.o.clock.now() - connectedAt >= this.o.config.backoff.stableAfterMs) this.backoff.reset()
     if (this.closed()) return false
     if (end.error) this.fail(end.error)
-    else this.o.log.info({code: end.code, reason: end.reason}, 'control channel closed')
+    else this.log.info({code: end.code, reason: end.reason}, 'control channel closed')
     return end.revoked
   }
 
   private fail(message: string): void {
-    this.o.log.warn({err: message}, 'connection failed')
+    this.log.warn({err: message}, 'connection failed')
     this.status.lastError = message
     this.status.lastErrorAt = new Date(this.o.clock.now()).toISOString()
   }
 
   private inventory(): Inventory {
-    return collectInventory({serial: this.o.config.serial, model: this.o.config.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}})
+    return {
+      ...collectInventory({serial: this.o.config.serial, model: this.o.config.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
+      diagnostics: this.jobs.catalogue(),
+      jobKinds: this.jobs.jobKinds(),
+    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -201,6 +225,8 @@ export class DeviceAgent {
         await this.recorder.record({action: 'device.access-mode.changed', outcome: 'success', actor: 'agent', details: {from: 'allow', to: 'no-access', reason: 'expired', until: policy.until}}, {forServer: true})
       }
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
+      // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
+      await this.jobs.config()
       this.mode = {mode: mode.mode, until: mode.until}
       this.status.mode = mode.mode
       this.status.modeUntil = mode.until
@@ -218,7 +244,7 @@ export class DeviceAgent {
       if (changed || now - this.statusWrittenAt >= STATUS_REFRESH_MS) await this.saveStatus()
     } catch (error) {
       // A bad poll (disk full, a file being replaced) is logged and retried next tick; the loop lives on.
-      this.o.log.error({err: (error as Error).message}, 'poll failed')
+      this.log.error({err: (error as Error).message}, 'poll failed')
     } finally {
       this.polling = false
     }
@@ -240,7 +266,7 @@ export class DeviceAgent {
       this.sentEvents.delete(eventId)
       this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
     } catch (error) {
-      this.o.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
+      this.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
     }
   }
 
@@ -250,7 +276,7 @@ export class DeviceAgent {
     this.statusWrittenAt = this.o.clock.now()
     const snapshot: AgentStatus = final ? {...this.status, state: 'closed', connectedSince: null} : {...this.status}
     this.statusQueue = this.statusQueue.then(() =>
-      writeStatus(this.o.files.status, snapshot).catch((error: Error) => this.o.log.error({err: error.message}, 'could not write status.json')),
+      writeStatus(this.o.files.status, snapshot).catch((error: Error) => this.log.error({err: error.message}, 'could not write status.json')),
     )
     return this.statusQueue
   }

@@ -105,6 +105,8 @@ export const AgentConfig = z.object({
       /** Upper bound of a bundle in the spool; a collection that would exceed it fails. */
       maxBundleBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
       chunkBytes: z.number().int().positive().max(16 * 1024 * 1024).default(UPLOAD_CHUNK_BYTES),
+      /** gzip level of bundles: 1 is fast and still shrinks text logs several times. */
+      gzipLevel: z.number().int().min(0).max(9).default(1),
     })
     .prefault({}),
 })

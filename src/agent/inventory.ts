@@ -21,5 +21,5 @@ export function collectInventory(input: {serial: string; model?: string; agentVe
 
 /** Inventory fields that, when changed, are worth an `inventory` message (uptime always changes). */
 export function inventoryKey(inv: Inventory): string {
-  return JSON.stringify([inv.model, inv.agentVersion, inv.os, inv.addresses, inv.accessMode])
+  return JSON.stringify([inv.model, inv.agentVersion, inv.os, inv.addresses, inv.accessMode, inv.diagnostics, inv.jobKinds])
 }

@@ -5,6 +5,7 @@ import {DeviceAgent, type AgentLog} from './agent.js'
 import {systemClock} from './clock.js'
 import {agentFiles, readAgentConfig, type AgentConfig} from './data-dir.js'
 import {ProxySecrets, proxyAccount} from './proxy-secret.js'
+import {HttpsUploadApi} from './logs/upload-api.js'
 import {TlsWebSocketDialer} from './transport.js'
 
 export interface StartOptions {
@@ -23,8 +24,19 @@ export async function createAgent(options: StartOptions): Promise<{agent: Device
   const [key, cert, serverCa] = await Promise.all([files.key, files.cert, files.serverCa].map((p) => readPem(p)))
   const proxy = await resolveProxy(config, options, files.proxySecrets)
   const dialer = new TlsWebSocketDialer({server: new URL(config.server), key, cert, serverCa, proxy, timeoutMs: config.connectTimeoutMs})
-  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null})
+  const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(new URL(config.server), () => dialer.connectTls())
+  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, serverCa, proxy})
   return {agent, config, route: dialer.describeRoute()}
+}
+
+/** What `tether agent logs upload` needs without a running agent: config, files and an upload connection. */
+export async function createUploadContext(options: Pick<StartOptions, 'dataDir' | 'proxy' | 'env'>): Promise<{config: AgentConfig; files: ReturnType<typeof agentFiles>; uploadApi: () => HttpsUploadApi}> {
+  const files = agentFiles(options.dataDir)
+  const config = await readAgentConfig(files)
+  const [key, cert, serverCa] = await Promise.all([files.key, files.cert, files.serverCa].map((p) => readPem(p)))
+  const proxy = await resolveProxy(config, options, files.proxySecrets)
+  const dialer = new TlsWebSocketDialer({server: new URL(config.server), key, cert, serverCa, proxy, timeoutMs: config.connectTimeoutMs})
+  return {config, files, uploadApi: () => new HttpsUploadApi(new URL(config.server), () => dialer.connectTls())}
 }
 
 /** --proxy, else agent.json's proxy (password from the credential store), else HTTPS_PROXY/NO_PROXY. */

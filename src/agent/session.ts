@@ -7,11 +7,13 @@ import {
   ProtocolErrorCodes,
   type AgentToServer,
   type Inventory,
+  type JobMessage,
   type RequestMessage,
   type ResponseMessage,
   type WelcomeMessage,
 } from '../protocol/agent/index.js'
 import type {Clock, TimerHandle} from './clock.js'
+import type {JobUpdate} from './jobs/runner.js'
 import type {OutboxEvent} from './outbox.js'
 
 /**
@@ -44,6 +46,8 @@ export interface SessionOptions {
   log: SessionLog
   handler: RequestHandler
   onEventAck: (eventId: string) => void
+  /** Jobs pushed by the server (the job runner); without it every job is refused. */
+  onJob?: (job: JobMessage) => void
   /** Used until the welcome says otherwise. */
   heartbeatTimeoutMs: number
   /** How long to wait for `welcome` after `hello`. */
@@ -109,6 +113,10 @@ export class ControlSession {
     this.send({type: 'event', ...event})
   }
 
+  sendJobUpdate(update: JobUpdate): void {
+    this.send({type: 'job-update', ...update})
+  }
+
   close(code: number = CloseCodes.normal, reason = ''): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason)
     // A peer that never answers the close frame must not keep us: terminate after a grace period.
@@ -155,6 +163,9 @@ export class ControlSession {
         return this.options.onEventAck(message.eventId)
       case 'request':
         return void this.dispatch(message)
+      case 'job':
+        if (this.options.onJob) return this.options.onJob(message)
+        return this.sendJobUpdate({jobId: message.jobId, status: 'refused', error: {code: 'KIND_NOT_ALLOWED', message: 'this agent runs no jobs'}})
       case 'error':
         this.options.log.warn({code: message.code, message: message.message, refId: message.refId}, 'the server reported an error')
         if (message.code === ProtocolErrorCodes.unsupportedVersion) this.endState.error = `the server speaks none of this agent's protocol versions (${PROTOCOL_VERSIONS.join(', ')}): ${message.message}`

@@ -3,6 +3,7 @@ import tls from 'node:tls'
 import WebSocket from 'ws'
 import {bypassesProxy, connectViaProxy, type ProxyConfig} from '../checks/proxy-connect.js'
 import {AGENT_CONNECT_PATH, MAX_FRAME_BYTES} from '../protocol/agent/index.js'
+import {CHAIN_UNTRUSTED_CODES} from '../shared/tls-errors.js'
 
 /**
  * The transport layer: a TLS socket to the server (direct, or through an HTTP CONNECT proxy),
@@ -42,18 +43,8 @@ export interface Dialer {
   dial(): Promise<WebSocket>
 }
 
-const UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-])
+// For the agent an expired or misnamed server certificate is as untrusted as a foreign CA.
+const UNTRUSTED = new Set([...CHAIN_UNTRUSTED_CODES, 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID'])
 
 export class TlsWebSocketDialer implements Dialer {
   constructor(private readonly settings: DialSettings) {}

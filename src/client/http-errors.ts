@@ -1,4 +1,5 @@
 import {ErrorBody} from '../protocol/api/common.js'
+import {CHAIN_UNTRUSTED_CODES} from '../shared/tls-errors.js'
 import {
   AuthError,
   ConflictError,
@@ -48,15 +49,6 @@ export function errorFromResponse(status: number, body: unknown, headers: Header
   }
 }
 
-const TLS_UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-])
 
 /** Maps a connection-level failure (refused, DNS, TLS) to an UnavailableError with the reason. */
 export function errorFromNetwork(server: string, error: unknown): TetherError {
@@ -66,7 +58,7 @@ export function errorFromNetwork(server: string, error: unknown): TetherError {
   const raw = e?.message ?? String(error)
   let reason: string
   let suggestions: string[] = []
-  if (TLS_UNTRUSTED.has(code)) {
+  if (CHAIN_UNTRUSTED_CODES.has(code)) {
     reason = 'certificate not trusted: pass --ca or --fingerprint'
     suggestions = ['tether login --server URL --ca server-ca.pem   (the CA file from `tether server init`)']
   } else if (code === 'ERR_TETHER_PIN_MISMATCH') {

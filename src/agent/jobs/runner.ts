@@ -78,6 +78,8 @@ interface Queued {
 export class JobRunner {
   private readonly queue: Queued[] = []
   private active = 0
+  /** Jobs accepted but not yet queued (their audit is being written): they hold a queue slot. */
+  private intake = 0
   /** jobId → its last final update (undefined while queued or running). Insertion order = age. */
   private readonly seen = new Map<string, JobUpdate | undefined>()
   private readonly controllers = new Set<AbortController>()
@@ -133,10 +135,16 @@ export class JobRunner {
     if (Date.parse(job.deadline) <= this.clock.now()) {
       return this.finish({jobId: job.jobId, status: 'failed', error: {code: JobErrorCodes.expired, message: `the job's deadline ${job.deadline} passed before it could start`}})
     }
-    if (this.stopped || this.queue.length >= (this.o.queueMax ?? 32)) {
+    const free = Math.max(0, this.o.concurrency - this.active) + (this.o.queueMax ?? 32)
+    if (this.stopped || this.queue.length + this.intake >= free) {
       return this.finish({jobId: job.jobId, status: 'failed', error: {code: JobErrorCodes.busy, message: 'the agent has too many jobs waiting; retry later'}})
     }
-    await this.audit({action: 'job.received', outcome: 'success', details, forServer: false})
+    this.intake++
+    try {
+      await this.audit({action: 'job.received', outcome: 'success', details, forServer: false})
+    } finally {
+      this.intake--
+    }
     this.queue.push({job})
     this.pump()
   }

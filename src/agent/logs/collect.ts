@@ -51,7 +51,7 @@ export async function collectLogs(options: CollectOptions): Promise<Bundle> {
     },
   })
   try {
-    const pack = createTar({gzip: {level: options.gzipLevel ?? 1}, cwd: '/', portable: true, strict: true}, files.map((f) => f.path.replace(/^\/+/, '')))
+    const pack = createTar({gzip: {level: options.gzipLevel ?? 1}, cwd: '/', portable: true, strict: true, maxReadSize: 1024 * 1024}, files.map((f) => f.path.replace(/^\/+/, '')))
     await pipeline(pack, tap, createWriteStream(partial, {mode: 0o600}), {signal: options.signal})
     await rename(partial, file)
   } catch (error) {

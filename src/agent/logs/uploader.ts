@@ -1,0 +1,156 @@
+import {createReadStream} from 'node:fs'
+import {readdir, readFile, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {z} from 'zod'
+import {writeFileAtomic} from '../../shared/atomic-file.js'
+import {MAX_UPLOAD_CHUNK_BYTES} from '../../protocol/agent/index.js'
+import {JobFailure} from '../jobs/runner.js'
+import {UploadHttpError, type UploadApi} from './upload-api.js'
+
+/**
+ * Resumable chunked upload of a spooled bundle. The state (server uploadId, committed offset)
+ * is written to the spool after every chunk, so an upload interrupted by either side — a server
+ * restart, a dropped link, the agent killed — continues from the offset the server says it
+ * committed, never from 0. The server may commit less than was sent (whole encryption segments
+ * only): the agent always continues from the server's number.
+ */
+export const PendingUpload = z.object({
+  localId: z.string(),
+  file: z.string(),
+  size: z.number().int().nonnegative(),
+  sha256: z.string(),
+  jobId: z.string().optional(),
+  since: z.string().optional(),
+  uploadId: z.string().nullable(),
+  offset: z.number().int().nonnegative(),
+  /** The process working on it; another process only takes it over when this one is gone. */
+  pid: z.number().int(),
+  createdAt: z.string(),
+})
+export type PendingUpload = z.infer<typeof PendingUpload>
+
+export class UploadStore {
+  constructor(readonly dir: string) {}
+
+  path(localId: string): string {
+    return join(this.dir, `upload-${localId}.json`)
+  }
+
+  async save(state: PendingUpload): Promise<void> {
+    await writeFileAtomic(this.path(state.localId), `${JSON.stringify(state)}\n`, 0o600)
+  }
+
+  async list(): Promise<PendingUpload[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+    const out: PendingUpload[] = []
+    for (const name of names.filter((n) => /^upload-.+\.json$/.test(n))) {
+      const parsed = PendingUpload.safeParse(JSON.parse(await readFile(join(this.dir, name), 'utf8').catch(() => 'null')))
+      if (parsed.success) out.push(parsed.data)
+    }
+    return out
+  }
+
+  /** Done or abandoned: the state and the bundle leave the spool. */
+  async remove(state: PendingUpload): Promise<void> {
+    await rm(state.file, {force: true})
+    await rm(this.path(state.localId), {force: true})
+  }
+}
+
+export interface UploadOutcome {
+  bundleId: string
+  size: number
+  sha256: string
+  /** The committed offset the upload (re)started from: > 0 after a resume. */
+  resumedFrom: number
+  bytesSent: number
+}
+
+export interface UploadOptions {
+  chunkBytes: number
+  signal?: AbortSignal
+  onProgress?: (done: number, total: number) => void
+  /** Give up after this long without any committed progress (server gone for good). */
+  stallMs?: number
+  /** First retry wait; doubles up to 10 s. */
+  retryBaseMs?: number
+}
+
+export async function uploadBundle(api: UploadApi, store: UploadStore, state: PendingUpload, options: UploadOptions): Promise<UploadOutcome> {
+  const stallMs = options.stallMs ?? 600_000
+  let lastProgress = Date.now()
+  let wait = options.retryBaseMs ?? 500
+  let resumedFrom: number | undefined
+  let bytesSent = 0
+  // The server keeps whole encryption segments only: a chunk smaller than a segment commits
+  // nothing. Then the chunk grows (up to the server's limit) instead of looping forever.
+  let chunkBytes = options.chunkBytes
+  const commit = async (offset: number): Promise<void> => {
+    if (offset !== state.offset) {
+      if (offset > state.offset) lastProgress = Date.now()
+      state.offset = offset
+      await store.save(state)
+      options.onProgress?.(offset, state.size)
+    }
+  }
+  for (;;) {
+    options.signal?.throwIfAborted()
+    try {
+      let current
+      if (state.uploadId === null) {
+        current = await api.create({...(state.jobId ? {jobId: state.jobId} : {}), size: state.size, sha256: state.sha256, ...(state.since ? {since: state.since} : {})})
+        state.uploadId = current.uploadId
+        state.offset = current.offset
+        await store.save(state)
+      } else {
+        current = await api.get(state.uploadId)
+        if (current === null) {
+          // The server forgot it (expired, discarded): start over rather than fail.
+          state.uploadId = null
+          state.offset = 0
+          await store.save(state)
+          continue
+        }
+        await commit(current.offset)
+      }
+      while (current.status !== 'complete') {
+        options.signal?.throwIfAborted()
+        resumedFrom ??= current.offset
+        const start = current.offset
+        const end = Math.min(state.size, start + chunkBytes)
+        const body = createReadStream(state.file, {start, end: end - 1})
+        bytesSent += end - start
+        current = await api.put(state.uploadId, start, body, end - start)
+        await commit(current.offset)
+        if (current.offset <= start && current.status !== 'complete') {
+          if (chunkBytes >= MAX_UPLOAD_CHUNK_BYTES) throw new JobFailure('UPLOAD_STALLED', `the server committed nothing of a ${chunkBytes}-byte chunk at offset ${start}`)
+          chunkBytes = Math.min(MAX_UPLOAD_CHUNK_BYTES, chunkBytes * 2)
+        }
+        wait = options.retryBaseMs ?? 500
+      }
+      if (!current.bundleId) throw new JobFailure('UPLOAD_FAILED', 'the server completed the upload without a bundle id')
+      return {bundleId: current.bundleId, size: state.size, sha256: state.sha256, resumedFrom: resumedFrom ?? state.size, bytesSent}
+    } catch (error) {
+      if (!(error instanceof UploadHttpError)) throw error
+      if (error.status === 422) throw new JobFailure('CHECKSUM_MISMATCH', `the server rejected the bundle: ${error.message}`)
+      if (error.status === 404 && state.uploadId !== null) {
+        state.uploadId = null
+        state.offset = 0
+        await store.save(state)
+        continue
+      }
+      if (error.status === 409) continue // offset mismatch: resync with GET on the next round
+      if (!error.transient) throw new JobFailure(error.code.slice(0, 64), error.message)
+      if (Date.now() - lastProgress > stallMs) throw new JobFailure('UPLOAD_STALLED', `no upload progress for ${Math.round(stallMs / 1000)}s: ${error.message}`)
+      await sleep(wait, undefined, {signal: options.signal})
+      wait = Math.min(wait * 2, 10_000)
+    }
+  }
+}
