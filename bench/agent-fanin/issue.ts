@@ -1,7 +1,7 @@
 import type {Kysely} from 'kysely'
 import type {Database} from '../../src/server/db/schema.js'
 import type {LoadedCa} from '../../src/server/pki/ca.js'
-import {daysFromNow, fingerprintOf, generateKeyPair, privateKeyToPem, randomSerial, SIGNING_ALGORITHM, x509} from '../../src/server/pki/x509.js'
+import {daysFromNow, fingerprintOf, generateKeyPair, privateKeyToPem, randomSerial, SIGNING_ALGORITHM, x509} from '../../src/shared/x509.js'
 
 /**
  * The bench's fast path: one key pair for every simulated device (key generation is not what

@@ -4,7 +4,7 @@ import {AGENT_ENROLL_PATH, AgentEnrollResponse, type AgentEnrollRequest, serialF
 import {errorFromNetwork, errorFromResponse} from '../client/http-errors.js'
 import {connectOptions, fetchPinnedCertificate, type Trust} from '../client/trust.js'
 import {bypassesProxy, type ProxyConfig} from '../checks/proxy-connect.js'
-import {generateKeyPair, privateKeyToPem, SIGNING_ALGORITHM, x509} from '../server/pki/x509.js'
+import {generateKeyPair, privateKeyToPem, SIGNING_ALGORITHM, x509} from '../shared/x509.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {AuthError, ConflictError, OperationFailedError, UnavailableError, UsageError} from '../shared/errors.js'
 import {AgentConfig, agentFiles, writeAgentConfig} from './data-dir.js'

@@ -12,7 +12,7 @@ import {assertPasswordStrength} from './auth/passwords.js'
 import {createFirstAdmin} from './init-admin.js'
 import {createCa, issueServerCert, loadCa} from './pki/ca.js'
 import {loadOperatorCert, type OperatorCertFiles} from './pki/operator-cert.js'
-import {fingerprintOf} from './pki/x509.js'
+import {fingerprintOf} from '../shared/x509.js'
 
 export const DEFAULT_HOSTNAMES = ['localhost', '127.0.0.1', '::1']
 

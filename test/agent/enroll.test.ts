@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 import {createPrivateKey} from 'node:crypto'
 import {createCsr, serialToEnroll} from '../../src/agent/enroll.js'
 import {encodeEnrollToken} from '../../src/protocol/agent/enroll.js'
-import {x509} from '../../src/server/pki/x509.js'
+import {x509} from '../../src/shared/x509.js'
 import {UsageError} from '../../src/shared/errors.js'
 
 describe('agent enrollment CSR', () => {

@@ -2,7 +2,7 @@ import {createHash, webcrypto} from 'node:crypto'
 import {createServer, type Server, type ServerOptions} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import type {IncomingMessage, ServerResponse} from 'node:http'
-import {generateKeyPair, privateKeyToPem, randomSerial, x509} from '../../src/server/pki/x509.js'
+import {generateKeyPair, privateKeyToPem, randomSerial, x509} from '../../src/shared/x509.js'
 
 export interface TestPki {
   caPem: string

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createCa, issueServerCert, loadCa, signCsr, type PemPair} from '../../src/server/pki/ca.js'
 import {loadOperatorCert} from '../../src/server/pki/operator-cert.js'
-import {fingerprintOf, generateKeyPair, sameFingerprint, SIGNING_ALGORITHM, x509} from '../../src/server/pki/x509.js'
+import {fingerprintOf, generateKeyPair, sameFingerprint, SIGNING_ALGORITHM, x509} from '../../src/shared/x509.js'
 
 describe('server PKI', () => {
   let dir: string

@@ -1,7 +1,7 @@
 import type {Kysely} from 'kysely'
 import type {Database} from '../db/schema.js'
 import {type LoadedCa, signCsr} from '../pki/ca.js'
-import {generateKeyPair, privateKeyToPem, SIGNING_ALGORITHM, x509} from '../pki/x509.js'
+import {generateKeyPair, privateKeyToPem, SIGNING_ALGORITHM, x509} from '../../shared/x509.js'
 
 export interface DirectDevice {
   serial: string

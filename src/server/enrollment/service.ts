@@ -9,7 +9,7 @@ import {customerVisible, inScope} from '../auth/scope.js'
 import type {ServerConfig} from '../config.js'
 import type {Database, Device} from '../db/schema.js'
 import {type LoadedCa, loadCa, signCsr} from '../pki/ca.js'
-import {x509} from '../pki/x509.js'
+import {x509} from '../../shared/x509.js'
 import {hashEnrollToken, newEnrollToken} from './tokens.js'
 
 type Db = Kysely<Database>

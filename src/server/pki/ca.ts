@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {UsageError} from '../../shared/errors.js'
-import {type CryptoKey, daysFromNow, fingerprintOf, generateKeyPair, importSigningKey, privateKeyToPem, randomSerial, SIGNING_ALGORITHM, x509} from './x509.js'
+import {type CryptoKey, daysFromNow, fingerprintOf, generateKeyPair, importSigningKey, privateKeyToPem, randomSerial, SIGNING_ALGORITHM, x509} from '../../shared/x509.js'
 
 /** PEM texts as written to disk. */
 export interface PemPair {

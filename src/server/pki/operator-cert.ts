@@ -2,7 +2,7 @@ import {createPrivateKey, X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {UsageError} from '../../shared/errors.js'
-import {fingerprintOf} from './x509.js'
+import {fingerprintOf} from '../../shared/x509.js'
 
 export interface OperatorCertFiles {
   certFile: string

@@ -3,7 +3,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {createDeviceCsr} from '../../../src/server/enrollment/direct-issue.js'
 import {createCa} from '../../../src/server/pki/ca.js'
-import {fingerprintOf, x509} from '../../../src/server/pki/x509.js'
+import {fingerprintOf, x509} from '../../../src/shared/x509.js'
 import {auditEvents, buildTestApp, call, seedUser, sessionFor, type TestApp} from '../helpers/app.js'
 import {DB_KINDS} from '../helpers/database.js'
 
