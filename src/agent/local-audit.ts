@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
-import {appendFile, open, readFile} from 'node:fs/promises'
+import {appendFile, open} from 'node:fs/promises'
 import {writeFileAtomic} from '../shared/atomic-file.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
  * The device's own audit trail: audit.log, one JSON object a line, each carrying the SHA-256
@@ -81,7 +82,7 @@ export class LocalAudit {
   }
 
   async readAll(): Promise<LocalAuditEntry[]> {
-    const text = await readOrEmpty(this.path)
+    const text = (await readTextIfExists(this.path)) ?? ''
     return text
       .split('\n')
       .filter((line) => line.trim() !== '')
@@ -89,7 +90,7 @@ export class LocalAudit {
   }
 
   async verify(): Promise<VerifyResult> {
-    const lines = (await readOrEmpty(this.path)).split('\n')
+    const lines = ((await readTextIfExists(this.path)) ?? '').split('\n')
     if (lines.at(-1) === '') lines.pop()
     let prev = GENESIS
     let seq = 0
@@ -108,7 +109,7 @@ export class LocalAudit {
       prev = hash
       seq = entry.seq
     }
-    const headText = await readOrEmpty(this.headPath)
+    const headText = (await readTextIfExists(this.headPath)) ?? ''
     if (headText.trim() !== '') {
       const head = JSON.parse(headText) as {seq: number; hash: string}
       if (head.seq !== seq || head.hash !== prev) {
@@ -141,14 +142,5 @@ export class LocalAudit {
     } finally {
       await handle.close()
     }
-  }
-}
-
-async function readOrEmpty(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return ''
-    throw error
   }
 }

@@ -1,6 +1,6 @@
-import {readFile} from 'node:fs/promises'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import type {AuditOutcome} from './local-audit.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
  * Events the server must record too (policy changes, refusals), kept on disk until the server
@@ -36,13 +36,8 @@ export class Outbox {
   }
 
   async pending(): Promise<OutboxEvent[]> {
-    let text: string
-    try {
-      text = await readFile(this.path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw error
-    }
+    const text = await readTextIfExists(this.path)
+    if (text === null) return []
     const events: OutboxEvent[] = []
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue

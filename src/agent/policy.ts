@@ -1,10 +1,10 @@
-import {readFile} from 'node:fs/promises'
 import {z} from 'zod'
 import type {AccessMode, SessionOpenParams} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
 import type {AgentConfig} from './data-dir.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
  * The customer's access policy, decided on the device and enforced by the device: in
@@ -24,13 +24,8 @@ export type PolicyFile = z.infer<typeof PolicyFile>
 export const DEFAULT_POLICY: PolicyFile = {mode: 'allow', until: null}
 
 export async function readPolicy(path: string): Promise<PolicyFile> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_POLICY
-    throw error
-  }
+  const text = await readTextIfExists(path)
+  if (text === null) return DEFAULT_POLICY
   let json: unknown
   try {
     json = JSON.parse(text)

@@ -1,9 +1,10 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {z} from 'zod'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {loadKeytar, type KeytarLike} from '../shared/credential-store-keytar.js'
 import {UnavailableError} from '../shared/errors.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
  * The proxy password never goes into agent.json: it lives in the OS keychain (keytar, service
@@ -61,13 +62,8 @@ export class ProxySecrets {
   }
 
   private async readFile(): Promise<z.infer<typeof SecretsFile>> {
-    let text: string
-    try {
-      text = await readFile(this.options.filePath, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {version: 1, passwords: {}}
-      throw error
-    }
+    const text = await readTextIfExists(this.options.filePath)
+    if (text === null) return {version: 1, passwords: {}}
     return SecretsFile.parse(JSON.parse(text))
   }
 }

@@ -1,6 +1,6 @@
-import {readFile} from 'node:fs/promises'
 import {z} from 'zod'
 import {writeFileAtomic} from '../shared/atomic-file.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 /** status.json: written by the running agent, read by `tether agent status`. */
 export const AgentStatus = z.object({
@@ -30,13 +30,8 @@ export async function writeStatus(path: string, status: AgentStatus): Promise<vo
 }
 
 export async function readStatus(path: string): Promise<AgentStatus | null> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
+  const text = await readTextIfExists(path)
+  if (text === null) return null
   try {
     const parsed = AgentStatus.safeParse(JSON.parse(text))
     return parsed.success ? parsed.data : null

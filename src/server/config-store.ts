@@ -1,4 +1,3 @@
-import {readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {isAbsolute, join, relative, resolve} from 'node:path'
 import {z} from 'zod'
@@ -6,6 +5,7 @@ import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
 import type {ServerConfig} from './config.js'
 import {defaultServerConfig} from './config-defaults.js'
+import {readTextIfExists} from '../shared/optional-file.js'
 
 export const CONFIG_FILE = 'config.json'
 
@@ -69,13 +69,8 @@ type ConfigFile = z.infer<typeof ConfigFile>
 export async function readServerConfig(dataDir: string): Promise<ServerConfig | null> {
   const dir = resolve(dataDir)
   const path = join(dir, CONFIG_FILE)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
+  const text = await readTextIfExists(path)
+  if (text === null) return null
   let raw: unknown
   try {
     raw = JSON.parse(text)

@@ -1,8 +1,9 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {z} from 'zod'
 import {writeFileAtomic} from './atomic-file.js'
 import {UsageError} from './errors.js'
+import {readTextIfExists} from './optional-file.js'
 
 /** One admin session: everything needed to call a server as a user. Secret (tokens). */
 export const StoredSession = z.object({
@@ -63,13 +64,8 @@ export class FileSessionBackend implements SessionBackend {
   }
 
   private async read(): Promise<CredentialsFile> {
-    let text: string
-    try {
-      text = await readFile(this.path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {version: 1, sessions: {}}
-      throw error
-    }
+    const text = await readTextIfExists(this.path)
+    if (text === null) return {version: 1, sessions: {}}
     let parsed: CredentialsFile
     try {
       parsed = CredentialsFile.parse(JSON.parse(text))

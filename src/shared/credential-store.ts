@@ -1,4 +1,4 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {z} from 'zod'
 import {writeFileAtomic} from './atomic-file.js'
@@ -6,6 +6,7 @@ import {FileSessionBackend, type SessionBackend, type StoredSession} from './cre
 import {KeychainSessionBackend, loadKeytar, type KeytarLike} from './credential-store-keytar.js'
 import {UnavailableError, UsageError} from './errors.js'
 import {configDir} from './paths.js'
+import {readTextIfExists} from './optional-file.js'
 
 export {StoredSession} from './credential-store-file.js'
 export type {SessionBackend} from './credential-store-file.js'
@@ -61,13 +62,8 @@ export class CredentialStore {
   }
 
   async settings(): Promise<Settings> {
-    let text: string
-    try {
-      text = await readFile(this.settingsPath, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {servers: {}}
-      throw error
-    }
+    const text = await readTextIfExists(this.settingsPath)
+    if (text === null) return {servers: {}}
     const parsed = Settings.safeParse(parseJson(text))
     if (!parsed.success) throw new UsageError(`${this.settingsPath} is not a valid Tether settings file; fix or delete it`)
     return parsed.data

@@ -34,7 +34,7 @@ describe('server init (library)', () => {
 
   it('creates config, CAs, server certificate, JWT secret and admin with private modes', async () => {
     const dataDir = join(root, 'data')
-    const result = await initDataDir({dataDir, hostnames: ['tether.example.org', '10.0.0.5'], adminPassword: PASSWORD})
+    const result = await initDataDir({dataDir, hostnames: ['tether.example.org', '127.0.0.5'], adminPassword: PASSWORD})
     assert.equal(result.admin.generatedPassword, undefined)
     assert.equal(await mode(dataDir), 0o700)
     for (const sub of ['tls', 'device-ca', 'secrets']) assert.equal(await mode(join(dataDir, sub)), 0o700, sub)
@@ -49,12 +49,12 @@ describe('server init (library)', () => {
     assert.equal(raw.database, 'tether.db')
     const config = (await readServerConfig(dataDir))!
     assert.equal(config.tls.certFile, join(dataDir, 'tls/server.crt'))
-    assert.deepEqual(config.hostnames, ['tether.example.org', '10.0.0.5'])
+    assert.deepEqual(config.hostnames, ['tether.example.org', '127.0.0.5'])
 
     const leaf = new X509Certificate(await readFile(config.tls.certFile))
     const ca = new X509Certificate(await readFile(config.tls.caFile))
     assert.ok(leaf.verify(ca.publicKey))
-    assert.equal(leaf.checkIP('10.0.0.5'), '10.0.0.5')
+    assert.equal(leaf.checkIP('127.0.0.5'), '127.0.0.5')
     assert.equal(result.caFingerprint, ca.fingerprint256)
     const deviceCa = new X509Certificate(await readFile(config.deviceCa.certFile))
     assert.notEqual(deviceCa.fingerprint256, ca.fingerprint256, 'the device CA is a separate CA')

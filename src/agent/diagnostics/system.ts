@@ -1,5 +1,6 @@
-import {readFile, statfs} from 'node:fs/promises'
+import {statfs} from 'node:fs/promises'
 import {arch, cpus, freemem, hostname, loadavg, networkInterfaces, platform, release, totalmem, type as osType, uptime, version} from 'node:os'
+import {readTextIfExists} from '../../shared/optional-file.js'
 
 /**
  * The built-in diagnostics that read the machine itself: plain data from node:os and /proc,
@@ -24,7 +25,7 @@ export async function systemInfo(agent: {serial: string; model?: string; agentVe
 }
 
 async function osReleaseInfo(): Promise<Record<string, string> | null> {
-  const text = await readOptional('/etc/os-release')
+  const text = await readTextIfExists('/etc/os-release')
   if (text === null) return null
   const out: Record<string, string> = {}
   for (const line of text.split('\n')) {
@@ -49,7 +50,7 @@ export interface DiskUsage {
 /** statfs of every real mount (from /proc/mounts), plus the agent's data dir; at most 64 rows. */
 export async function diskUsage(extraPaths: string[] = []): Promise<{filesystems: DiskUsage[]}> {
   const mounts: {mount: string; fsType: string | null; device: string | null}[] = []
-  const text = await readOptional('/proc/mounts')
+  const text = await readTextIfExists('/proc/mounts')
   for (const line of (text ?? '').split('\n')) {
     const [device, mount, fsType] = line.split(' ')
     if (!mount || PSEUDO_FS.has(fsType)) continue
@@ -76,7 +77,7 @@ export async function diskUsage(extraPaths: string[] = []): Promise<{filesystems
 
 export async function memory(): Promise<Record<string, unknown>> {
   const meminfo: Record<string, number> = {}
-  for (const line of ((await readOptional('/proc/meminfo')) ?? '').split('\n')) {
+  for (const line of ((await readTextIfExists('/proc/meminfo')) ?? '').split('\n')) {
     const m = /^(\w+):\s+(\d+)(?:\s+kB)?$/.exec(line.trim())
     if (m && ['MemTotal', 'MemFree', 'MemAvailable', 'Buffers', 'Cached', 'SwapTotal', 'SwapFree'].includes(m[1])) meminfo[m[1]] = Number(m[2]) * 1024
   }
@@ -120,8 +121,8 @@ export async function network(): Promise<{interfaces: Record<string, unknown>[];
     internal: list?.[0]?.internal ?? false,
     addresses: (list ?? []).map((a) => ({family: a.family, address: a.address, cidr: a.cidr})),
   }))
-  const v4 = await readOptional('/proc/net/route')
-  const v6 = await readOptional('/proc/net/ipv6_route')
+  const v4 = await readTextIfExists('/proc/net/route')
+  const v6 = await readTextIfExists('/proc/net/ipv6_route')
   const routes = v4 === null && v6 === null ? null : [...parseRoutes(v4 ?? ''), ...parseIpv6Routes(v6 ?? '')].slice(0, 256)
   const def = routes?.find((r) => r.family === 'ipv4' && r.prefixLength === 0 && r.gateway)
   return {interfaces: interfaces.slice(0, 64), routes, defaultGateway: def?.gateway ?? null}
@@ -180,13 +181,4 @@ function hexToIpv6(hex: string): string {
   }
   if (best.len < 2) return groups.join(':')
   return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.len).join(':')}`
-}
-
-async function readOptional(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
 }

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {deviceIdentityFlags} from '../../client/device-flags.js'
 import {TetherCommand} from '../../shared/command.js'
 import type {Device} from '../../client/admin-api.js'
 
@@ -9,10 +10,7 @@ export default class DevicesAdd extends TetherCommand {
   ]
   static override enableJsonFlag = true
   static override flags = {
-    serial: Flags.string({description: 'Serial number (letters, digits, . _ -).', required: true}),
-    model: Flags.string({description: 'Model name.', required: true}),
-    customer: Flags.string({description: 'Customer ID.', required: true}),
-    site: Flags.string({description: 'Site ID.'}),
+    ...deviceIdentityFlags,
     label: Flags.string({description: 'KEY=VALUE label (repeatable).', multiple: true}),
   }
 

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {deviceIdentityFlags} from '../../client/device-flags.js'
 import {TetherCommand} from '../../shared/command.js'
 import type {EnrollToken} from '../../client/devices-enrollment.js'
 
@@ -11,10 +12,7 @@ export default class DevicesEnrollToken extends TetherCommand {
   ]
   static override enableJsonFlag = true
   static override flags = {
-    serial: Flags.string({description: 'Serial number (letters, digits, . _ -).', required: true}),
-    model: Flags.string({description: 'Model name.', required: true}),
-    customer: Flags.string({description: 'Customer ID.', required: true}),
-    site: Flags.string({description: 'Site ID.'}),
+    ...deviceIdentityFlags,
     ttl: Flags.string({description: 'How long the token stays valid (5m to 30d).', default: '24h'}),
   }
 
