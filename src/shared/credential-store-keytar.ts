@@ -13,7 +13,10 @@ export interface KeytarLike {
 /** Loads keytar, or returns the reason it cannot be used (not installed, no native build). */
 export async function loadKeytar(): Promise<KeytarLike | Error> {
   try {
-    const mod = (await import('keytar')) as unknown as {default?: KeytarLike} & KeytarLike
+    // A variable specifier: where keytar could not be built (no libsecret), npm leaves the optional
+    // dependency out, and the build must not need its type declarations.
+    const specifier = 'keytar'
+    const mod = (await import(specifier)) as {default?: KeytarLike} & KeytarLike
     return mod.default ?? mod
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error))
