@@ -6,11 +6,12 @@ import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {create as createTar} from 'tar'
 import {JobFailure} from '../jobs/runner.js'
+import {ParallelGzip} from './parallel-gzip.js'
 import {expandSources, type SourceFile} from './sources.js'
 
 /**
- * A log collection: the matching files packed into a gzip'd tar, streamed straight into the
- * spool (never held in memory) while its SHA-256 and size are computed. Paths in the archive are
+ * A log collection: the matching files packed into a tar, gzip'd on every core (parallel-gzip.ts),
+ * streamed straight into the spool (never held in memory) while its SHA-256 and size are computed. Paths in the archive are
  * the absolute source paths without the leading slash (var/log/device/x.log).
  */
 export interface Bundle {
@@ -51,8 +52,8 @@ export async function collectLogs(options: CollectOptions): Promise<Bundle> {
     },
   })
   try {
-    const pack = createTar({gzip: {level: options.gzipLevel ?? 1}, cwd: '/', portable: true, strict: true, maxReadSize: 1024 * 1024}, files.map((f) => f.path.replace(/^\/+/, '')))
-    await pipeline(pack, tap, createWriteStream(partial, {mode: 0o600}), {signal: options.signal})
+    const pack = createTar({cwd: '/', portable: true, strict: true, maxReadSize: 1024 * 1024}, files.map((f) => f.path.replace(/^\/+/, '')))
+    await pipeline(pack, new ParallelGzip({level: options.gzipLevel ?? 1}), tap, createWriteStream(partial, {mode: 0o600}), {signal: options.signal})
     await rename(partial, file)
   } catch (error) {
     await rm(partial, {force: true})
