@@ -1,20 +1,22 @@
 /**
  * bench/logs-pull: a generated log set goes agent -> server (encrypted at rest) -> CLI, next to
- * a plain `curl` HTTPS download of the same bytes from a minimal node https static server.
- * Real processes (the built binary), loopback only. Prints MB/s of each leg, the ratio to
+ * a plain `curl` HTTPS download of the same size from a minimal node https static server.
+ * Real processes (the built binary), loopback only. Prints MB/s of each leg, the ratios to
  * curl, and the peak RSS (VmHWM from /proc) of agent, server and CLI.
  *
- *   npm run build && node --import tsx bench/logs-pull.ts [--mb 1024] [--keep]
+ *   npm run build && node --import tsx bench/logs-pull.ts [--mb 1024] [--kind realistic|incompressible] [--keep]
  *
- * Legs: upload = `tether agent logs upload` (collect: tar+gzip into the spool, then the chunked
- * mTLS upload, sealed segment by segment on the server); pull = `tether logs pull -o FILE`
- * (decrypt, stream, SHA-256 verify, temp file + rename). Baseline: `curl --cacert … -o FILE`
- * of the same tar.gz from a node https server using the same server certificate.
+ * Legs: upload = `tether agent logs upload` (collect: tar + parallel gzip into the spool, then
+ * the chunked mTLS upload, sealed segment by segment on the server); pull = `tether logs pull
+ * -o FILE` (decrypt, stream, SHA-256 verify, temp file + rename). Baselines: `curl --cacert …
+ * -o FILE` from a node https server with the same server certificate, of the log files
+ * themselves (the same size: the end-to-end comparison) and of the bundle (the same bytes as
+ * the pull). End to end = log bytes / (upload + pull time), against curl of the log bytes.
  */
 import {type ChildProcess, spawn} from 'node:child_process'
-import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream, createWriteStream} from 'node:fs'
-import {mkdir, readFile, stat} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {readdir, readFile, stat} from 'node:fs/promises'
 import {createServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
@@ -24,8 +26,11 @@ import {expectExit, json, SupportCenter} from '../test/agent/helpers/support-cen
 import {BIN, testEnv} from '../test/helpers/cli.js'
 import {Agent, request} from 'undici'
 import {AGENT_UPLOADS_PATH, UPLOAD_CHUNK_BYTES} from '../src/protocol/agent/jobs.js'
+import {generateLogs, type LogKind} from './log-generator.js'
 
-const {values} = parseArgs({options: {mb: {type: 'string', default: '1024'}, keep: {type: 'boolean', default: false}}})
+const {values} = parseArgs({options: {mb: {type: 'string', default: '1024'}, kind: {type: 'string', default: 'realistic'}, keep: {type: 'boolean', default: false}}})
+if (values.kind !== 'realistic' && values.kind !== 'incompressible') throw new Error('--kind must be realistic or incompressible')
+const KIND = values.kind as LogKind
 const TOTAL = Number(values.mb) * 1024 * 1024
 if (!(TOTAL > 0 && TOTAL <= 4 * 1024 ** 3)) throw new Error('--mb must be 1..4096')
 const FILES = 16
@@ -69,25 +74,6 @@ function timed(argv: string[], env: Record<string, string | undefined>, file = p
   })
 }
 
-async function generateLogs(dir: string): Promise<void> {
-  await mkdir(dir, {recursive: true})
-  const perFile = Math.ceil(TOTAL / FILES)
-  for (let f = 0; f < FILES; f++) {
-    const out = createWriteStream(join(dir, `device-${f}.log`))
-    let size = 0
-    let n = 0
-    while (size < perFile) {
-      // Log-like lines with a random payload (gzip -1 keeps ~75% of it): a worst case for size.
-      const lines: string[] = []
-      for (let i = 0; i < 512; i++) lines.push(`2026-11-22T10:00:${String(n % 60).padStart(2, '0')}Z analyzer[${f}] seq=${n++} ${randomBytes(96).toString('base64')}\n`)
-      const chunk = lines.join('')
-      size += chunk.length
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
-    }
-    await new Promise<void>((resolve) => out.end(() => resolve()))
-  }
-}
-
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
@@ -108,8 +94,10 @@ try {
   const token = await sc.enrollToken('SN-BENCH-1')
   expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--model', 'X200', '--fingerprint', sc.caFingerprint, '--json']), 0)
   const logDir = join(sc.dir, 'device-logs')
-  process.stderr.write(`generating ${(TOTAL / 1024 ** 2).toFixed(0)} MiB of logs…\n`)
-  await generateLogs(logDir)
+  process.stderr.write(`generating ${(TOTAL / 1024 ** 2).toFixed(0)} MiB of ${KIND} logs…\n`)
+  await generateLogs(logDir, TOTAL, FILES, KIND)
+  const logNames = (await readdir(logDir)).sort()
+  const logBytes = (await Promise.all(logNames.map((n) => stat(join(logDir, n))))).reduce((n, s) => n + s.size, 0)
   await agent.tune({logSources: [join(logDir, '*.log')], logs: {maxBundleBytes: 4 * 1024 ** 3}})
 
   const serverIdleKb = await vmHwm(sc.server!.pid!)
@@ -154,34 +142,49 @@ try {
   const ingestMs = performance.now() - ingestStarted
   await device.close()
 
-  process.stderr.write('baseline: curl from a plain node https static server…\n')
+  process.stderr.write('baselines: curl from a plain node https static server…\n')
   const tlsDir = join(sc.dir, 'data', 'tls')
   const [cert, key] = await Promise.all([readFile(join(tlsDir, 'server.crt')), readFile(join(tlsDir, 'server.key'))])
+  // /bundle: the pulled tar.gz; /logs: the log files one after the other (the same size as the logs).
   staticServer = createServer({cert, key}, (req, res) => {
-    res.writeHead(200, {'content-type': 'application/gzip', 'content-length': String(upload.size)})
-    createReadStream(pulled).pipe(res)
+    const files = req.url === '/bundle' ? [pulled] : logNames.map((n) => join(logDir, n))
+    const length = req.url === '/bundle' ? upload.size : logBytes
+    res.writeHead(200, {'content-type': 'application/octet-stream', 'content-length': String(length)})
+    void (async () => {
+      for (const file of files) for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20})) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r))
+      res.end()
+    })()
   })
   await new Promise<void>((resolve) => staticServer!.listen(0, '127.0.0.1', resolve))
   const port = (staticServer.address() as AddressInfo).port
-  const curlOut = join(sc.dir, 'curl.tar.gz')
-  const curl = await timed(['-sS', '--cacert', sc.caFile, '-o', curlOut, `https://localhost:${port}/bundle.tar.gz`], {}, 'curl')
-  expectExit(curl, 0)
-  if ((await stat(curlOut)).size !== upload.size || (await sha256File(curlOut)) !== upload.sha256) throw new Error('curl download differs')
+  const curlGet = async (path: string, expected: number): Promise<Timed> => {
+    const out = join(sc.dir, `curl${path.replace('/', '-')}`)
+    const result = await timed(['-sS', '--cacert', sc.caFile, '-o', out, `https://localhost:${port}${path}`], {}, 'curl')
+    expectExit(result, 0)
+    if ((await stat(out)).size !== expected) throw new Error(`curl ${path} got a different size`)
+    return result
+  }
+  const curlBundle = await curlGet('/bundle', upload.size)
+  if ((await sha256File(join(sc.dir, 'curl-bundle'))) !== upload.sha256) throw new Error('curl download differs')
+  const curlLogs = await curlGet('/logs', logBytes)
 
   const size = upload.size
   const endToEndMs = up.ms + pull.ms
-  const rows: Array<[string, string, string]> = [
-    ['upload (agent: collect + encrypt-at-rest upload)', `${mbps(size, up.ms).toFixed(1)} MB/s`, `${(up.ms / 1000).toFixed(2)} s`],
-    ['  of which server ingest only (chunked mTLS PUT, sealed at rest; no tar/gzip)', `${mbps(size, ingestMs).toFixed(1)} MB/s`, `${(ingestMs / 1000).toFixed(2)} s`],
-    ['pull (server decrypt -> CLI, SHA-256 verified)', `${mbps(size, pull.ms).toFixed(1)} MB/s`, `${(pull.ms / 1000).toFixed(2)} s`],
-    ['end to end (upload + pull)', `${mbps(size, endToEndMs).toFixed(1)} MB/s`, `${(endToEndMs / 1000).toFixed(2)} s`],
-    ['baseline: curl, plain HTTPS static file', `${mbps(size, curl.ms).toFixed(1)} MB/s`, `${(curl.ms / 1000).toFixed(2)} s`],
+  const rate = (bytes: number, ms: number) => `${mbps(bytes, ms).toFixed(1)} MB/s`
+  const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+  const rows: Array<[string, string, string, string]> = [
+    ['upload (agent: collect tar + gzip, chunked mTLS upload, sealed at rest)', rate(logBytes, up.ms), rate(size, up.ms), secs(up.ms)],
+    ['  server ingest alone (the bundle PUT in chunks from a file, sealed at rest)', '', rate(size, ingestMs), secs(ingestMs)],
+    ['pull (server decrypts -> CLI, SHA-256 verified, fsync + rename)', rate(logBytes, pull.ms), rate(size, pull.ms), secs(pull.ms)],
+    ['end to end (upload + pull)', rate(logBytes, endToEndMs), rate(size, endToEndMs), secs(endToEndMs)],
+    ['baseline: curl of the log files (same size)', rate(logBytes, curlLogs.ms), '', secs(curlLogs.ms)],
+    ['baseline: curl of the bundle file (same bytes as the pull)', '', rate(size, curlBundle.ms), secs(curlBundle.ms)],
   ]
-  console.log(`\nlogs: ${(TOTAL / 1024 ** 2).toFixed(0)} MiB in ${FILES} files -> bundle ${(size / 1e6).toFixed(1)} MB (tar.gz)\n`)
-  console.log('| leg | throughput | time |\n|---|---|---|')
+  console.log(`\nlogs: ${(logBytes / 1e6).toFixed(1)} MB (${KIND}) in ${FILES} files -> bundle ${(size / 1e6).toFixed(1)} MB (tar.gz, ${(logBytes / size).toFixed(2)}x)\n`)
+  console.log('| leg | log MB/s | bundle MB/s | time |\n|---|---|---|---|')
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
-  console.log(`\nratio to curl: pull ${(mbps(size, pull.ms) / mbps(size, curl.ms) * 100).toFixed(0)}%, end to end ${(mbps(size, endToEndMs) / mbps(size, curl.ms) * 100).toFixed(0)}%`)
-  console.log(`peak RSS: agent ${mb(up.hwmKb)}, server ${mb(serverPeak())} (idle after login ${mb(serverIdleKb)}, after upload ${mb(serverAfterUploadKb)}), CLI ${mb(pull.hwmKb)}, curl ${mb(curl.hwmKb)}`)
+  console.log(`\nend to end: ${((curlLogs.ms / endToEndMs) * 100).toFixed(0)}% of curl of the same size (target >= 50%); pull: ${((curlBundle.ms / pull.ms) * 100).toFixed(0)}% of curl of the same bytes`)
+  console.log(`peak RSS: agent ${mb(up.hwmKb)}, server ${mb(serverPeak())} (idle after login ${mb(serverIdleKb)}, after upload ${mb(serverAfterUploadKb)}), CLI ${mb(pull.hwmKb)}, curl ${mb(curlLogs.hwmKb)} (target < 150 MB each)`)
 } finally {
   staticServer?.close()
   await agent?.stop()
