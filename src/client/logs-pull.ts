@@ -1,13 +1,21 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {createWriteStream, fdatasync, type WriteStream} from 'node:fs'
 import {rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+import {promisify} from 'node:util'
 import {CONTENT_SHA256_HEADER} from '../protocol/api/logs.js'
 import {OperationFailedError, TetherError} from '../shared/errors.js'
 import {errorFromNetwork} from './http-errors.js'
 import type {JobsApi, LogBundle} from './jobs-api.js'
+
+/**
+ * The file is written back to disk as it arrives (one datasync at a time, every this many
+ * bytes), so the fsync before the rename only has the tail left: a whole bundle flushed at the
+ * end took ~0.35 s per GB here, on a fast disk, with the transfer idle.
+ */
+const WRITEBACK_BYTES = 32 * 1024 * 1024
 
 export interface PullResult {
   bundle: LogBundle
@@ -46,17 +54,37 @@ export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, d
   const hash = createHash('sha256')
   let bytes = 0
   progress?.start(bundle.size)
+  const tmp = typeof dest === 'string' ? join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.part`) : null
+  // flush: fsync before close, so the rename never exposes unwritten data. Big writes: 16 KiB ones cost ~25%.
+  const file: WriteStream | null = tmp ? createWriteStream(tmp, {flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20}) : null
+  let fd: number | null = null
+  file?.once('open', (opened: number) => (fd = opened))
+  let writeback: Promise<void> | null = null
+  let writebackError: Error | null = null
+  let synced = 0
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      if (writebackError) return done(writebackError)
       hash.update(chunk)
       bytes += chunk.length
       progress?.update(bytes)
+      if (fd !== null && !writeback && bytes - synced >= WRITEBACK_BYTES) {
+        synced = bytes
+        // Settled here: a failure must not go unhandled until the next chunk or the end.
+        writeback = datasync(fd).then(
+          () => void (writeback = null),
+          (error: Error) => void ((writebackError = error), (writeback = null)),
+        )
+      }
       done(null, chunk)
     },
+    final(done) {
+      // The file must not be closed under a datasync still running.
+      void Promise.resolve(writeback).then(() => done(writebackError))
+    },
   })
-  const tmp = typeof dest === 'string' ? join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.part`) : null
   try {
-    if (tmp) await pipeline(res.body, meter, createWriteStream(tmp, {flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20}) /* big writes: 16 KiB ones cost ~25% */)
+    if (file) await pipeline(res.body, meter, file)
     else await pipeline(res.body, meter, dest as Writable, {end: false})
   } catch (error) {
     progress?.stop()
@@ -78,6 +106,8 @@ export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, d
   if (tmp && typeof dest === 'string') await rename(tmp, dest)
   return {bundle, file: typeof dest === 'string' ? dest : null, bytes, sha256, elapsedMs: performance.now() - started}
 }
+
+const datasync = promisify(fdatasync)
 
 /** A cli-progress bar on stderr when it is a terminal; nothing otherwise (scripts, cron). */
 export async function terminalProgress(label: string): Promise<PullProgress | undefined> {

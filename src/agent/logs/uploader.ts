@@ -125,7 +125,8 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
         resumedFrom ??= current.offset
         const start = current.offset
         const end = Math.min(state.size, start + chunkBytes)
-        const body = createReadStream(state.file, {start, end: end - 1})
+        // 1 MiB reads: the default 64 KiB ones cost the agent ~20% more CPU per chunk.
+        const body = createReadStream(state.file, {start, end: end - 1, highWaterMark: 1 << 20})
         bytesSent += end - start
         current = await api.put(state.uploadId, start, body, end - start)
         await commit(current.offset)

@@ -1,5 +1,5 @@
 import {createHash, type Hash, randomBytes, randomUUID} from 'node:crypto'
-import {mkdir, open, rename, rm, stat} from 'node:fs/promises'
+import {type FileHandle, mkdir, open, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 import type {Kysely} from 'kysely'
@@ -8,7 +8,7 @@ import {ConflictError, NotFoundError, TetherError, UsageError} from '../../share
 import type {Database, LogUpload} from '../db/schema.js'
 import {type Keyring, unwrapDataKey, wrapDataKey} from './keys.js'
 import {decryptFile} from './bundle-reader.js'
-import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, parseHeader, type SegmentHeader, sealSegment, segmentCount, segmentOffset, TAG_BYTES} from './segments.js'
+import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, parseHeader, type SegmentHeader, sealSegmentParts, segmentCount, segmentOffset, TAG_BYTES} from './segments.js'
 
 export interface LogsSettings {
   storageDir: string
@@ -97,7 +97,12 @@ export class UploadStore {
     const upload = await this.find(owner, id)
     if (upload.status === 'complete') return view(upload, upload.size)
     if (this.busy.has(id)) return view(upload, upload.committed)
-    return view(upload, await this.reconcile(upload))
+    const handle = await this.openData(upload)
+    try {
+      return view(upload, (await reconcile(handle, this.pathOf(upload), upload)).committed)
+    } finally {
+      await handle.close()
+    }
   }
 
   /**
@@ -111,10 +116,19 @@ export class UploadStore {
     if (this.busy.has(id)) throw new ConflictError(`upload ${id} is receiving another chunk`, {code: 'UPLOAD_BUSY'})
     this.busy.add(id)
     try {
-      const committed = await this.reconcile(upload)
-      if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
-      const key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
-      const reached = await this.append(upload, key, committed, body)
+      // One open per chunk: the committed offset, the header and the appends share the handle.
+      const path = this.pathOf(upload)
+      const handle = await this.openData(upload)
+      let key: Buffer
+      let reached: number
+      try {
+        const {committed, header} = await reconcile(handle, path, upload)
+        if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
+        key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
+        reached = await this.append(upload, key, handle, header, committed, body)
+      } finally {
+        await handle.close()
+      }
       await this.db.updateTable('log_uploads').set({committed: reached, updated_at: new Date().toISOString()}).where('id', '=', id).execute()
       if (reached < upload.size) return view(upload, reached)
       return view(await this.complete(upload, key, onComplete), upload.size)
@@ -123,56 +137,94 @@ export class UploadStore {
     }
   }
 
-  private async append(upload: LogUpload, key: Buffer, start: number, body: Readable): Promise<number> {
-    const path = this.pathOf(upload)
-    const handle = await open(path, 'r+')
-    const header = await readHeader(handle, path)
+  private async append(upload: LogUpload, key: Buffer, handle: FileHandle, header: SegmentHeader, start: number, body: Readable): Promise<number> {
     const seg = header.segmentBytes
     const total = segmentCount(upload.size, seg)
     const running = this.hashes.get(upload.id)
     const hash = running && running.at === start ? running.hash : undefined
-    if (!hash) this.hashes.delete(upload.id)
+    // Put back only when this chunk ends cleanly: the hash runs ahead of the writes.
+    this.hashes.delete(upload.id)
+    // The chunks before this one go to disk while this one arrives: the sync at completion then
+    // has only the last chunk left, not the whole bundle (~0.35 s per GB here, with the agent
+    // waiting for the answer). Settled here, so a failure never goes unhandled meanwhile.
+    const writeback = start > 0 ? handle.datasync().then(() => undefined, (error: Error) => error) : undefined
     const buffer = Buffer.allocUnsafe(seg)
     let fill = 0
+    let sealed = start
     let committed = start
+    // One write in flight: segment i+1 is received and sealed while segment i is written (else
+    // the socket waits for the disk once per segment). Writes are issued in order, each after
+    // the previous one completed, so the file still only ever grows by whole sealed segments.
+    let writing: Promise<void> = Promise.resolve()
+    let failure: Error | undefined
+    const settle = async (): Promise<void> => {
+      await writing
+      if (failure) throw failure
+    }
     const flush = async (final: boolean): Promise<void> => {
-      const index = committed / seg
+      const index = sealed / seg
       const plain = buffer.subarray(0, fill)
       hash?.update(plain)
-      const sealed = sealSegment(key, header, index, final, plain)
-      await handle.write(sealed, 0, sealed.length, segmentOffset(index, seg))
-      committed += fill
+      const parts = sealSegmentParts(key, header, index, final, plain)
+      const end = sealed + fill
+      sealed = end
       fill = 0
-      if (hash) this.hashes.set(upload.id, {hash, at: committed})
+      await settle()
+      const bytes = parts[0].length + parts[1].length
+      // Settled here, not by whoever awaits later: a rejection must never go unhandled meanwhile.
+      writing = handle.writev(parts, segmentOffset(index, seg)).then(
+        ({bytesWritten}) => {
+          // A plain Error is a 500: the agent retries later.
+          if (bytesWritten !== bytes) failure ??= new Error(`short write of segment ${index} of upload ${upload.id} (${bytesWritten} of ${bytes} bytes): disk full?`)
+          else committed = end
+        },
+        (error: Error) => {
+          failure ??= error
+        },
+      )
     }
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         let at = 0
         while (at < chunk.length) {
-          const n = Math.min(chunk.length - at, seg - fill, upload.size - committed - fill)
+          const n = Math.min(chunk.length - at, seg - fill, upload.size - sealed - fill)
           if (n === 0) throw new UsageError(`the chunk goes past the declared size of ${upload.size} bytes`, {details: {field: 'body'}})
           chunk.copy(buffer, fill, at, at + n)
           fill += n
           at += n
-          const last = committed / seg === total - 1
-          if (fill === seg || (last && committed + fill === upload.size)) await flush(last && committed + fill === upload.size)
+          const last = sealed / seg === total - 1
+          if (fill === seg || (last && sealed + fill === upload.size)) await flush(last && sealed + fill === upload.size)
         }
       }
+      await settle()
     } catch (error) {
-      // A broken or oversized chunk: keep the whole segments already sealed, drop the rest.
-      this.hashes.delete(upload.id)
+      // A broken or oversized chunk: keep the whole segments already written, drop the rest.
+      await writing
       await handle.truncate(segmentOffset(committed / seg, seg))
-      await handle.close()
+      await this.failOnLostWrites(upload, await writeback)
       await this.db.updateTable('log_uploads').set({committed, updated_at: new Date().toISOString()}).where('id', '=', upload.id).execute()
       throw error
     }
+    await this.failOnLostWrites(upload, await writeback)
+    if (hash) this.hashes.set(upload.id, {hash, at: committed})
     // The partial tail of a non-final segment is dropped: the agent resends it from `committed`.
-    // No fsync per chunk: the file length is the committed offset (reconcile), so after a power
-    // loss the agent is told the real offset (409, then GET) and resends; the file is synced once
-    // when complete, and the SHA-256 check at the end catches anything else.
+    // No fsync waited for per chunk: the file length is the committed offset (reconcile), so
+    // after a power loss the agent is told the real offset (409, then GET) and resends; the file
+    // is synced when complete, and the SHA-256 check at the end catches anything else.
     if (committed === upload.size) await handle.sync()
-    await handle.close()
     return committed
+  }
+
+  /**
+   * A failed datasync means earlier chunks may be missing on disk although the file length
+   * counts them, and the kernel reports that once only (the sync at completion would pass):
+   * the upload cannot be trusted any more. A plain Error is a 500; the agent's next GET gets a
+   * 404 and it starts a new upload.
+   */
+  private async failOnLostWrites(upload: LogUpload, error: Error | undefined): Promise<void> {
+    if (!error) return
+    await this.discard(upload)
+    throw new Error(`writing upload ${upload.id} to disk failed (${error.message}); upload discarded`, {cause: error})
   }
 
   private async complete(upload: LogUpload, key: Buffer, onComplete: CompletionListener): Promise<LogUpload> {
@@ -208,25 +260,12 @@ export class UploadStore {
     this.hashes.delete(upload.id)
   }
 
-  /** The committed offset from the file; a torn trailing segment (crash mid-write) is cut off. */
-  private async reconcile(upload: LogUpload): Promise<number> {
-    const path = this.pathOf(upload)
-    let size: number
+  private async openData(upload: LogUpload): Promise<FileHandle> {
     try {
-      size = (await stat(path)).size
+      return await open(this.pathOf(upload), 'r+')
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`upload ${upload.id} has no data file any more; start a new upload`)
       throw error
-    }
-    const handle = await open(path, 'r+')
-    try {
-      const seg = (await readHeader(handle, path)).segmentBytes
-      const whole = Math.floor(Math.max(0, size - HEADER_BYTES) / (seg + TAG_BYTES))
-      const committed = Math.min(whole * seg, upload.size)
-      if (size !== segmentOffset(whole, seg)) await handle.truncate(segmentOffset(whole, seg))
-      return committed
-    } finally {
-      await handle.close()
     }
   }
 
@@ -238,7 +277,17 @@ export class UploadStore {
   }
 }
 
-async function readHeader(handle: Awaited<ReturnType<typeof open>>, path: string): Promise<SegmentHeader> {
+/** The committed offset from the file; a torn trailing segment (crash mid-write) is cut off. */
+async function reconcile(handle: FileHandle, path: string, upload: LogUpload): Promise<{committed: number; header: SegmentHeader}> {
+  const size = (await handle.stat()).size
+  const header = await readHeader(handle, path)
+  const seg = header.segmentBytes
+  const whole = Math.floor(Math.max(0, size - HEADER_BYTES) / (seg + TAG_BYTES))
+  if (size !== segmentOffset(whole, seg)) await handle.truncate(segmentOffset(whole, seg))
+  return {committed: Math.min(whole * seg, upload.size), header}
+}
+
+async function readHeader(handle: FileHandle, path: string): Promise<SegmentHeader> {
   const raw = Buffer.alloc(HEADER_BYTES)
   const {bytesRead} = await handle.read(raw, 0, HEADER_BYTES, 0)
   if (bytesRead !== HEADER_BYTES) throw new TetherError(`${path}: truncated header`, {code: 'BUNDLE_TAMPERED'})
