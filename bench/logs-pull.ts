@@ -53,9 +53,13 @@ async function vmHwm(pid: number): Promise<number> {
 /** Polls a child's VmHWM every 50 ms; returns a function giving the peak so far. */
 function watchRss(child: ChildProcess): () => number {
   let peak = 0
+  const started = performance.now()
+  const trace: string[] = []
   const timer = setInterval(() => {
     if (child.pid) void vmHwm(child.pid).then((v) => (peak = Math.max(peak, v)))
+    if (process.env.BENCH_RSS_TRACE && child.pid) void readFile(`/proc/${child.pid}/status`, 'utf8').then((t) => trace.push(`${((performance.now() - started) / 1000).toFixed(1)}s:${Math.round(Number(/VmRSS:\s+(\d+)/.exec(t)?.[1] ?? 0) / 1024)}`), () => undefined)
   }, 50)
+  child.once('exit', () => process.env.BENCH_RSS_TRACE && trace.length > 10 && process.stderr.write(`RSS MB over time: ${trace.filter((_, i) => i % 4 === 0).join(' ')}\n`))
   child.once('exit', () => clearInterval(timer))
   return () => peak
 }

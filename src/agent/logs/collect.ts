@@ -52,7 +52,7 @@ export async function collectLogs(options: CollectOptions): Promise<Bundle> {
     },
   })
   try {
-    const pack = createTar({cwd: '/', portable: true, strict: true, maxReadSize: 1024 * 1024}, files.map((f) => f.path.replace(/^\/+/, '')))
+    const pack = createTar({cwd: '/', portable: true, strict: true, maxReadSize: 256 * 1024}, files.map((f) => f.path.replace(/^\/+/, '')))
     await pipeline(pack, new ParallelGzip({level: options.gzipLevel ?? 1}), tap, createWriteStream(partial, {mode: 0o600}), {signal: options.signal})
     await rename(partial, file)
   } catch (error) {

@@ -19,11 +19,12 @@ export interface ParallelGzipOptions {
  * gzip file (RFC 1952 §2.2: gunzip, tar -z, Node's zlib and libarchive all read them), so a
  * bundle still opens with `tar xzf`. A single zlib stream is bound to one core (~170–200 MB/s
  * on log text here), which made gzip the slowest step of a log collection.
- * The deflate window is 32 KiB, so 4 MiB blocks cost well under 1% of compression ratio.
+ * The deflate window is 32 KiB, so 2 MiB blocks cost well under 1% of compression ratio; bigger
+ * blocks were no faster and raise the peak memory (blocks in flight, their output).
  */
 /**
  * One block more than there are cores, so that a core never waits while the main thread hands
- * over the next block (2 cores: 3.3 s → 2.8 s per GiB of log text); but one thread-pool thread
+ * over the next block (2 cores: 3.3 s → 2.9 s per GiB of log text); but one thread-pool thread
  * always stays free for the file reads feeding the tar (UV_THREADPOOL_SIZE, default 4).
  */
 export function defaultConcurrency(): number {
@@ -36,7 +37,7 @@ export class ParallelGzip extends Transform {
   private readonly concurrency: number
   private readonly options: ZlibOptions
   private readonly inFlight: Array<Promise<Buffer>> = []
-  /** Block buffers whose compression finished, for reuse: fresh 4 MiB buffers per block kept the garbage collector busy ~25% of the time. */
+  /** Block buffers whose compression finished, for reuse: a fresh buffer per block kept the garbage collector busy ~25% of the time. */
   private readonly spare: Buffer[] = []
   private block: Buffer | null = null
   private filled = 0
@@ -44,13 +45,13 @@ export class ParallelGzip extends Transform {
 
   constructor(options: ParallelGzipOptions) {
     super()
-    this.blockBytes = options.blockBytes ?? 4 * 1024 * 1024
+    this.blockBytes = options.blockBytes ?? 2 * 1024 * 1024
     this.concurrency = Math.max(1, options.concurrency ?? defaultConcurrency())
     // memLevel 9: a bigger hash table, ~20% faster at level 1 for 128 KiB more memory per member.
-    // chunkSize (the output buffer) of 1 MiB: zlib hands each filled output buffer back to the
-    // main thread before it goes on, and with the default 16 KiB a 4 MiB block made ~50 such
-    // round trips, so the main thread, not the cores, set the pace (1.2 of 2 cores busy).
-    this.options = {level: options.level, memLevel: 9, chunkSize: 1024 * 1024}
+    // chunkSize (the output buffer) of 512 KiB: zlib hands each filled output buffer back to the
+    // main thread before it goes on, and with the default 16 KiB a block made ~50 such round
+    // trips, so the main thread, not the cores, set the pace (1.2 of 2 cores busy).
+    this.options = {level: options.level, memLevel: 9, chunkSize: 512 * 1024}
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
