@@ -1,5 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // Runs the TypeScript sources directly (no build step); for development only.
-import {execute} from '@oclif/core'
+import {applyRuntimeFlags} from '../src/shared/runtime-flags.ts'
 
+applyRuntimeFlags()
+const {execute} = await import('@oclif/core')
 await execute({development: true, dir: import.meta.url})

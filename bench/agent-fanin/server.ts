@@ -6,7 +6,10 @@
 import {writeFileSync} from 'node:fs'
 import {Session} from 'node:inspector'
 import {startServer} from '../../src/server/server.js'
+import {applyRuntimeFlags} from '../../src/shared/runtime-flags.js'
 
+// As in bin/run.js, unless the run compares without them.
+if (process.env.TETHER_BENCH_NO_FLAGS !== '1') applyRuntimeFlags()
 const [dataDir, portText] = process.argv.slice(2)
 const server = await startServer({dataDir, host: '127.0.0.1', port: Number(portText), logLevel: 'warn', shutdownTimeoutMs: 5000})
 

@@ -1,0 +1,19 @@
+import {setFlagsFromString} from 'node:v8'
+
+/**
+ * V8 settings for every `tether` process (bin/run.js sets them before oclif loads; the agent
+ * fan-in bench's server process too). They work when set at run time because V8 reads them when
+ * the heap grows and when wasm is compiled. Peak RSS is the reason (bench/logs-pull.ts: < 150
+ * MB per process while 1 GiB of logs goes through):
+ * - V8 grows the young generation to 2 x 16 MiB as soon as module loading keeps objects alive,
+ *   and the streams' Buffers (tar reads, gzip blocks, upload chunks, 1 MiB segments) then wait
+ *   for a scavenge of that space as external memory: up to ~50 MB of dead Buffers. Keeping the
+ *   initial 2 x 1 MiB collects them every few MB (cheap: stream chunks don't survive).
+ * - The only wasm here is undici's llhttp; TurboFan re-compiling its parser once it gets hot
+ *   costs ~30 MB of compiler memory for 200 ms, while Liftoff code parses headers just as well
+ *   (a body is handed on per chunk, not per byte).
+ */
+export function applyRuntimeFlags(): void {
+  setFlagsFromString('--semi-space-growth-factor=1')
+  setFlagsFromString('--liftoff-only')
+}
