@@ -11,12 +11,13 @@
  * -o FILE` (decrypt, stream, SHA-256 verify, temp file + rename). Baselines: `curl --cacert …
  * -o FILE` from a node https server with the same server certificate, of the log files
  * themselves (the same size: the end-to-end comparison) and of the bundle (the same bytes as
- * the pull). End to end = log bytes / (upload + pull time), against curl of the log bytes.
+ * the pull), best of three each. End to end = log bytes / (upload + pull time), against curl
+ * of the log bytes.
  */
-import {type ChildProcess, spawn} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {readdir, readFile, stat} from 'node:fs/promises'
+import {readdir, readFile, rm, stat} from 'node:fs/promises'
 import {createServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
@@ -102,6 +103,8 @@ try {
   await generateLogs(logDir, TOTAL, FILES, KIND)
   const logNames = (await readdir(logDir)).sort()
   const logBytes = (await Promise.all(logNames.map((n) => stat(join(logDir, n))))).reduce((n, s) => n + s.size, 0)
+  // The generated files reach the disk before anything is timed (write-back would slow the legs).
+  spawnSync('sync')
   await agent.tune({logSources: [join(logDir, '*.log')], logs: {maxBundleBytes: 4 * 1024 ** 3}})
 
   const serverIdleKb = await vmHwm(sc.server!.pid!)
@@ -163,14 +166,22 @@ try {
   const port = (staticServer.address() as AddressInfo).port
   const curlGet = async (path: string, expected: number): Promise<Timed> => {
     const out = join(sc.dir, `curl${path.replace('/', '-')}`)
+    await rm(out, {force: true})
     const result = await timed(['-sS', '--cacert', sc.caFile, '-o', out, `https://localhost:${port}${path}`], {}, 'curl')
     expectExit(result, 0)
     if ((await stat(out)).size !== expected) throw new Error(`curl ${path} got a different size`)
     return result
   }
-  const curlBundle = await curlGet('/bundle', upload.size)
+  // Best of three each: the baseline should not look slower than it can be (disk write-back
+  // of the files just written, a busy moment) and so flatter the ratio.
+  const best = async (path: string, expected: number): Promise<Timed> => {
+    const runs: Timed[] = []
+    for (let i = 0; i < 3; i++) runs.push(await curlGet(path, expected))
+    return runs.reduce((a, b) => (b.ms < a.ms ? b : a))
+  }
+  const curlBundle = await best('/bundle', upload.size)
   if ((await sha256File(join(sc.dir, 'curl-bundle'))) !== upload.sha256) throw new Error('curl download differs')
-  const curlLogs = await curlGet('/logs', logBytes)
+  const curlLogs = await best('/logs', logBytes)
 
   const size = upload.size
   const endToEndMs = up.ms + pull.ms
