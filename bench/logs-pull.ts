@@ -45,23 +45,32 @@ interface Timed {
   hwmKb: number
 }
 
-async function vmHwm(pid: number): Promise<number> {
+/** VmHWM (peak) and VmRSS (now) of a process, in KiB; 0 once it is gone. */
+async function memoryKb(pid: number): Promise<{hwm: number; rss: number}> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  const m = /VmHWM:\s+(\d+) kB/.exec(text)
-  return m ? Number(m[1]) : 0
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0)
+  return {hwm: field('VmHWM'), rss: field('VmRSS')}
 }
 
-/** Polls a child's VmHWM every 50 ms; returns a function giving the peak so far. */
+/**
+ * Polls a child's memory every 50 ms; returns a function giving the peak so far. With
+ * BENCH_RSS_TRACE=1 it also prints the RSS over time when the child exits.
+ */
 function watchRss(child: ChildProcess): () => number {
   let peak = 0
   const started = performance.now()
   const trace: string[] = []
   const timer = setInterval(() => {
-    if (child.pid) void vmHwm(child.pid).then((v) => (peak = Math.max(peak, v)))
-    if (process.env.BENCH_RSS_TRACE && child.pid) void readFile(`/proc/${child.pid}/status`, 'utf8').then((t) => trace.push(`${((performance.now() - started) / 1000).toFixed(1)}s:${Math.round(Number(/VmRSS:\s+(\d+)/.exec(t)?.[1] ?? 0) / 1024)}`), () => undefined)
+    if (!child.pid) return
+    void memoryKb(child.pid).then(({hwm, rss}) => {
+      peak = Math.max(peak, hwm)
+      if (process.env.BENCH_RSS_TRACE && rss > 0) trace.push(`${((performance.now() - started) / 1000).toFixed(1)}s:${Math.round(rss / 1024)}`)
+    })
   }, 50)
-  child.once('exit', () => process.env.BENCH_RSS_TRACE && trace.length > 10 && process.stderr.write(`RSS MB over time: ${trace.filter((_, i) => i % 4 === 0).join(' ')}\n`))
-  child.once('exit', () => clearInterval(timer))
+  child.once('exit', () => {
+    clearInterval(timer)
+    if (trace.length > 10) process.stderr.write(`RSS MB over time: ${trace.filter((_, i) => i % 4 === 0).join(' ')}\n`)
+  })
   return () => peak
 }
 
@@ -107,7 +116,7 @@ try {
   spawnSync('sync')
   await agent.tune({logSources: [join(logDir, '*.log')], logs: {maxBundleBytes: 4 * 1024 ** 3}})
 
-  const serverIdleKb = await vmHwm(sc.server!.pid!)
+  const serverIdleKb = (await memoryKb(sc.server!.pid!)).hwm
   process.stderr.write('leg 1: tether agent logs upload…\n')
   const up = await timed([BIN, 'agent', 'logs', 'upload', '--data-dir', agent.dataDir, '--json'], {TETHER_CREDENTIAL_STORE: 'file'})
   expectExit(up, 0)

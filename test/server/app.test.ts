@@ -36,14 +36,14 @@ for (const kind of DB_KINDS) {
     })
 
     it('does not rate-limit health checks', async () => {
-      for (let i = 0; i < 8; i++) assert.equal((await t.app.inject({method: 'GET', url: '/healthz', remoteAddress: '10.0.0.1'})).statusCode, 200)
+      for (let i = 0; i < 8; i++) assert.equal((await t.app.inject({method: 'GET', url: '/healthz', remoteAddress: '127.0.10.1'})).statusCode, 200)
     })
 
     it('refuses a body over the limit with 413 and a clear message', async () => {
       const res = await t.app.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
-        remoteAddress: '10.0.0.2',
+        remoteAddress: '127.0.10.2',
         payload: {username: 'x'.repeat(2000), password: 'y'},
       })
       assert.equal(res.statusCode, 413)
@@ -54,14 +54,14 @@ for (const kind of DB_KINDS) {
       const codes: number[] = []
       let last
       for (let i = 0; i < 7; i++) {
-        last = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: '10.0.0.3'})
+        last = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: '127.0.10.3'})
         codes.push(last.statusCode)
       }
       assert.deepEqual(codes, [404, 404, 404, 404, 404, 429, 429])
       assert.ok(Number(last!.headers['retry-after']) > 0)
       assert.equal(last!.json().error.code, 'RATE_LIMITED')
       assert.match(last!.json().error.message, /too many requests; retry in/)
-      const other = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: '10.0.0.4'})
+      const other = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: '127.0.10.4'})
       assert.equal(other.statusCode, 404, 'another address has its own budget')
     })
 
@@ -71,7 +71,7 @@ for (const kind of DB_KINDS) {
       const codes: number[] = []
       let last
       for (let i = 0; i < 7; i++) {
-        last = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: `10.1.0.${i + 1}`, headers: {authorization: `Bearer ${accessToken}`}})
+        last = await t.app.inject({method: 'GET', url: '/api/v1/no-such-thing', remoteAddress: `127.0.11.${i + 1}`, headers: {authorization: `Bearer ${accessToken}`}})
         codes.push(last.statusCode)
       }
       assert.deepEqual(codes.slice(5), [429, 429], `codes: ${codes.join(',')}`)
@@ -80,14 +80,14 @@ for (const kind of DB_KINDS) {
     })
 
     it('believes X-Forwarded-For only from trustProxy addresses', async () => {
-      const proxied = await buildTestApp(kind, {config: (c) => ((c.trustProxy = ['10.2.0.1']), (c.limits.rateLimitPerMinute = 2))})
+      const proxied = await buildTestApp(kind, {config: (c) => ((c.trustProxy = ['127.0.12.1']), (c.limits.rateLimitPerMinute = 2))})
       try {
         const via = (ip: string, xff: string) =>
           proxied.app.inject({method: 'GET', url: '/api/v1/nope', remoteAddress: ip, headers: {'x-forwarded-for': xff}})
         // Behind the trusted proxy each client has its own budget...
-        for (const client of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.equal((await via('10.2.0.1', client)).statusCode, 404)
+        for (const client of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.equal((await via('127.0.12.1', client)).statusCode, 404)
         // ...while an untrusted peer cannot dodge the limit by inventing addresses.
-        const codes = [await via('10.3.0.1', '192.0.2.4'), await via('10.3.0.1', '192.0.2.5'), await via('10.3.0.1', '192.0.2.6')].map((r) => r.statusCode)
+        const codes = [await via('127.0.13.1', '192.0.2.4'), await via('127.0.13.1', '192.0.2.5'), await via('127.0.13.1', '192.0.2.6')].map((r) => r.statusCode)
         assert.deepEqual(codes, [404, 404, 429])
       } finally {
         await proxied.close()

@@ -11,8 +11,9 @@ import {expandSources, type SourceFile} from './sources.js'
 
 /**
  * A log collection: the matching files packed into a tar, gzip'd on every core (parallel-gzip.ts),
- * streamed straight into the spool (never held in memory) while its SHA-256 and size are computed. Paths in the archive are
- * the absolute source paths without the leading slash (var/log/device/x.log).
+ * streamed straight into the spool (never held in memory) while its SHA-256 and size are
+ * computed. Paths in the archive are the absolute source paths without the leading slash
+ * (var/log/device/x.log).
  */
 export interface Bundle {
   localId: string

@@ -14,15 +14,6 @@ export interface ParallelGzipOptions {
 }
 
 /**
- * gzip on every core: the input is cut into blocks, each compressed as its own gzip member on
- * the thread pool, and the members are emitted in order. Concatenated members are one valid
- * gzip file (RFC 1952 §2.2: gunzip, tar -z, Node's zlib and libarchive all read them), so a
- * bundle still opens with `tar xzf`. A single zlib stream is bound to one core (~170–200 MB/s
- * on log text here), which made gzip the slowest step of a log collection.
- * The deflate window is 32 KiB, so 2 MiB blocks cost well under 1% of compression ratio; bigger
- * blocks were no faster and raise the peak memory (blocks in flight, their output).
- */
-/**
  * One block more than there are cores, so that a core never waits while the main thread hands
  * over the next block (2 cores: 3.3 s → 2.9 s per GiB of log text); but one thread-pool thread
  * always stays free for the file reads feeding the tar (UV_THREADPOOL_SIZE, default 4).
@@ -32,6 +23,15 @@ export function defaultConcurrency(): number {
   return Math.max(1, Math.min(availableParallelism() + 1, pool - 1))
 }
 
+/**
+ * gzip on every core: the input is cut into blocks, each compressed as its own gzip member on
+ * the thread pool, and the members are emitted in order. Concatenated members are one valid
+ * gzip file (RFC 1952 §2.2: gunzip, tar -z, Node's zlib and libarchive all read them), so a
+ * bundle still opens with `tar xzf`. A single zlib stream is bound to one core (~170–200 MB/s
+ * on log text here), which made gzip the slowest step of a log collection.
+ * The deflate window is 32 KiB, so 2 MiB blocks cost well under 1% of compression ratio; bigger
+ * blocks were no faster and raise the peak memory (blocks in flight, their output).
+ */
 export class ParallelGzip extends Transform {
   private readonly blockBytes: number
   private readonly concurrency: number
@@ -86,19 +86,18 @@ export class ParallelGzip extends Transform {
   }
 
   private dispatch(): void {
-    const block = this.block ?? Buffer.alloc(0)
-    const input = block.subarray(0, this.filled)
+    const block = this.block
     this.block = null
+    const compressing = gzipAsync(block ? block.subarray(0, this.filled) : Buffer.alloc(0), this.options)
     this.filled = 0
     this.members++
-    const compressing = gzipAsync(input, this.options)
-    // The block is free again once zlib has read all of it, i.e. when this member is done.
+    // The block is free again once zlib has read all of it, i.e. when this member is done. The
+    // rejection handler also keeps a failure from being reported as unhandled until emitUntil,
+    // which awaits the members in order, gets to it.
     void compressing.then(
-      () => void (block.length === this.blockBytes && this.spare.push(block)),
+      () => void (block && this.spare.push(block)),
       () => undefined,
     )
-    // Awaited in order by emitUntil; this keeps a failure from being reported as unhandled meanwhile.
-    compressing.catch(() => undefined)
     this.inFlight.push(compressing)
   }
 
