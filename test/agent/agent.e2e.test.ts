@@ -3,7 +3,7 @@ import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {adminApi} from './helpers/admin-api.js'
 import {AgentUnderTest, socketsOf} from './helpers/agent-process.js'
-import {createTestDatabase, DB_KINDS, type TestDatabase} from '../server/helpers/database.js'
+import {DB_KINDS} from '../server/helpers/database.js'
 import {eventually, expectExit, json, SupportCenter} from './helpers/support-center.js'
 
 /**
@@ -15,12 +15,10 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
   this.timeout(180_000)
   let sc: SupportCenter
   let agent: AgentUnderTest
-  let database: TestDatabase | undefined
   const SERIAL = 'SN-E2E-1'
 
   before(async () => {
-    database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined
-    sc = await SupportCenter.create({env: {TETHER_DATABASE_URL: database?.url}})
+    sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
     agent = new AgentUnderTest(join(sc.dir, 'agent'))
@@ -29,7 +27,6 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
   after(async () => {
     await agent?.stop()
     await sc?.dispose()
-    await database?.drop()
   })
 
   it('refuses to enroll against a server whose CA does not match --fingerprint, and stores nothing', async () => {

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import type {ActorType, Outcome} from '../db/schema.js'
+import type {AuditEventRow} from '../db/schema.js'
 
 /** prev_hash of the first event (seq 1). */
 export const GENESIS_HASH = '0'.repeat(64)
@@ -40,21 +40,8 @@ export function canonicalDetails(details: Record<string, unknown> | undefined): 
   return canonicalJson(plain)
 }
 
-/** The hashed fields of an event, as stored (details is its canonical JSON text). */
-export interface HashedFields {
-  seq: number
-  id: string
-  time: string
-  actor_type: ActorType
-  actor: string
-  action: string
-  device_serial: string | null
-  customer_id: string | null
-  outcome: Outcome
-  source_ip: string | null
-  details: string
-  prev_hash: string
-}
+/** The hashed fields of an event, as stored (details is its canonical JSON text): every column but the hash. */
+export type HashedFields = Omit<AuditEventRow, 'hash'>
 
 const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v))
 

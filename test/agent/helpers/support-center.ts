@@ -5,6 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import * as OTPAuth from 'otpauth'
 import {type RunResult, runTether, startTether, waitForOutput} from '../../helpers/cli.js'
+import {createTestDatabase, type DbKind, type TestDatabase} from '../../server/helpers/database.js'
 
 /**
  * A real support center for agent end-to-end tests: `tether server init` + `start` on
@@ -51,16 +52,25 @@ export class SupportCenter {
     readonly dir: string,
     readonly env: Record<string, string | undefined>,
     private readonly serverArgs: string[] = [],
+    private readonly database?: TestDatabase,
   ) {}
 
-  static async create(options: {env?: Record<string, string | undefined>; serverArgs?: string[]} = {}): Promise<SupportCenter> {
+  /** With `database: 'postgres'` the server uses a fresh PostgreSQL database, dropped by dispose(). */
+  static async create(options: {env?: Record<string, string | undefined>; serverArgs?: string[]; database?: DbKind} = {}): Promise<SupportCenter> {
     const dir = await mkdtemp(join(tmpdir(), 'tether-agent-e2e-'))
-    const sc = new SupportCenter(dir, options.env ?? {}, options.serverArgs)
-    await writeFile(join(dir, 'admin.pw'), `${PASSWORD}\n`)
-    const init = expectExit(await runTether(['server', 'init', '--data-dir', join(dir, 'data'), '--admin-password-file', join(dir, 'admin.pw'), '--json'], {env: sc.env}), 0)
-    const doc = json<{tls: {caFile: string}; caFingerprint: string}>(init)
-    sc.caFile = doc.tls.caFile
-    sc.caFingerprint = doc.caFingerprint
+    const database = options.database === 'postgres' ? await createTestDatabase('postgres') : undefined
+    const sc = new SupportCenter(dir, {...options.env, ...(database ? {TETHER_DATABASE_URL: database.url} : {})}, options.serverArgs, database)
+    try {
+      await writeFile(join(dir, 'admin.pw'), `${PASSWORD}\n`)
+      const init = expectExit(await runTether(['server', 'init', '--data-dir', join(dir, 'data'), '--admin-password-file', join(dir, 'admin.pw'), '--json'], {env: sc.env}), 0)
+      const doc = json<{tls: {caFile: string}; caFingerprint: string}>(init)
+      sc.caFile = doc.tls.caFile
+      sc.caFingerprint = doc.caFingerprint
+    } catch (error) {
+      // The caller never gets `sc` to dispose of: clean up here.
+      await sc.dispose()
+      throw error
+    }
     return sc
   }
 
@@ -118,6 +128,7 @@ export class SupportCenter {
   async dispose(): Promise<void> {
     await this.stop()
     await rm(this.dir, {recursive: true, force: true})
+    await this.database?.drop()
   }
 
   async readServerFile(name: string): Promise<string> {

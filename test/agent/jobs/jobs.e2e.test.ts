@@ -8,7 +8,7 @@ import {Agent, request} from 'undici'
 import {adminApi} from '../helpers/admin-api.js'
 import {AgentUnderTest} from '../helpers/agent-process.js'
 import {eventually, expectExit, json, SupportCenter} from '../helpers/support-center.js'
-import {createTestDatabase, DB_KINDS, type TestDatabase} from '../../server/helpers/database.js'
+import {DB_KINDS} from '../../server/helpers/database.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed API answers
 type Loose = any
@@ -22,13 +22,11 @@ for (const kind of DB_KINDS) describe(`agent jobs and log uploads against a real
   this.timeout(180_000)
   let sc: SupportCenter
   let agent: AgentUnderTest
-  let database: TestDatabase | undefined
   let logDir: string
   const SERIAL = `SN-JOBS-${kind}`
 
   before(async () => {
-    database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined
-    sc = await SupportCenter.create({env: {TETHER_DATABASE_URL: database?.url}})
+    sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
     agent = new AgentUnderTest(join(sc.dir, 'agent'))
@@ -46,7 +44,6 @@ for (const kind of DB_KINDS) describe(`agent jobs and log uploads against a real
   after(async () => {
     await agent?.stop()
     await sc?.dispose()
-    await database?.drop()
   })
 
   async function waitJob(id: string): Promise<Loose> {

@@ -8,7 +8,7 @@ import {startTether} from '../../helpers/cli.js'
 import {adminApi} from '../helpers/admin-api.js'
 import {AgentUnderTest} from '../helpers/agent-process.js'
 import {eventually, exitOf, expectExit, json, stopChild, SupportCenter} from '../helpers/support-center.js'
-import {createTestDatabase, DB_KINDS, type TestDatabase} from '../../server/helpers/database.js'
+import {DB_KINDS} from '../../server/helpers/database.js'
 import {ThrottleProxy} from './throttle-proxy.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed API answers
@@ -25,14 +25,12 @@ for (const kind of DB_KINDS) describe(`log upload resume after kill -9 (${kind},
   this.timeout(240_000)
   let sc: SupportCenter
   let agent: AgentUnderTest
-  let database: TestDatabase | undefined
   let proxy: ThrottleProxy
   let logDir: string
   const SERIAL = `SN-RESUME-${kind}`
 
   before(async () => {
-    database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined
-    sc = await SupportCenter.create({env: {TETHER_DATABASE_URL: database?.url}})
+    sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
     proxy = await ThrottleProxy.start(3 * MiB)
@@ -54,7 +52,6 @@ for (const kind of DB_KINDS) describe(`log upload resume after kill -9 (${kind},
     await agent?.stop()
     await proxy?.stop()
     await sc?.dispose()
-    await database?.drop()
   })
 
   /** The committed offset of the upload in the agent's spool, once one is under way. */

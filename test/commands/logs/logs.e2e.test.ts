@@ -8,7 +8,7 @@ import {promisify} from 'node:util'
 import {AgentUnderTest} from '../../agent/helpers/agent-process.js'
 import {runTether} from '../../helpers/cli.js'
 import {eventually, expectExit, json, stopChild, SupportCenter} from '../../agent/helpers/support-center.js'
-import {createTestDatabase, DB_KINDS, type TestDatabase} from '../../server/helpers/database.js'
+import {DB_KINDS} from '../../server/helpers/database.js'
 
 const run = promisify(execFile)
 /** Size of the generated log set (the issue asks for 200 MB; LOGS_E2E_MB=20 for a quick run). */
@@ -56,7 +56,6 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
   this.timeout(600_000)
   let sc: SupportCenter
   let agent: AgentUnderTest
-  let database: TestDatabase | undefined
   let sums: Map<string, string>
   const SERIAL = 'SN-LOGS-1'
   let bundleId = ''
@@ -64,8 +63,7 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
   const jobOf = async (id: string) => json<{status: string; result: Record<string, unknown> | null; error: unknown}>(expectExit(await sc.admin(['jobs', 'show', id, '--json']), 0))
 
   before(async () => {
-    database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined
-    sc = await SupportCenter.create({env: {TETHER_DATABASE_URL: database?.url}})
+    sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
     agent = new AgentUnderTest(join(sc.dir, 'agent'))
@@ -80,7 +78,6 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
   after(async () => {
     await agent?.stop()
     await sc?.dispose()
-    await database?.drop()
   })
 
   it('a logs job for an offline device waits, is delivered on connect, survives kill -9 of the server and of the agent mid-upload, and resumes', async () => {
