@@ -9,7 +9,7 @@ import {
 } from './messages.js'
 
 const AGENT_TYPES = new Set(['hello', 'inventory', 'event', 'response', 'error', 'job-update'])
-const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye', 'job'])
+const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye', 'job', 'checkpoint'])
 
 /** The outcome of decoding one frame: the message, or the `error` to send back. */
 export type Decoded<T> = {ok: true; message: T} | {ok: false; error: ErrorMessage}

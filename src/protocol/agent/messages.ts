@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
 import {JobMessage, JobUpdateMessage} from './jobs.js'
 
 /**
@@ -85,6 +86,8 @@ export const HelloMessage = z.object({
   id: Id.optional(),
   protocolVersions: z.array(z.number().int().positive()).min(1).max(32),
   inventory: Inventory,
+  /** The latest audit checkpoint this device witnessed; the server checks its chain still extends it. */
+  witness: AuditCheckpoint.optional(),
 })
 
 export const InventoryMessage = z.object({
@@ -93,13 +96,17 @@ export const InventoryMessage = z.object({
   inventory: Inventory,
 })
 
-/** A device-local audit event the server records too; eventId makes delivery idempotent. */
+/**
+ * A device-local audit event the server records too; eventId makes delivery idempotent. The
+ * action must be one of the registry in device-events.ts, its details must fit that action's
+ * schema; anything else is acknowledged with `refused` and not recorded.
+ */
 export const EventMessage = z.object({
   type: z.literal('event'),
   id: Id.optional(),
   eventId: z.uuid(),
-  time: z.string(),
-  /** e.g. 'device.access-mode.changed', 'session.refused'. */
+  time: z.string().max(64),
+  /** e.g. 'device.access-mode.changed', 'device.session.refused' (device-events.ts). */
   action: z.string().min(1).max(128),
   outcome: z.enum(['success', 'failure', 'denied']),
   details: z.record(z.string(), z.unknown()).default({}),
@@ -126,12 +133,29 @@ export const WelcomeMessage = z.object({
   serverTime: z.string(),
   heartbeatIntervalMs: z.number().int().positive(),
   heartbeatTimeoutMs: z.number().int().positive(),
+  /** The key the server signs audit checkpoints with; absent when the server has none. */
+  checkpointKey: CheckpointPublicKey.optional(),
 })
 
+/**
+ * The event is settled: recorded (or recorded before), or `refused` for good (an action outside
+ * the registry, details that do not fit it). Either way the agent drops it from its outbox.
+ */
 export const EventAckMessage = z.object({
   type: z.literal('event-ack'),
   id: Id.optional(),
   eventId: z.uuid(),
+  refused: z.object({code: z.string().max(64), message: z.string().max(1024)}).optional(),
+})
+
+/**
+ * A newly signed audit checkpoint (sent after `welcome` and whenever the server signs one). The
+ * agent keeps the latest in its local audit and presents it in its next `hello` (`witness`).
+ */
+export const CheckpointMessage = z.object({
+  type: z.literal('checkpoint'),
+  id: Id.optional(),
+  checkpoint: AuditCheckpoint,
 })
 
 export const SessionOpenParams = z.object({
@@ -182,7 +206,7 @@ export const AgentToServer = z.discriminatedUnion('type', [
 ])
 export type AgentToServer = z.infer<typeof AgentToServer>
 // `job` is itself a union on `kind`; zod 4 accepts a nested discriminated union as an option.
-export const ServerToAgent = z.discriminatedUnion('type', [WelcomeMessage, EventAckMessage, RequestMessage, ErrorMessage, ByeMessage, JobMessage])
+export const ServerToAgent = z.discriminatedUnion('type', [WelcomeMessage, EventAckMessage, RequestMessage, ErrorMessage, ByeMessage, JobMessage, CheckpointMessage])
 export type ServerToAgent = z.infer<typeof ServerToAgent>
 
 export type HelloMessage = z.infer<typeof HelloMessage>
@@ -196,6 +220,7 @@ export type SessionOpenRequest = z.infer<typeof SessionOpenRequest>
 export type PingRequest = z.infer<typeof PingRequest>
 export type ErrorMessage = z.infer<typeof ErrorMessage>
 export type ByeMessage = z.infer<typeof ByeMessage>
+export type CheckpointMessage = z.infer<typeof CheckpointMessage>
 
 /** Error codes carried by `error` messages and `response.error`. */
 export const ProtocolErrorCodes = {
