@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import {Secret, TOTP} from 'otpauth'
 import {Agent, request} from 'undici'
 import {openDatabase} from '../../src/server/db/connect.js'
-import {createUser} from '../../src/server/users/service.js'
+import {insertUser, prepareUser} from '../../src/server/users/service.js'
 import {startTether, waitForOutput} from '../helpers/cli.js'
 import {createTestDatabase, type TestDatabase} from './helpers/database.js'
 
@@ -96,9 +96,9 @@ describe('two server nodes behind haproxy on one PostgreSQL', function () {
     // An operator with MFA already enrolled, so the test does not wait for TOTP windows.
     const opened = await openDatabase(database.url)
     try {
-      const {user} = await createUser(opened.db, {username: 'ops', role: 'admin', password: PASSWORD})
+      const user = await insertUser(opened.db, await prepareUser({username: 'ops', role: 'admin', password: PASSWORD}))
       await opened.db.updateTable('users').set({mfa_secret: totpSecret, mfa_enabled: 1}).where('id', '=', user.id).execute()
-      await createUser(opened.db, {username: 'eve', role: 'viewer', password: PASSWORD})
+      await insertUser(opened.db, await prepareUser({username: 'eve', role: 'viewer', password: PASSWORD}))
     } finally {
       await opened.close()
     }

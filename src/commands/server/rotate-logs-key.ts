@@ -22,13 +22,14 @@ A new key file is written; each bundle's data key is re-wrapped with it. Bundle 
     const {defaultServerConfig} = await import('../../server/config-defaults.js')
     const {migrateToLatest, openDatabase} = await import('../../server/db/connect.js')
     const {rotateLogsKey} = await import('../../server/logs/rotate.js')
+    const {AuditChain} = await import('../../server/audit/chain.js')
     const dataDir = flags['data-dir'] ?? defaultDataDir()
     const config = (await readServerConfig(dataDir)) ?? defaultServerConfig(dataDir)
     const opened = await openDatabase(flags.database ?? config.database)
     let result: RotateLogsKeyResult
     try {
       await migrateToLatest(opened)
-      result = await rotateLogsKey(opened.db, config.logs.masterKeyFile)
+      result = await rotateLogsKey(opened.db, new AuditChain(opened.db, opened.dialect), config.logs.masterKeyFile)
     } finally {
       await opened.close()
     }

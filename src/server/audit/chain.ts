@@ -2,13 +2,15 @@ import {randomBytes} from 'node:crypto'
 import {type Kysely, sql} from 'kysely'
 import type {Readable} from 'node:stream'
 import {UnavailableError} from '../../shared/errors.js'
+import {storableText} from '../../shared/input-check.js'
 import type {DialectName} from '../db/connect.js'
 import type {AuditEventRow, Database} from '../db/schema.js'
+import {writeTransaction} from '../db/transaction.js'
 import {canonicalDetails, eventHash} from './canonical.js'
 import {type ExportFormat, type ExportStarted, listEvents, startExport} from './export.js'
 import type {AuditFilter} from './query.js'
 import {type AuditDatabase, type AuditStore, auditDb, rowToEvent} from './tables.js'
-import type {AuditEvent, AuditInput, AuditLog, AuditPage} from './types.js'
+import type {AuditEvent, AuditInput, AuditLog, AuditPage, RecordAudit} from './types.js'
 import {type VerifyResult, verifyChain} from './verify.js'
 
 /**
@@ -57,6 +59,23 @@ export class AuditChain implements AuditLog {
       this.queue.push({event, resolve, reject})
       this.draining ??= this.drain()
     }).then(rowToEvent)
+  }
+
+  /**
+   * A state change and its audit events as one transaction: `work` makes its changes on `trx`
+   * (and only on trx: on SQLite the one connection is held, so app.db would wait forever) and
+   * calls `record` for each event; the events are chained in the same transaction. Either the
+   * change and its events are stored, or neither is. Changes do not join the group commit of
+   * append(): one failing change must not roll back other requests' events.
+   */
+  async transaction<T>(work: (trx: Kysely<Database>, record: RecordAudit) => Promise<T>): Promise<T> {
+    const {db, dialect} = this.store
+    return writeTransaction(db, dialect, async (trx) => {
+      const events: Prepared[] = []
+      const result = await work(trx, (input) => void events.push(prepare(input)))
+      if (events.length > 0) await chainInto(trx, dialect, events)
+      return result
+    })
   }
 
   /**
@@ -116,33 +135,26 @@ export class AuditChain implements AuditLog {
     }
   }
 
-  private async write(events: Prepared[]): Promise<AuditEventRow[]> {
-    if (this.store.dialect === 'postgres') {
-      return auditDb(this.store.db)
-        .transaction()
-        .execute(async (trx) => {
-          await sql`select ${PG_LOCK}`.execute(trx)
-          return insertLinked(trx, events)
-        })
-    }
-    // Kysely's SQLite transactions BEGIN DEFERRED: two processes could both read the head and
-    // one would then fail to upgrade. BEGIN IMMEDIATE takes the write lock before the read.
-    return auditDb(this.store.db)
-      .connection()
-      .execute(async (conn) => {
-        await sql`begin immediate`.execute(conn)
-        try {
-          const rows = await insertLinked(conn, events)
-          await sql`commit`.execute(conn)
-          return rows
-        } catch (error) {
-          await sql`rollback`.execute(conn).catch((rollbackError: Error) => {
-            // SQLite may already have rolled back after the failed statement; anything else is news.
-            if (!/no transaction is active/i.test(rollbackError.message)) throw rollbackError
-          })
-          throw error
-        }
-      })
+  private write(events: Prepared[]): Promise<AuditEventRow[]> {
+    const {db, dialect} = this.store
+    return writeTransaction(db, dialect, (trx) => chainInto(trx, dialect, events))
+  }
+}
+
+/**
+ * Inside a write transaction: take the chain's lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+ * holds the database), link the events to the head, insert them, move the head. A failure here
+ * is reported as the audit trail being unavailable, and the caller's transaction rolls back.
+ */
+async function chainInto(trx: Kysely<Database>, dialect: DialectName, events: Prepared[]): Promise<AuditEventRow[]> {
+  try {
+    if (dialect === 'postgres') await sql`select ${PG_LOCK}`.execute(trx)
+    return await insertLinked(auditDb(trx), events)
+  } catch (error) {
+    throw new UnavailableError('the audit trail could not record the event, so nothing was changed; the server log has the cause', {
+      code: 'AUDIT_UNAVAILABLE',
+      cause: error,
+    })
   }
 }
 
@@ -152,10 +164,17 @@ async function readHead(db: Kysely<AuditDatabase>): Promise<{seq: number; hash: 
   return {seq: Number(head.seq), hash: head.hash, updated_at: head.updated_at}
 }
 
-/** Inside the lock: link the events to the head, insert them, move the head. */
+/**
+ * Inside the lock: link the events to the head, insert them, move the head. The events are
+ * chained to the head's hash, but numbered after the highest seq in the table: a row written
+ * past the head by hand must neither block every later append (its seq taken) nor join the chain
+ * (verify names it `inserted`, because the next event links past it).
+ */
 async function insertLinked(db: Kysely<AuditDatabase>, events: Prepared[]): Promise<AuditEventRow[]> {
   const head = await readHead(db)
-  let {seq, hash: prev} = head
+  const top = await db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
+  let seq = Math.max(head.seq, Number(top?.seq ?? 0))
+  let prev = head.hash
   // Times never go backwards along seq (a node with a slower clock), so time filters and seq
   // order agree.
   let floor = head.updated_at
@@ -174,21 +193,27 @@ async function insertLinked(db: Kysely<AuditDatabase>, events: Prepared[]): Prom
   return rows
 }
 
-/** Checks what a caller gave us (a bug elsewhere must not write a malformed event). */
+/**
+ * Checks what a caller gave us (a bug elsewhere must not write a malformed event), and puts
+ * every column in the form the database returns (storableText), so the hash computed here is the
+ * hash verify recomputes from the stored row. Details need no such step: their canonical JSON
+ * escapes lone surrogates and NUL, and is plain well-formed text.
+ */
 function prepare(input: AuditInput): Prepared {
   if (!ACTOR_TYPES.has(input.actorType)) throw new TypeError(`audit: bad actorType "${input.actorType}"`)
   if (!OUTCOMES.has(input.outcome)) throw new TypeError(`audit: bad outcome "${input.outcome}"`)
   if (typeof input.actor !== 'string' || input.actor === '') throw new TypeError('audit: actor is required')
   if (typeof input.action !== 'string' || input.action === '') throw new TypeError('audit: action is required')
+  const column = (v: string | null | undefined): string | null => (v === null || v === undefined ? null : storableText(v))
   return {
     id: uuidV7(),
     actor_type: input.actorType,
-    actor: input.actor,
-    action: input.action,
-    device_serial: input.deviceSerial ?? null,
-    customer_id: input.customerId ?? null,
+    actor: storableText(input.actor),
+    action: storableText(input.action),
+    device_serial: column(input.deviceSerial),
+    customer_id: column(input.customerId),
     outcome: input.outcome,
-    source_ip: input.sourceIp ?? null,
+    source_ip: column(input.sourceIp),
     details: canonicalDetails(input.details),
   }
 }

@@ -43,8 +43,22 @@ export function rowToEvent(row: AuditEventRow): AuditEvent {
     customerId: row.customer_id,
     outcome: row.outcome,
     sourceIp: row.source_ip,
-    details: JSON.parse(row.details) as Record<string, unknown>,
+    details: parseDetails(row.details),
     prevHash: row.prev_hash,
     hash: row.hash,
   }
+}
+
+/**
+ * The stored details object. Text that is not a JSON object can only have been written by hand
+ * (verify reports the row as edited); it is shown as it is rather than failing the whole page.
+ */
+function parseDetails(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text)
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>
+  } catch {
+    // Not JSON at all: falls through to the raw text below.
+  }
+  return {$unparsable: text}
 }

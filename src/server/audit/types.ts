@@ -1,4 +1,5 @@
-import type {ActorType, Outcome} from '../db/schema.js'
+import type {Kysely} from 'kysely'
+import type {ActorType, Database, Outcome} from '../db/schema.js'
 
 /** What a caller records; id, time and hashes are added by the audit log. */
 export interface AuditInput {
@@ -29,13 +30,20 @@ export interface AuditPage {
 
 /**
  * The hash-chained trail (src/server/audit/). append() returns only once the event is
- * committed: callers await it before answering, so no audited action goes unrecorded.
+ * committed: callers await it before answering, so no audited action goes unrecorded. A state
+ * change records its events with transaction() instead, so the change and its events commit
+ * together; append() is for events that change nothing else (a denial, a download, a read).
  * The read side (list, export, verify) works on the database directly: AuditChain, or the
  * functions of export.ts and verify.ts.
  */
 export interface AuditLog {
   append(input: AuditInput): Promise<AuditEvent>
+  /** A state change and its events in one transaction (AuditChain.transaction). */
+  transaction<T>(work: (trx: Kysely<Database>, record: RecordAudit) => Promise<T>): Promise<T>
 }
+
+/** Records an event in the transaction of a change: stored with the change, or not at all. */
+export type RecordAudit = (input: AuditInput) => void
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import type {Kysely} from 'kysely'
 import type {TokenPair} from '../../protocol/api/auth.js'
 import {AuthError, RateLimitedError} from '../../shared/errors.js'
-import type {AuditLog} from '../audit/types.js'
+import type {AuditLog, RecordAudit} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import {findUserByName} from '../users/store.js'
 import {dummyPasswordHash, verifyPassword} from './passwords.js'
@@ -22,7 +22,9 @@ const BAD_CREDENTIALS = 'invalid username, password or one-time code'
 /**
  * POST /auth/login. Order matters: the throttle is consulted before any password work (a locked
  * key costs the attacker nothing and us little), unknown users are verified against a dummy hash
- * so timing does not reveal them, and every outcome is audited.
+ * so timing does not reveal them, and every outcome is audited. The password is checked before
+ * any transaction (scrypt must not hold the database); what a login changes (failure counters,
+ * the TOTP counter, the refresh token) commits together with its audit event.
  */
 export async function login(deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings}, input: LoginInput): Promise<TokenPair> {
   const {db, sessions, audit} = deps
@@ -41,11 +43,12 @@ export async function login(deps: {db: Kysely<Database>; sessions: SessionServic
   const user = await findUserByName(db, input.username)
   const passwordOk = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()))
 
-  const fail = async (reason: string): Promise<never> => {
-    await audit.append({...base, outcome: 'failure', details: {reason}})
-    const locked = await recordFailure(db, keys, deps.throttle)
+  /** Counts the failure and audits it (and any lockout it causes), in the caller's transaction. */
+  const recordFailedLogin = async (trx: Kysely<Database>, record: RecordAudit, reason: string): Promise<Failed> => {
+    record({...base, outcome: 'failure', details: {reason}})
+    const locked = await recordFailure(trx, keys, deps.throttle)
     for (const lock of locked) {
-      await audit.append({
+      record({
         actorType: 'system',
         actor: 'tether-server',
         action: 'auth.lockout',
@@ -54,24 +57,33 @@ export async function login(deps: {db: Kysely<Database>; sessions: SessionServic
         details: {key: lock.key.kind, username: input.username, failures: lock.failures, until: lock.until},
       })
     }
-    if (locked.length > 0) {
-      throw new AuthError(`too many failed logins; locked until ${locked[0].until}`, {code: 'LOCKED', details: {until: locked[0].until}})
-    }
+    return {failed: true, lockedUntil: locked[0]?.until}
+  }
+
+  let outcome: TokenPair | Failed
+  if (!user || !passwordOk || user.disabled_at !== null) {
+    const reason = !user ? 'unknown-user' : !passwordOk ? 'bad-password' : 'disabled'
+    outcome = await audit.transaction((trx, record) => recordFailedLogin(trx, record, reason))
+  } else if (user.mfa_enabled === 1 && input.totp === undefined) {
+    // Not a failure: the client learns a code is needed only after the password was right.
+    throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})
+  } else {
+    outcome = await audit.transaction(async (trx, record) => {
+      if (user.mfa_enabled === 1 && !(await consumeTotp(trx, user, input.totp ?? ''))) return recordFailedLogin(trx, record, 'bad-totp')
+      await clearFailures(trx, keys[0])
+      const pair = await sessions.issueTokenPair(user, trx)
+      record({...base, outcome: 'success', details: {mfa: user.mfa_enabled === 1, mfaEnrollmentRequired: pair.mfaEnrollmentRequired}})
+      return pair
+    })
+  }
+  if ('failed' in outcome) {
+    if (outcome.lockedUntil) throw new AuthError(`too many failed logins; locked until ${outcome.lockedUntil}`, {code: 'LOCKED', details: {until: outcome.lockedUntil}})
     throw new AuthError(BAD_CREDENTIALS)
   }
+  return outcome
+}
 
-  if (!user || !passwordOk) return fail(user ? 'bad-password' : 'unknown-user')
-  if (user.disabled_at !== null) return fail('disabled')
-  if (user.mfa_enabled === 1) {
-    if (input.totp === undefined) {
-      // Not a failure: the client learns a code is needed only after the password was right.
-      throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})
-    }
-    if (!(await consumeTotp(db, user, input.totp))) return fail('bad-totp')
-  }
-
-  await clearFailures(db, keys[0])
-  const pair = await sessions.issueTokenPair(user)
-  await audit.append({...base, outcome: 'success', details: {mfa: user.mfa_enabled === 1, mfaEnrollmentRequired: pair.mfaEnrollmentRequired}})
-  return pair
+interface Failed {
+  failed: true
+  lockedUntil?: string
 }

@@ -1,6 +1,7 @@
 import type {Kysely} from 'kysely'
 import type {TokenPair} from '../../protocol/api/auth.js'
 import {AuthError} from '../../shared/errors.js'
+import type {AuditLog} from '../audit/types.js'
 import type {ServerConfig} from '../config.js'
 import type {Database, Role, User} from '../db/schema.js'
 import {findUserById, loadScope, nowIso, toUserView} from '../users/store.js'
@@ -15,7 +16,8 @@ const LAST_USED_RESOLUTION_MS = 60_000
 
 /**
  * Sessions (access JWT + rotating refresh token) and the resolution of a bearer token into a
- * Principal. Every request re-reads the user (one indexed query), so disabling a user, bumping
+ * Principal. Logins and logouts are audited by their routes; an ordinary refresh is not (it
+ * happens every few minutes per session and grants nothing new), a reused one is. Every request re-reads the user (one indexed query), so disabling a user, bumping
  * their epoch or changing their role takes effect on the very next request on every node.
  */
 export class SessionService {
@@ -23,18 +25,20 @@ export class SessionService {
     private readonly db: Kysely<Database>,
     private readonly key: Uint8Array,
     private readonly settings: ServerConfig['auth'],
+    private readonly audit: AuditLog,
   ) {}
 
   mfaEnrollmentRequired(user: Pick<User, 'role' | 'mfa_enabled'>): boolean {
     return user.mfa_enabled !== 1 && roleRequiresMfa(user.role as Role, this.settings.mfaForReadOnlyRoles)
   }
 
-  async issueTokenPair(user: User): Promise<TokenPair> {
+  /** db: the caller's transaction when the new session commits with its audit event (login). */
+  async issueTokenPair(user: User, db: Kysely<Database> = this.db): Promise<TokenPair> {
     const mfaEnroll = this.mfaEnrollmentRequired(user)
     const accessToken = await signAccessToken(this.key, {sub: user.id, epoch: user.token_epoch, mfaEnroll}, this.settings.accessTokenTtlSeconds)
     const refresh = newRefreshToken()
     const now = new Date()
-    await this.db
+    await db
       .insertInto('refresh_tokens')
       .values({
         id: newId(),
@@ -45,7 +49,7 @@ export class SessionService {
         revoked_at: null,
       })
       .execute()
-    const scope = await loadScope(this.db, user)
+    const scope = await loadScope(db, user)
     return {accessToken, expiresIn: this.settings.accessTokenTtlSeconds, refreshToken: refresh.token, mfaEnrollmentRequired: mfaEnroll, user: toUserView(user, scope)}
   }
 
@@ -58,7 +62,12 @@ export class SessionService {
     if (!row) throw new AuthError('refresh token is invalid; log in again')
     const now = nowIso()
     if (row.revoked_at !== null) {
-      await this.db.updateTable('refresh_tokens').set({revoked_at: now}).where('user_id', '=', row.user_id).where('revoked_at', 'is', null).execute()
+      // A copied token: the whole family goes, and that is a security event on the record.
+      await this.audit.transaction(async (trx, record) => {
+        const revoked = await trx.updateTable('refresh_tokens').set({revoked_at: now}).where('user_id', '=', row.user_id).where('revoked_at', 'is', null).executeTakeFirst()
+        const user = await findUserById(trx, row.user_id)
+        record({actorType: 'system', actor: 'tether-server', action: 'auth.refresh.reused', outcome: 'denied', details: {username: user?.username ?? row.user_id, revoked: Number(revoked.numUpdatedRows)}})
+      })
       throw new AuthError('refresh token was already used or revoked; log in again')
     }
     if (row.expires_at <= now) throw new AuthError('refresh token expired; log in again')
@@ -70,15 +79,15 @@ export class SessionService {
     return this.issueTokenPair(user)
   }
 
-  async logout(refreshToken: string): Promise<{userId: string} | null> {
-    const row = await this.db.selectFrom('refresh_tokens').select(['id', 'user_id']).where('token_hash', '=', sha256Hex(refreshToken)).executeTakeFirst()
+  async logout(refreshToken: string, db: Kysely<Database> = this.db): Promise<{userId: string} | null> {
+    const row = await db.selectFrom('refresh_tokens').select(['id', 'user_id']).where('token_hash', '=', sha256Hex(refreshToken)).executeTakeFirst()
     if (!row) return null
-    await this.db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('id', '=', row.id).where('revoked_at', 'is', null).execute()
+    await db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('id', '=', row.id).where('revoked_at', 'is', null).execute()
     return {userId: row.user_id}
   }
 
-  async revokeRefreshTokens(userId: string): Promise<void> {
-    await this.db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('user_id', '=', userId).where('revoked_at', 'is', null).execute()
+  async revokeRefreshTokens(userId: string, db: Kysely<Database> = this.db): Promise<void> {
+    await db.updateTable('refresh_tokens').set({revoked_at: nowIso()}).where('user_id', '=', userId).where('revoked_at', 'is', null).execute()
   }
 
   /** Throws AuthError (401) for anything that is not a currently valid credential. */

@@ -70,14 +70,15 @@ export async function recordFailure(db: Kysely<Database>, keys: ThrottleKey[], s
     const row = await db.selectFrom('login_throttle').selectAll().where('key', '=', key.key).executeTakeFirst()
     let failures: number
     if (!row) {
-      try {
-        await db.insertInto('login_throttle').values({key: key.key, failures: 1, first_failure_at: at, last_failure_at: at, locked_until: null}).execute()
-        failures = 1
-      } catch (error) {
-        if (!/unique|duplicate|constraint/i.test((error as Error).message)) throw error
-        // A concurrent failure created the row first: count on it instead.
-        failures = await increment(db, key.key, at)
-      }
+      // ON CONFLICT rather than catching the unique violation: inside a PostgreSQL transaction (an
+      // audited login) a failed statement would abort the whole transaction.
+      const inserted = await db
+        .insertInto('login_throttle')
+        .values({key: key.key, failures: 1, first_failure_at: at, last_failure_at: at, locked_until: null})
+        .onConflict((oc) => oc.column('key').doNothing())
+        .executeTakeFirst()
+      // A concurrent failure created the row first: count on it instead.
+      failures = Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1 ? 1 : await increment(db, key.key, at)
     } else if (isStale(row, settings, now)) {
       await db.updateTable('login_throttle').set({failures: 1, first_failure_at: at, last_failure_at: at, locked_until: null}).where('key', '=', key.key).execute()
       failures = 1

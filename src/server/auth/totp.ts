@@ -51,12 +51,12 @@ export async function consumeTotp(db: Kysely<Database>, user: {id: string; usern
     const result = await db.updateTable('login_throttle').set({failures: counter, last_failure_at: now}).where('key', '=', key).where('failures', '<', counter).executeTakeFirst()
     return Number(result.numUpdatedRows) === 1
   }
-  try {
-    await db.insertInto('login_throttle').values({key, failures: counter, first_failure_at: now, last_failure_at: now, locked_until: null}).execute()
-    return true
-  } catch (error) {
-    // A concurrent insert for the same user won the race: this use of the code is a replay.
-    if (/unique|duplicate|constraint/i.test((error as Error).message)) return false
-    throw error
-  }
+  // A concurrent insert for the same user that won the race makes this use of the code a replay.
+  // ON CONFLICT, not a caught unique violation, which would abort a PostgreSQL transaction.
+  const inserted = await db
+    .insertInto('login_throttle')
+    .values({key, failures: counter, first_failure_at: now, last_failure_at: now, locked_until: null})
+    .onConflict((oc) => oc.column('key').doNothing())
+    .executeTakeFirst()
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1
 }

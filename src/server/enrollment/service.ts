@@ -10,6 +10,7 @@ import type {ServerConfig} from '../config.js'
 import type {Database, Device} from '../db/schema.js'
 import {type LoadedCa, loadCa, signCsr} from '../pki/ca.js'
 import {x509} from '../../shared/x509.js'
+import {inTransaction} from '../db/transaction.js'
 import {hashEnrollToken, newEnrollToken} from './tokens.js'
 
 type Db = Kysely<Database>
@@ -46,7 +47,7 @@ export async function createEnrollToken(db: Db, scope: Scope, actor: string, inp
   const token = newEnrollToken(input.serial)
   const createdAt = now.toISOString()
   const expiresAt = new Date(now.getTime() + (input.ttlSeconds ?? DEFAULT_ENROLL_TOKEN_TTL_SECONDS) * 1000).toISOString()
-  const device = await db.transaction().execute(async (trx) => {
+  const device = await inTransaction(db, async (trx) => {
     const existing = await trx.selectFrom('devices').selectAll().where('serial', '=', input.serial).executeTakeFirst()
     if (existing && existing.customer_id !== input.customer) {
       throw new ConflictError(`device "${input.serial}" is registered to another customer`)
@@ -98,14 +99,24 @@ export interface EnrollResult extends AgentEnrollResponse {
   device: Device
 }
 
+/** A checked enrollment with its signed certificate, ready to be claimed (claimEnrollment). */
+export interface PreparedEnrollment {
+  tokenHash: string
+  serial: string
+  certPem: string
+  fingerprint: string
+  caChain: string
+  serverCa: string
+}
+
 /**
- * Signs a device's CSR against a one-time token. Order matters: everything that can fail on
- * bad input (expiry, CSR, serial) is checked before the token is consumed, and the token is
- * consumed with a conditional update so two concurrent uses cannot both succeed.
+ * Checks a device's CSR against a one-time token and signs it, changing nothing yet. Order
+ * matters: everything that can fail on bad input (expiry, CSR, serial) is checked before the
+ * token is consumed; the signing (CA key from disk) happens here, outside the write transaction.
  */
-export async function enrollDevice(db: Db, config: ServerConfig, input: {token: string; csr: string}, now = new Date()): Promise<EnrollResult> {
-  const hash = hashEnrollToken(input.token)
-  const row = await db.selectFrom('enrollment_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst()
+export async function prepareEnrollment(db: Db, config: ServerConfig, input: {token: string; csr: string}, now = new Date()): Promise<PreparedEnrollment> {
+  const tokenHash = hashEnrollToken(input.token)
+  const row = await db.selectFrom('enrollment_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
   if (!row || row.used_at !== null) throw new AuthError('enrollment token unknown or already used', {suggestions: ['Ask an administrator for a new token.']})
   if (row.expires_at <= now.toISOString()) throw new TokenExpiredError(`enrollment token expired at ${row.expires_at}`)
   const cn = csrCommonName(input.csr)
@@ -119,24 +130,26 @@ export async function enrollDevice(db: Db, config: ServerConfig, input: {token: 
     if (error instanceof UsageError) throw fieldError('body.csr', error.message.replace(/^csr: /, ''))
     throw error
   }
+  return {tokenHash, serial: row.serial, certPem: issued.certPem, fingerprint: issued.fingerprint, caChain: deviceCa.certPem, serverCa: await serverCaPem(config)}
+}
+
+/**
+ * Consumes the token and records the new certificate, with a conditional update so two
+ * concurrent uses of one token cannot both succeed (in the caller's transaction, if any).
+ */
+export async function claimEnrollment(db: Db, prepared: PreparedEnrollment, now = new Date()): Promise<EnrollResult> {
   const at = now.toISOString()
-  const device = await db.transaction().execute(async (trx) => {
-    const claimed = await trx.updateTable('enrollment_tokens').set({used_at: at}).where('token_hash', '=', hash).where('used_at', 'is', null).executeTakeFirst()
+  const device = await inTransaction(db, async (trx) => {
+    const claimed = await trx.updateTable('enrollment_tokens').set({used_at: at}).where('token_hash', '=', prepared.tokenHash).where('used_at', 'is', null).executeTakeFirst()
     if (Number(claimed.numUpdatedRows) !== 1) throw new AuthError('enrollment token unknown or already used')
     // A re-enrollment replaces the certificate; the old one stops working (fingerprint check).
-    await trx.updateTable('devices').set({enrolled_at: at, revoked_at: null, cert_fingerprint: issued.fingerprint}).where('serial', '=', row.serial).execute()
-    const d = await trx.selectFrom('devices').selectAll().where('serial', '=', row.serial).executeTakeFirst()
-    if (!d) throw new NotFoundError(`device "${row.serial}" was deleted`)
+    await trx.updateTable('devices').set({enrolled_at: at, revoked_at: null, cert_fingerprint: prepared.fingerprint}).where('serial', '=', prepared.serial).execute()
+    const d = await trx.selectFrom('devices').selectAll().where('serial', '=', prepared.serial).executeTakeFirst()
+    if (!d) throw new NotFoundError(`device "${prepared.serial}" was deleted`)
     return d
   })
-  return {
-    device,
-    serial: row.serial,
-    certificate: issued.certPem,
-    caChain: deviceCa.certPem,
-    serverCa: await serverCaPem(config),
-    fingerprint: issued.fingerprint,
-  }
+  const {serial, certPem: certificate, caChain, serverCa, fingerprint} = prepared
+  return {device, serial, certificate, caChain, serverCa, fingerprint}
 }
 
 async function loadDeviceCa(config: ServerConfig): Promise<LoadedCa> {
@@ -168,9 +181,11 @@ export async function revokeDevice(db: Db, scope: Scope, serial: string, now = n
   if (!device || !inScope(scope, device.customer_id, device.site_id)) throw new NotFoundError(`no device "${serial}"`)
   if (device.revoked_at !== null) return {device, revokedAt: device.revoked_at, alreadyRevoked: true}
   const revokedAt = now.toISOString()
-  await db.updateTable('devices').set({revoked_at: revokedAt}).where('serial', '=', serial).execute()
-  // Outstanding tokens would let the revoked device enroll again by itself.
-  await db.deleteFrom('enrollment_tokens').where('serial', '=', serial).where('used_at', 'is', null).execute()
+  await inTransaction(db, async (trx) => {
+    await trx.updateTable('devices').set({revoked_at: revokedAt}).where('serial', '=', serial).execute()
+    // Outstanding tokens would let the revoked device enroll again by itself.
+    await trx.deleteFrom('enrollment_tokens').where('serial', '=', serial).where('used_at', 'is', null).execute()
+  })
   return {device: {...device, revoked_at: revokedAt}, revokedAt, alreadyRevoked: false}
 }
 

@@ -28,6 +28,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   LOCKED: 423,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
+  WEAK_PASSWORD: 400,
+  // The audit trail could not record a change, so the change was rolled back (audit/chain.ts).
+  AUDIT_UNAVAILABLE: 503,
 }
 
 /**
@@ -40,7 +43,12 @@ export function useErrorHandler(app: FastifyInstance): void {
       return reply.code(400).send({error: {code: 'USAGE', message: error.message, field: error.field}})
     }
     if (error instanceof TetherError) {
-      const status = STATUS_BY_CODE[error.code] ?? 400
+      // A code missing from the table is a bug: answered and logged as one, never a silent 400.
+      const status = STATUS_BY_CODE[error.code]
+      if (status === undefined) {
+        request.log.error({err: error}, `error code ${error.code} has no HTTP status`)
+        return reply.code(500).send({error: {code: 'INTERNAL', message: 'internal server error'}})
+      }
       if (status >= 500) request.log.error({err: error}, 'service unavailable')
       const field = typeof error.details?.field === 'string' ? {field: error.details.field} : {}
       return reply.code(status).send({error: {code: error.code, message: error.message, ...field}})

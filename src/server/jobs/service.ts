@@ -59,16 +59,18 @@ export class JobService {
       result: null,
       error: null,
     }
-    await this.db.insertInto('jobs').values(row).execute()
-    await this.audit.append({
-      actorType: 'user',
-      actor: input.requestedBy,
-      action: 'job.requested',
-      outcome: 'success',
-      deviceSerial: device.serial,
-      customerId: device.customer_id,
-      sourceIp: input.sourceIp ?? null,
-      details: {jobId: row.id, kind: row.kind, params: input.params, deadline: row.deadline, online: this.sender.isOnline(device.serial)},
+    await this.audit.transaction(async (trx, record) => {
+      await trx.insertInto('jobs').values(row).execute()
+      record({
+        actorType: 'user',
+        actor: input.requestedBy,
+        action: 'job.requested',
+        outcome: 'success',
+        deviceSerial: device.serial,
+        customerId: device.customer_id,
+        sourceIp: input.sourceIp ?? null,
+        details: {jobId: row.id, kind: row.kind, params: input.params, deadline: row.deadline, online: this.sender.isOnline(device.serial)},
+      })
     })
     return (await this.push(row)) ?? row
   }
@@ -98,6 +100,7 @@ export class JobService {
     return {...job, status: 'sent', sent_at: sentAt}
   }
 
+  /** A job-update from the device: the status change and its audit events commit together. */
   async onUpdate(device: {serial: string; customerId: string}, update: JobUpdateMessage): Promise<void> {
     const job = await this.db.selectFrom('jobs').selectAll().where('id', '=', update.jobId).executeTakeFirst()
     if (!job || job.serial !== device.serial) {
@@ -106,61 +109,56 @@ export class JobService {
     }
     if (FINAL_JOB_STATUSES.includes(job.status)) return
     const now = new Date().toISOString()
-    const audit = (action: string, outcome: 'success' | 'failure' | 'denied', details: Record<string, unknown>) =>
-      this.audit.append({actorType: 'device', actor: device.serial, action, outcome, deviceSerial: device.serial, customerId: device.customerId, details: {jobId: job.id, kind: job.kind, ...details}})
-    const firstStart = job.started_at === null
-    if (update.status === 'running') {
-      await this.db
-        .updateTable('jobs')
-        .set({status: 'running', started_at: job.started_at ?? now, progress: update.progress ? JSON.stringify(update.progress) : job.progress})
-        .where('id', '=', job.id)
-        .execute()
-      if (firstStart) await this.auditStart(audit)(job)
-      return
-    }
-    const result = update.result === undefined ? null : boundedJson(update.result)
-    const error = update.error ? JSON.stringify(update.error) : null
-    await this.db
-      .updateTable('jobs')
-      .set({status: update.status, started_at: job.started_at ?? (update.status === 'refused' ? null : now), finished_at: now, result, error, progress: update.progress ? JSON.stringify(update.progress) : job.progress})
-      .where('id', '=', job.id)
-      .execute()
-    if (update.status === 'refused') {
-      await audit('job.refused', 'denied', {error: update.error ?? null})
-      return
-    }
-    if (firstStart) await this.auditStart(audit)(job)
-    const outcome = update.status === 'succeeded' ? 'success' : 'failure'
-    await audit('job.finished', outcome, {status: update.status, error: update.error ?? null})
-    if (job.kind === 'logs') await audit('logs.collection.finished', outcome, {result: update.result ?? null, error: update.error ?? null})
-  }
-
-  private auditStart(audit: (action: string, outcome: 'success', details: Record<string, unknown>) => Promise<unknown>) {
-    return async (job: Job): Promise<void> => {
-      await audit('job.started', 'success', {})
-      if (job.kind === 'logs') await audit('logs.collection.started', 'success', {params: JSON.parse(job.params)})
-    }
+    const progress = update.progress ? JSON.stringify(update.progress) : job.progress
+    await this.audit.transaction(async (trx, record) => {
+      const audit = (action: string, outcome: 'success' | 'failure' | 'denied', details: Record<string, unknown>) =>
+        record({actorType: 'device', actor: device.serial, action, outcome, deviceSerial: device.serial, customerId: device.customerId, details: {jobId: job.id, kind: job.kind, ...details}})
+      const auditStart = () => {
+        if (job.started_at !== null) return
+        audit('job.started', 'success', {})
+        if (job.kind === 'logs') audit('logs.collection.started', 'success', {params: JSON.parse(job.params)})
+      }
+      // Only while not final: a cancel that committed meanwhile wins, and nothing is audited twice.
+      const notFinal = trx.updateTable('jobs').where('id', '=', job.id).where('status', 'not in', [...FINAL_JOB_STATUSES])
+      if (update.status === 'running') {
+        const res = await notFinal.set({status: 'running', started_at: job.started_at ?? now, progress}).executeTakeFirst()
+        if (Number(res.numUpdatedRows) === 1) auditStart()
+        return
+      }
+      const result = update.result === undefined ? null : boundedJson(update.result)
+      const error = update.error ? JSON.stringify(update.error) : null
+      const startedAt = job.started_at ?? (update.status === 'refused' ? null : now)
+      const res = await notFinal.set({status: update.status, started_at: startedAt, finished_at: now, result, error, progress}).executeTakeFirst()
+      if (Number(res.numUpdatedRows) === 0) return
+      if (update.status === 'refused') return audit('job.refused', 'denied', {error: update.error ?? null})
+      auditStart()
+      const outcome = update.status === 'succeeded' ? 'success' : 'failure'
+      audit('job.finished', outcome, {status: update.status, error: update.error ?? null})
+      if (job.kind === 'logs') audit('logs.collection.finished', outcome, {result: update.result ?? null, error: update.error ?? null})
+    })
   }
 
   async cancel(job: Job, username: string, sourceIp?: string): Promise<Job> {
     if (FINAL_JOB_STATUSES.includes(job.status)) throw new ConflictError(`job ${job.id} is already ${job.status}`, {code: 'JOB_FINAL'})
     const now = new Date().toISOString()
-    const res = await this.db
-      .updateTable('jobs')
-      .set({status: 'cancelled', finished_at: now})
-      .where('id', '=', job.id)
-      .where('status', 'not in', [...FINAL_JOB_STATUSES])
-      .executeTakeFirst()
-    if (Number(res.numUpdatedRows) === 0) throw new ConflictError(`job ${job.id} finished meanwhile`, {code: 'JOB_FINAL'})
-    await this.audit.append({
-      actorType: 'user',
-      actor: username,
-      action: 'job.cancelled',
-      outcome: 'success',
-      deviceSerial: job.serial,
-      customerId: job.customer_id,
-      sourceIp: sourceIp ?? null,
-      details: {jobId: job.id, kind: job.kind, previousStatus: job.status},
+    await this.audit.transaction(async (trx, record) => {
+      const res = await trx
+        .updateTable('jobs')
+        .set({status: 'cancelled', finished_at: now})
+        .where('id', '=', job.id)
+        .where('status', 'not in', [...FINAL_JOB_STATUSES])
+        .executeTakeFirst()
+      if (Number(res.numUpdatedRows) === 0) throw new ConflictError(`job ${job.id} finished meanwhile`, {code: 'JOB_FINAL'})
+      record({
+        actorType: 'user',
+        actor: username,
+        action: 'job.cancelled',
+        outcome: 'success',
+        deviceSerial: job.serial,
+        customerId: job.customer_id,
+        sourceIp: sourceIp ?? null,
+        details: {jobId: job.id, kind: job.kind, previousStatus: job.status},
+      })
     })
     return {...job, status: 'cancelled', finished_at: now}
   }
@@ -173,21 +171,23 @@ export class JobService {
   }
 
   private async expire(job: Job): Promise<void> {
-    const res = await this.db
-      .updateTable('jobs')
-      .set({status: 'expired', finished_at: new Date().toISOString()})
-      .where('id', '=', job.id)
-      .where('status', 'in', ['queued', 'sent'])
-      .executeTakeFirst()
-    if (Number(res.numUpdatedRows) === 0) return
-    await this.audit.append({
-      actorType: 'system',
-      actor: 'jobs',
-      action: 'job.expired',
-      outcome: 'failure',
-      deviceSerial: job.serial,
-      customerId: job.customer_id,
-      details: {jobId: job.id, kind: job.kind, deadline: job.deadline, requestedBy: job.requested_by},
+    await this.audit.transaction(async (trx, record) => {
+      const res = await trx
+        .updateTable('jobs')
+        .set({status: 'expired', finished_at: new Date().toISOString()})
+        .where('id', '=', job.id)
+        .where('status', 'in', ['queued', 'sent'])
+        .executeTakeFirst()
+      if (Number(res.numUpdatedRows) === 0) return
+      record({
+        actorType: 'system',
+        actor: 'jobs',
+        action: 'job.expired',
+        outcome: 'failure',
+        deviceSerial: job.serial,
+        customerId: job.customer_id,
+        details: {jobId: job.id, kind: job.kind, deadline: job.deadline, requestedBy: job.requested_by},
+      })
     })
   }
 

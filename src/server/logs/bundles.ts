@@ -87,15 +87,17 @@ export async function sweepRetention(db: Db, audit: AuditLog, storageDir: string
   const old = await db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').where('completed_at', '<', cutoff).execute()
   for (const row of old) {
     await rm(join(storageDir, row.file), {force: true})
-    await db.deleteFrom('log_uploads').where('id', '=', row.id).execute()
-    await audit.append({
-      actorType: 'system',
-      actor: 'retention',
-      action: 'logs.bundle.deleted',
-      outcome: 'success',
-      deviceSerial: row.serial,
-      customerId: row.customer_id,
-      details: {bundleId: row.id, reason: 'retention', retentionDays, createdAt: row.completed_at, size: Number(row.size), region: row.region},
+    await audit.transaction(async (trx, record) => {
+      await trx.deleteFrom('log_uploads').where('id', '=', row.id).execute()
+      record({
+        actorType: 'system',
+        actor: 'retention',
+        action: 'logs.bundle.deleted',
+        outcome: 'success',
+        deviceSerial: row.serial,
+        customerId: row.customer_id,
+        details: {bundleId: row.id, reason: 'retention', retentionDays, createdAt: row.completed_at, size: Number(row.size), region: row.region},
+      })
     })
   }
   const staleCutoff = new Date(now - STALE_UPLOAD_MS).toISOString()

@@ -1,5 +1,6 @@
 import type {Kysely} from 'kysely'
 import {UsageError} from '../../shared/errors.js'
+import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import {installNewMasterKey, type Keyring, loadKeyring, retireOldKey, unwrapDataKey, wrapDataKey} from './keys.js'
 
@@ -14,9 +15,9 @@ export interface RotationResult {
  * Rotates the logs master key: a new key file, then every bundle's (and open upload's) data key
  * is unwrapped with its old key and wrapped with the new one, one row at a time. Bundle files
  * are not touched. Old keys are retired (their `.old` files deleted) only once no row uses them;
- * an interrupted rotation is finished by running it again.
+ * an interrupted rotation is finished by running it again. Audited as `logs.key.rotated`.
  */
-export async function rotateLogsKey(db: Kysely<Database>, masterKeyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<RotationResult> {
+export async function rotateLogsKey(db: Kysely<Database>, audit: AuditLog, masterKeyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<RotationResult> {
   const before = await loadKeyring(masterKeyFile, env)
   if (before.source === 'env') {
     throw new UsageError('the logs master key comes from TETHER_LOGS_MASTER_KEY: unset it to rotate the key file, or manage the env key yourself')
@@ -48,5 +49,8 @@ export async function rotateLogsKey(db: Kysely<Database>, masterKeyFile: string,
       .execute()
     retired.push(id)
   }
-  return {previousKeyId: before.current.id, newKeyId: fresh.id, rewrapped: rows.length, retired}
+  const result = {previousKeyId: before.current.id, newKeyId: fresh.id, rewrapped: rows.length, retired}
+  // Recorded once the rotation is complete; an interrupted one is recorded when it is run again.
+  await audit.append({actorType: 'system', actor: 'tether-server-rotate-logs-key', action: 'logs.key.rotated', outcome: 'success', details: {...result}})
+  return result
 }

@@ -26,8 +26,11 @@ export interface NewUpload extends CreateUploadRequest {
   requestedBy: string | null
 }
 
-/** Called once when an upload completed and its SHA-256 matched. */
-export type CompletionListener = (upload: LogUpload) => Promise<void>
+/**
+ * Called once when an upload completed and its SHA-256 matched: it must run markComplete on the
+ * transaction that also records the upload's audit event, so the two commit together.
+ */
+export type CompletionListener = (upload: LogUpload, markComplete: (trx: Kysely<Database>) => Promise<void>) => Promise<void>
 
 /**
  * Resumable, encrypted-as-it-arrives uploads (docs/logs.md). Plaintext never touches the disk:
@@ -248,9 +251,10 @@ export class UploadStore {
     await mkdir(join(this.settings.storageDir, 'bundles'), {recursive: true, mode: 0o700})
     await rename(this.pathOf(upload), join(this.settings.storageDir, file))
     const now = new Date().toISOString()
-    await this.db.updateTable('log_uploads').set({status: 'complete', committed: upload.size, file, completed_at: now, updated_at: now}).where('id', '=', upload.id).execute()
     const done = {...upload, status: 'complete' as const, committed: upload.size, file, completed_at: now, updated_at: now}
-    await onComplete(done)
+    await onComplete(done, async (trx) => {
+      await trx.updateTable('log_uploads').set({status: 'complete', committed: upload.size, file, completed_at: now, updated_at: now}).where('id', '=', upload.id).execute()
+    })
     return done
   }
 

@@ -46,6 +46,7 @@ export function deviceView(d: Device, live: LivePresence | null = null): DeviceV
     online: live?.online ?? false,
     lastSeenAt: live?.lastSeenAt ?? d.last_seen_at,
     inventory: live?.inventory ? (live.inventory as Record<string, unknown>) : d.inventory === null ? null : (JSON.parse(d.inventory) as Record<string, unknown>),
+    eventsRefused: d.events_refused,
   }
 }
 
@@ -118,7 +119,7 @@ export async function createDevice(db: Db, scope: Scope, input: z.infer<typeof C
   if (!inScope(scope, input.customer, siteId)) throw fieldError(siteId === null ? 'body.customer' : 'body.site', 'outside your scope')
   const exists = await db.selectFrom('devices').select('serial').where('serial', '=', input.serial).executeTakeFirst()
   if (exists) throw new ConflictError(`device "${input.serial}" already exists`)
-  const row: Device = {
+  const row: Omit<Device, 'events_refused'> = {
     serial: input.serial,
     model: input.model,
     customer_id: input.customer,
@@ -132,5 +133,5 @@ export async function createDevice(db: Db, scope: Scope, input: z.infer<typeof C
     inventory: null,
   }
   await db.insertInto('devices').values(row).execute()
-  return row
+  return {...row, events_refused: 0}
 }

@@ -1,8 +1,8 @@
 import type {FastifyPluginAsync} from 'fastify'
 import {AgentEnrollRequest, AgentEnrollResponse} from '../../protocol/agent/enroll.js'
 import {AuthError, TetherError} from '../../shared/errors.js'
-import {auditRequest} from '../audit/plugin.js'
-import {enrollDevice} from '../enrollment/service.js'
+import {auditedChange, auditRequest} from '../audit/plugin.js'
+import {claimEnrollment, prepareEnrollment} from '../enrollment/service.js'
 
 /** Enrollment attempts per minute per source address: tokens are unguessable, this caps noise. */
 export const ENROLL_PER_MINUTE = 10
@@ -22,15 +22,19 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
     async (request) => {
       const body = request.body as AgentEnrollRequest
       try {
-        const result = await enrollDevice(app.db, app.config, body)
-        await auditRequest(request, {
-          actorType: 'device',
-          actor: result.serial,
-          action: 'device.enrolled',
-          outcome: 'success',
-          deviceSerial: result.serial,
-          customerId: result.device.customer_id,
-          details: {fingerprint: result.fingerprint},
+        const prepared = await prepareEnrollment(app.db, app.config, body)
+        const result = await auditedChange(request, async (trx, record) => {
+          const result = await claimEnrollment(trx, prepared)
+          record({
+            actorType: 'device',
+            actor: result.serial,
+            action: 'device.enrolled',
+            outcome: 'success',
+            deviceSerial: result.serial,
+            customerId: result.device.customer_id,
+            details: {fingerprint: result.fingerprint},
+          })
+          return result
         })
         const {device: _device, ...response} = result
         return response

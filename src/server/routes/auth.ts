@@ -5,7 +5,7 @@ import {Empty} from '../../protocol/api/common.js'
 import {ConflictError, NotFoundError, RateLimitedError} from '../../shared/errors.js'
 import {login} from '../auth/login.js'
 import {fieldError, principalOf} from '../auth/request-context.js'
-import {auditRequest} from '../audit/plugin.js'
+import {auditedChange, auditRequest} from '../audit/plugin.js'
 import {consumeTotp, newTotpSecret} from '../auth/totp.js'
 import {findUserById, nowIso, toUserView} from '../users/store.js'
 
@@ -28,11 +28,12 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/auth/logout', {schema: {body: LogoutRequest}}, async (request, reply) => {
     const {refreshToken} = request.body as z.infer<typeof LogoutRequest>
-    const revoked = await app.sessions.logout(refreshToken)
-    if (revoked) {
-      const user = await findUserById(app.db, revoked.userId)
-      await app.audit.append({actorType: 'user', actor: user?.username ?? revoked.userId, sourceIp: request.ip, action: 'auth.logout', outcome: 'success'})
-    }
+    await app.audit.transaction(async (trx, record) => {
+      const revoked = await app.sessions.logout(refreshToken, trx)
+      if (!revoked) return
+      const user = await findUserById(trx, revoked.userId)
+      record({actorType: 'user', actor: user?.username ?? revoked.userId, sourceIp: request.ip, action: 'auth.logout', outcome: 'success'})
+    })
     // Logging out an unknown token is not an error: the client's goal (no valid session) holds.
     return reply.code(204).send()
   })
@@ -50,33 +51,41 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
     }
   })
 
-  app.post('/me/mfa/enroll', {preHandler: app.requireAuth, schema: {body: Empty.nullish(), response: {200: MfaEnrollResponse}}}, async (request) => {
+  // MFA enrolment is for an interactive login only: an API token enrolling its owner would lock
+  // the owner's password-only login behind a secret only the token's holder has.
+  app.post('/me/mfa/enroll', {preHandler: app.requireSession, schema: {body: Empty.nullish(), response: {200: MfaEnrollResponse}}}, async (request) => {
     const principal = principalOf(request)
-    const user = await findUserById(app.db, principal.userId)
-    if (!user) throw new NotFoundError('user not found')
-    // Replacing an active secret would let a stolen session take over the second factor.
-    if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
-    const enrolment = newTotpSecret(user.username)
-    await app.db.updateTable('users').set({mfa_secret: enrolment.secret, updated_at: nowIso()}).where('id', '=', user.id).execute()
-    await auditRequest(request, {action: 'user.mfa.enroll', outcome: 'success'})
-    return enrolment
+    return auditedChange(request, async (trx, record) => {
+      const user = await findUserById(trx, principal.userId)
+      if (!user) throw new NotFoundError('user not found')
+      // Replacing an active secret would let a stolen session take over the second factor.
+      if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
+      const enrolment = newTotpSecret(user.username)
+      await trx.updateTable('users').set({mfa_secret: enrolment.secret, updated_at: nowIso()}).where('id', '=', user.id).execute()
+      record({action: 'user.mfa.enroll', outcome: 'success'})
+      return enrolment
+    })
   })
 
-  app.post('/me/mfa/confirm', {preHandler: app.requireAuth, schema: {body: MfaConfirmRequest}}, async (request, reply) => {
+  app.post('/me/mfa/confirm', {preHandler: app.requireSession, schema: {body: MfaConfirmRequest}}, async (request, reply) => {
     const principal = principalOf(request)
     const {code} = request.body as z.infer<typeof MfaConfirmRequest>
-    const user = await findUserById(app.db, principal.userId)
-    if (!user) throw new NotFoundError('user not found')
-    if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
-    if (!user.mfa_secret) throw new ConflictError('no MFA enrolment in progress: POST /me/mfa/enroll first')
-    if (!(await consumeTotp(app.db, user, code))) {
+    const confirmed = await auditedChange(request, async (trx, record) => {
+      const user = await findUserById(trx, principal.userId)
+      if (!user) throw new NotFoundError('user not found')
+      if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
+      if (!user.mfa_secret) throw new ConflictError('no MFA enrolment in progress: POST /me/mfa/enroll first')
+      if (!(await consumeTotp(trx, user, code))) return false
+      await trx.updateTable('users').set({mfa_enabled: 1, updated_at: nowIso()}).where('id', '=', user.id).execute()
+      // Sessions from before MFA must not be refreshed into full ones: log in again with a code.
+      await app.sessions.revokeRefreshTokens(user.id, trx)
+      record({action: 'user.mfa.confirm', outcome: 'success'})
+      return true
+    })
+    if (!confirmed) {
       await auditRequest(request, {action: 'user.mfa.confirm', outcome: 'failure'})
       throw fieldError('body.code', 'the code does not match the enrolled secret (check the device clock)')
     }
-    await app.db.updateTable('users').set({mfa_enabled: 1, updated_at: nowIso()}).where('id', '=', user.id).execute()
-    // Sessions from before MFA must not be refreshed into full ones: log in again with a code.
-    await app.sessions.revokeRefreshTokens(user.id)
-    await auditRequest(request, {action: 'user.mfa.confirm', outcome: 'success'})
     return reply.code(204).send()
   })
 }

@@ -2,7 +2,7 @@ import type {FastifyPluginAsync} from 'fastify'
 import {SerialParam} from '../../protocol/api/common.js'
 import {CreateEnrollTokenRequest, EnrollTokenView, RevokeView} from '../../protocol/api/enrollment.js'
 import type {z} from 'zod'
-import {auditRequest} from '../audit/plugin.js'
+import {auditedChange} from '../audit/plugin.js'
 import {principalOf} from '../auth/request-context.js'
 import {createEnrollToken, revokeDevice} from '../enrollment/service.js'
 
@@ -13,13 +13,11 @@ export const enrollmentRoutes: FastifyPluginAsync = async (app) => {
     {preHandler: app.requirePermission('devices:enroll'), schema: {body: CreateEnrollTokenRequest, response: {201: EnrollTokenView}}},
     async (request, reply) => {
       const principal = principalOf(request)
-      const created = await createEnrollToken(app.db, principal.scope, principal.username, request.body as CreateEnrollTokenRequest)
-      await auditRequest(request, {
-        action: 'device.enroll-token.created',
-        outcome: 'success',
-        deviceSerial: created.device.serial,
-        customerId: created.device.customer_id,
-        details: {model: created.device.model, site: created.device.site_id, expiresAt: created.expiresAt},
+      const created = await auditedChange(request, async (trx, record) => {
+        const created = await createEnrollToken(trx, principal.scope, principal.username, request.body as CreateEnrollTokenRequest)
+        const {device, expiresAt} = created
+        record({action: 'device.enroll-token.created', outcome: 'success', deviceSerial: device.serial, customerId: device.customer_id, details: {model: device.model, site: device.site_id, expiresAt}})
+        return created
       })
       return reply.code(201).send({
         serial: created.device.serial,
@@ -37,18 +35,15 @@ export const enrollmentRoutes: FastifyPluginAsync = async (app) => {
     {preHandler: app.requirePermission('devices:manage'), schema: {params: SerialParam, response: {200: RevokeView}}},
     async (request) => {
       const {serial} = request.params as z.infer<typeof SerialParam>
-      const result = await revokeDevice(app.db, principalOf(request).scope, serial)
-      // Cut at once, also when the row was already revoked (a connection can never be legitimate then).
+      const result = await auditedChange(request, async (trx, record) => {
+        const result = await revokeDevice(trx, principalOf(request).scope, serial)
+        const online = app.hub.isOnline(serial)
+        if (!result.alreadyRevoked) record({action: 'device.revoked', outcome: 'success', deviceSerial: serial, customerId: result.device.customer_id, details: {disconnected: online}})
+        return result
+      })
+      // Cut once the revocation is stored, also when it was stored before (a connection can never
+      // be legitimate then); the agent's reconnect is refused by the stored revocation.
       const disconnected = app.hub.disconnect(serial, 'revoked')
-      if (!result.alreadyRevoked) {
-        await auditRequest(request, {
-          action: 'device.revoked',
-          outcome: 'success',
-          deviceSerial: serial,
-          customerId: result.device.customer_id,
-          details: {disconnected},
-        })
-      }
       return {serial, revokedAt: result.revokedAt, disconnected}
     },
   )

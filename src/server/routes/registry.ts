@@ -15,7 +15,7 @@ import {
   SiteView,
 } from '../../protocol/api/registry.js'
 import {principalOf} from '../auth/request-context.js'
-import {auditRequest} from '../audit/plugin.js'
+import {auditedChange} from '../audit/plugin.js'
 import {
   createCustomer,
   createDevice,
@@ -41,8 +41,11 @@ export const registryRoutes: FastifyPluginAsync = async (app) => {
     '/customers',
     {preHandler: app.requirePermission('customers:manage'), schema: {body: CreateCustomerRequest, response: {201: CustomerView}}},
     async (request, reply) => {
-      const customer = await createCustomer(app.db, request.body as z.infer<typeof CreateCustomerRequest>)
-      await auditRequest(request, {action: 'customer.create', outcome: 'success', customerId: customer.id, details: {name: customer.name}})
+      const customer = await auditedChange(request, async (trx, record) => {
+        const customer = await createCustomer(trx, request.body as z.infer<typeof CreateCustomerRequest>)
+        record({action: 'customer.create', outcome: 'success', customerId: customer.id, details: {name: customer.name}})
+        return customer
+      })
       return reply.code(201).send(customerView(customer))
     },
   )
@@ -53,8 +56,11 @@ export const registryRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.post('/sites', {preHandler: app.requirePermission('customers:manage'), schema: {body: CreateSiteRequest, response: {201: SiteView}}}, async (request, reply) => {
-    const site = await createSite(app.db, principalOf(request).scope, request.body as z.infer<typeof CreateSiteRequest>)
-    await auditRequest(request, {action: 'site.create', outcome: 'success', customerId: site.customer_id, details: {site: site.id, name: site.name}})
+    const site = await auditedChange(request, async (trx, record) => {
+      const site = await createSite(trx, principalOf(request).scope, request.body as z.infer<typeof CreateSiteRequest>)
+      record({action: 'site.create', outcome: 'success', customerId: site.customer_id, details: {site: site.id, name: site.name}})
+      return site
+    })
     return reply.code(201).send(siteView(site))
   })
 
@@ -70,13 +76,10 @@ export const registryRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.post('/devices', {preHandler: app.requirePermission('devices:manage'), schema: {body: CreateDeviceRequest, response: {201: DeviceView}}}, async (request, reply) => {
-    const device = await createDevice(app.db, principalOf(request).scope, request.body as z.infer<typeof CreateDeviceRequest>)
-    await auditRequest(request, {
-      action: 'device.create',
-      outcome: 'success',
-      deviceSerial: device.serial,
-      customerId: device.customer_id,
-      details: {model: device.model, site: device.site_id},
+    const device = await auditedChange(request, async (trx, record) => {
+      const device = await createDevice(trx, principalOf(request).scope, request.body as z.infer<typeof CreateDeviceRequest>)
+      record({action: 'device.create', outcome: 'success', deviceSerial: device.serial, customerId: device.customer_id, details: {model: device.model, site: device.site_id}})
+      return device
     })
     return reply.code(201).send(deviceView(device))
   })

@@ -5,7 +5,7 @@ import {CreateUploadRequest, MAX_UPLOAD_CHUNK_BYTES, UploadChunkQuery, UploadSta
 import {IdParam} from '../../protocol/api/common.js'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import {requireDevice} from '../auth/device-cert.js'
-import type {LogUpload} from '../db/schema.js'
+import type {CompletionListener} from '../logs/upload-store.js'
 
 /**
  * Log bundle uploads from agents (docs/logs.md), authenticated by the device certificate like
@@ -21,17 +21,19 @@ export const uploadsRoutes: FastifyPluginAsync = async (app) => {
     return request.device
   }
 
-  const onComplete = async (upload: LogUpload): Promise<void> => {
-    await app.audit.append({
-      actorType: 'device',
-      actor: upload.serial,
-      action: 'logs.bundle.stored',
-      outcome: 'success',
-      deviceSerial: upload.serial,
-      customerId: upload.customer_id,
-      details: {bundleId: upload.id, size: upload.size, sha256: upload.sha256, region: upload.region, initiator: upload.initiator, jobId: upload.job_id},
+  const onComplete: CompletionListener = (upload, markComplete) =>
+    app.audit.transaction(async (trx, record) => {
+      await markComplete(trx)
+      record({
+        actorType: 'device',
+        actor: upload.serial,
+        action: 'logs.bundle.stored',
+        outcome: 'success',
+        deviceSerial: upload.serial,
+        customerId: upload.customer_id,
+        details: {bundleId: upload.id, size: upload.size, sha256: upload.sha256, region: upload.region, initiator: upload.initiator, jobId: upload.job_id},
+      })
     })
-  }
 
   app.post('/agent/uploads', {preHandler: requireDevice, schema: {body: CreateUploadRequest, response: {201: UploadState}}}, async (request, reply) => {
     const owner = device(request)

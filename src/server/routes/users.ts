@@ -5,14 +5,14 @@ import {UsernameParam} from '../../protocol/api/common.js'
 import {CreateUserRequest, CreateUserResponse, SetRoleRequest, SetScopeRequest, UserList} from '../../protocol/api/users.js'
 import {ConflictError} from '../../shared/errors.js'
 import {principalOf} from '../auth/request-context.js'
-import {auditRequest} from '../audit/plugin.js'
+import {auditedChange} from '../audit/plugin.js'
 import {scopeToView} from '../auth/scope.js'
-import {createUser, getUser, listUsers, setDisabled, setRole, setScope, viewUser} from '../users/service.js'
+import {getUser, insertUser, listUsers, prepareUser, setDisabled, setRole, setScope, viewUser} from '../users/service.js'
 import {toUserView} from '../users/store.js'
 
 type UsernameParams = z.infer<typeof UsernameParam>
 
-/** User administration; every route needs users:manage and every change is audited. */
+/** User administration; every route needs users:manage, and every change commits with its audit event. */
 export const usersRoutes: FastifyPluginAsync = async (app) => {
   const manage = app.requirePermission('users:manage')
 
@@ -24,14 +24,14 @@ export const usersRoutes: FastifyPluginAsync = async (app) => {
   app.get('/users', {preHandler: manage, schema: {response: {200: UserList}}}, async () => ({users: await listUsers(app.db)}))
 
   app.post('/users', {preHandler: manage, schema: {body: CreateUserRequest, response: {201: CreateUserResponse}}}, async (request, reply) => {
-    const body = request.body as z.infer<typeof CreateUserRequest>
-    const {user, initialPassword} = await createUser(app.db, body)
-    const view = await viewUser(app.db, user)
-    await auditRequest(request, {
-      action: 'user.create',
-      outcome: 'success',
-      details: {username: user.username, role: user.role, scope: view.scope, generatedPassword: initialPassword !== undefined},
+    const prepared = await prepareUser(request.body as z.infer<typeof CreateUserRequest>)
+    const view = await auditedChange(request, async (trx, record) => {
+      const user = await insertUser(trx, prepared)
+      const view = await viewUser(trx, user)
+      record({action: 'user.create', outcome: 'success', details: {username: user.username, role: user.role, scope: view.scope, generatedPassword: prepared.initialPassword !== undefined}})
+      return view
     })
+    const {initialPassword} = prepared
     return reply.code(201).send(initialPassword === undefined ? {user: view} : {user: view, initialPassword})
   })
 
@@ -47,9 +47,11 @@ export const usersRoutes: FastifyPluginAsync = async (app) => {
     app.post(`/users/:username/${path}`, {preHandler: manage, schema: {params: UsernameParam, response: {200: UserView}}}, async (request) => {
       const {username} = request.params as UsernameParams
       if (disabled) refuseSelf(request, username, 'disable')
-      const updated = await setDisabled(app.db, await getUser(app.db, username), disabled)
-      await auditRequest(request, {action: `user.${path}`, outcome: 'success', details: {username, ...(disabled ? {credentialsRevoked: true} : {})}})
-      return viewUser(app.db, updated)
+      return auditedChange(request, async (trx, record) => {
+        const updated = await setDisabled(trx, await getUser(trx, username), disabled)
+        record({action: `user.${path}`, outcome: 'success', details: {username, ...(disabled ? {credentialsRevoked: true} : {})}})
+        return viewUser(trx, updated)
+      })
     })
   }
 
@@ -57,18 +59,22 @@ export const usersRoutes: FastifyPluginAsync = async (app) => {
     const {username} = request.params as UsernameParams
     const {role} = request.body as z.infer<typeof SetRoleRequest>
     refuseSelf(request, username, 'change the role of')
-    const user = await getUser(app.db, username)
-    const updated = await setRole(app.db, user, role)
-    await auditRequest(request, {action: 'user.role.set', outcome: 'success', details: {username, from: user.role, to: role}})
-    return viewUser(app.db, updated)
+    return auditedChange(request, async (trx, record) => {
+      const user = await getUser(trx, username)
+      const updated = await setRole(trx, user, role)
+      record({action: 'user.role.set', outcome: 'success', details: {username, from: user.role, to: role}})
+      return viewUser(trx, updated)
+    })
   })
 
   app.put('/users/:username/scope', {preHandler: manage, schema: {params: UsernameParam, body: SetScopeRequest, response: {200: UserView}}}, async (request) => {
     const {username} = request.params as UsernameParams
-    const user = await getUser(app.db, username)
-    const before = await viewUser(app.db, user)
-    const scope = await setScope(app.db, user, request.body as z.infer<typeof SetScopeRequest>)
-    await auditRequest(request, {action: 'user.scope.set', outcome: 'success', details: {username, from: before.scope, to: scopeToView(scope)}})
-    return toUserView(await getUser(app.db, username), scope)
+    return auditedChange(request, async (trx, record) => {
+      const user = await getUser(trx, username)
+      const before = await viewUser(trx, user)
+      const scope = await setScope(trx, user, request.body as z.infer<typeof SetScopeRequest>)
+      record({action: 'user.scope.set', outcome: 'success', details: {username, from: before.scope, to: scopeToView(scope)}})
+      return toUserView(await getUser(trx, username), scope)
+    })
   })
 }

@@ -4,12 +4,16 @@ import type {UserView} from '../../protocol/api/auth.js'
 import type {Scope as ScopeView} from '../../protocol/api/common.js'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import type {Database, Role, User} from '../db/schema.js'
+import {inTransaction} from '../db/transaction.js'
 import {assertPasswordStrength, hashPassword} from '../auth/passwords.js'
 import type {Scope} from '../auth/principal.js'
 import {asFieldError, fieldError} from '../auth/request-context.js'
 import {findUserByName, loadScope, nowIso, replaceScope, revokeAllCredentials, toUserView} from './store.js'
 
-/** User administration (users:manage). Routes audit; this module changes state. */
+/**
+ * User administration (users:manage). This module changes state; routes run it inside an audited
+ * transaction (auditedChange), so every function takes the transaction's handle as db.
+ */
 
 export async function getUser(db: Kysely<Database>, username: string): Promise<User> {
   const user = await findUserByName(db, username)
@@ -70,7 +74,19 @@ function generatePassword(): string {
   }
 }
 
-export async function createUser(db: Kysely<Database>, input: CreateUserInput): Promise<{user: User; initialPassword?: string}> {
+/** A user ready to insert: the password checked and hashed, outside any transaction. */
+export interface PreparedUser {
+  input: CreateUserInput
+  passwordHash: string
+  /** The generated password (shown once) when the input had none. */
+  initialPassword?: string
+}
+
+/**
+ * The strength rule and the scrypt hash: ~100 ms of CPU, done before the write transaction so
+ * it never holds the database (SQLite has one writer).
+ */
+export async function prepareUser(input: CreateUserInput): Promise<PreparedUser> {
   if (input.password !== undefined) {
     try {
       assertPasswordStrength(input.password, 'body.password', input.username)
@@ -78,15 +94,20 @@ export async function createUser(db: Kysely<Database>, input: CreateUserInput): 
       throw asFieldError(error)
     }
   }
+  const password = input.password ?? generatePassword()
+  const passwordHash = await hashPassword(password)
+  return input.password === undefined ? {input, passwordHash, initialPassword: password} : {input, passwordHash}
+}
+
+/** Inserts a prepared user and its scope (in the caller's transaction when there is one). */
+export async function insertUser(db: Kysely<Database>, prepared: PreparedUser): Promise<User> {
+  const {input} = prepared
   if (await findUserByName(db, input.username)) throw new ConflictError(`user "${input.username}" already exists`)
   // Admins see every customer unless a scope says otherwise; everyone else starts with none.
   const scope = input.scope ? await resolveScope(db, input.scope, 'body.scope') : {all: input.role === 'admin', entries: []}
-  const password = input.password ?? generatePassword()
   const now = nowIso()
   const id = randomUUID()
-  // Hash before the transaction: scrypt takes ~100 ms and SQLite has one writer.
-  const passwordHash = await hashPassword(password)
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     await trx
       .insertInto('users')
       .values({
@@ -94,7 +115,7 @@ export async function createUser(db: Kysely<Database>, input: CreateUserInput): 
         username: input.username,
         display_name: input.displayName ?? null,
         role: input.role,
-        password_hash: passwordHash,
+        password_hash: prepared.passwordHash,
         mfa_secret: null,
         mfa_enabled: 0,
         scope_all: scope.all ? 1 : 0,
@@ -106,13 +127,12 @@ export async function createUser(db: Kysely<Database>, input: CreateUserInput): 
       .execute()
     await replaceScope(trx, id, scope, now)
   })
-  const user = await getUser(db, input.username)
-  return input.password === undefined ? {user, initialPassword: password} : {user}
+  return getUser(db, input.username)
 }
 
 export async function setDisabled(db: Kysely<Database>, user: User, disabled: boolean): Promise<User> {
   const now = nowIso()
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     await trx.updateTable('users').set({disabled_at: disabled ? now : null, updated_at: now}).where('id', '=', user.id).execute()
     if (disabled) await revokeAllCredentials(trx, user.id, now)
   })
@@ -126,6 +146,6 @@ export async function setRole(db: Kysely<Database>, user: User, role: Role): Pro
 
 export async function setScope(db: Kysely<Database>, user: User, view: ScopeView): Promise<Scope> {
   const scope = await resolveScope(db, view, 'body')
-  await db.transaction().execute(async (trx) => replaceScope(trx, user.id, scope, nowIso()))
+  await inTransaction(db, async (trx) => replaceScope(trx, user.id, scope, nowIso()))
   return scope
 }

@@ -11,7 +11,7 @@ import type {ServerConfig} from '../../../src/server/config.js'
 import {defaultServerConfig} from '../../../src/server/config-defaults.js'
 import {migrateToLatest, openDatabase} from '../../../src/server/db/connect.js'
 import type {AuditEventRow, Role} from '../../../src/server/db/schema.js'
-import {createUser, getUser} from '../../../src/server/users/service.js'
+import {getUser, insertUser, prepareUser} from '../../../src/server/users/service.js'
 import {createTestDatabase, type DbKind, type TestDatabase} from './database.js'
 
 export interface TestApp {
@@ -99,7 +99,7 @@ export async function seedUser(
   input: {username: string; role: Role; scope?: ScopeView; mfa?: boolean; password?: string},
 ): Promise<SeededUser> {
   const password = input.password ?? `Pw-${input.username}-0123456789`
-  const {user} = await createUser(app.db, {username: input.username, role: input.role, password, scope: input.scope})
+  const user = await insertUser(app.db, await prepareUser({username: input.username, role: input.role, password, scope: input.scope}))
   let totpSecret: string | undefined
   if (input.mfa ?? true) {
     totpSecret = new Secret({size: 20}).base32

@@ -93,7 +93,7 @@ for (const kind of DB_KINDS) {
       const oldKey = (await keyring()).current.id
       const rows0 = await t.app.db.selectFrom('log_uploads').select('id').execute()
       assert.ok(rows0.length > bundles.length)
-      const result = await rotateLogsKey(t.app.db, t.config.logs.masterKeyFile, {})
+      const result = await rotateLogsKey(t.app.db, t.app.audit, t.config.logs.masterKeyFile, {})
       assert.equal(result.previousKeyId, oldKey)
       assert.notEqual(result.newKeyId, oldKey)
       // Open uploads' data keys are re-wrapped too.
