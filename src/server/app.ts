@@ -1,4 +1,4 @@
-import Fastify, {type FastifyInstance, type FastifyServerOptions} from 'fastify'
+import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions} from 'fastify'
 import {auditPlugin} from './audit/plugin.js'
 import {authPlugin} from './auth/plugin.js'
 import type {ServerConfig} from './config.js'
@@ -32,6 +32,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: options.config.trustProxy.length > 0 ? options.config.trustProxy : false,
     // A body field we do not know is an error (zod strict), never silently dropped.
     ajv: {customOptions: {removeAdditional: false}},
+    // Errors before routing (a URL that does not decode, e.g. %ff) get the documented shape too.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const message = error.code === 'FST_ERR_BAD_URL' ? 'the URL does not decode (a bad %-escape); escape it as UTF-8' : error.message
+      void reply.code(400).send({error: {code: 'USAGE', message}})
+    },
   } as FastifyServerOptions)
   app.decorate('config', options.config)
   useRouteCatalog(app)

@@ -1,4 +1,5 @@
 import type {z} from 'zod'
+import {describeBadInput, findBadInput} from '../../shared/input-check.js'
 import {
   AgentToServer,
   MAX_FRAME_BYTES,
@@ -11,8 +12,14 @@ import {
 const AGENT_TYPES = new Set(['hello', 'inventory', 'event', 'response', 'error', 'job-update'])
 const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye', 'job', 'checkpoint'])
 
-/** The outcome of decoding one frame: the message, or the `error` to send back. */
-export type Decoded<T> = {ok: true; message: T} | {ok: false; error: ErrorMessage}
+/**
+ * The outcome of decoding one frame: the message, or the `error` to send back. A frame that
+ * was an `event` with a usable eventId also carries it: the receiver acknowledges it with
+ * `refused`, because an event that is never acknowledged is resent forever.
+ */
+export type Decoded<T> = {ok: true; message: T} | {ok: false; error: ErrorMessage; eventId?: string}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Decodes a frame sent by an agent. Never throws: malformed JSON, a missing or unknown `type`,
@@ -50,14 +57,18 @@ function decode<T>(data: string | Buffer, types: Set<string>, schema: z.ZodType<
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(ProtocolErrorCodes.malformed, 'a message is a JSON object')
   const obj = raw as Record<string, unknown>
-  const refId = typeof obj.id === 'string' ? obj.id.slice(0, 128) : undefined
+  const refId = typeof obj.id === 'string' && obj.id.isWellFormed() ? obj.id.slice(0, 128) : undefined
   if (typeof obj.type !== 'string') return fail(ProtocolErrorCodes.malformed, 'missing "type"', refId)
-  if (!types.has(obj.type)) return fail(ProtocolErrorCodes.unknownType, `unknown message type "${obj.type.slice(0, 64)}"`, refId)
+  if (!types.has(obj.type)) return fail(ProtocolErrorCodes.unknownType, `unknown message type "${obj.type.slice(0, 64).toWellFormed()}"`, refId)
+  const eventId = obj.type === 'event' && typeof obj.eventId === 'string' && UUID.test(obj.eventId) ? obj.eventId : undefined
+  // Text the server would store differently than it hashed it, or absurd nesting: refused by name.
+  const bad = findBadInput(obj)
+  if (bad) return {...fail(ProtocolErrorCodes.invalid, `invalid "${obj.type}" message: ${describeBadInput(bad, '').message}`.slice(0, 1000), refId), ...(eventId ? {eventId} : {})}
   const parsed = schema.safeParse(obj)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue?.path.join('.') || '(message)'
-    return fail(ProtocolErrorCodes.invalid, `invalid "${obj.type}" message: ${where}: ${issue?.message ?? 'invalid'}`.slice(0, 1000), refId)
+    return {...fail(ProtocolErrorCodes.invalid, `invalid "${obj.type}" message: ${where}: ${issue?.message ?? 'invalid'}`.slice(0, 1000), refId), ...(eventId ? {eventId} : {})}
   }
   return {ok: true, message: parsed.data}
 }

@@ -1,10 +1,14 @@
 import type {FastifyInstance} from 'fastify'
 import {type ZodType, z} from 'zod'
+import {describeBadInput, findBadInput} from '../../shared/input-check.js'
 
 /**
  * Route schemas are the zod objects of src/protocol/api: requests are parsed by zod (strict
  * objects reject unknown fields, and the error names the field), responses are parsed before
  * serialisation so that nothing outside the declared shape (a password hash, a secret) can leak.
+ * Before zod, every string and key is checked (findBadInput): text the database would store
+ * differently (a lone surrogate, NUL) or absurd nesting is refused naming the field, so nothing
+ * hashed into the audit trail can differ from what is stored.
  */
 export class RequestValidationError extends Error {
   readonly statusCode = 400
@@ -18,6 +22,11 @@ export class RequestValidationError extends Error {
 
 export function useZodCompilers(app: FastifyInstance): void {
   app.setValidatorCompiler<ZodType>(({schema, httpPart}) => (data: unknown) => {
+    const bad = findBadInput(data)
+    if (bad) {
+      const {field, message} = describeBadInput(bad, httpPart ?? 'body')
+      return {error: new RequestValidationError(message, field)}
+    }
     const result = schema.safeParse(data)
     if (result.success) return {value: result.data}
     const issue = result.error.issues[0]
