@@ -58,7 +58,8 @@ function operation(route: CatalogRoute, errorSchema: JsonSchema): JsonSchema {
   if (Object.keys(responses).length === 0) responses['200'] = {description: 'HTTP 200'}
   responses.default = {description: 'Error (every non-2xx answer)', content: {'application/json': {schema: errorSchema}}}
   op.responses = responses
-  if (route.guarded) op.security = [{bearer: []}]
+  if (route.guard && route.guard.kind !== 'device') op.security = [{bearer: []}]
+  if (route.guard) op['x-tether-guard'] = route.guard
   return op
 }
 

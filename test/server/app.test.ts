@@ -31,7 +31,7 @@ for (const kind of DB_KINDS) {
     it('catalogues routes with their schemas for the OpenAPI document', () => {
       const health = t.app.routeCatalog.find((r) => r.url === '/healthz' && r.method === 'GET')
       assert.ok(health?.schema?.response, 'healthz declares its response')
-      assert.equal(health?.guarded, false)
+      assert.equal(health?.guard, null)
       assert.ok(!t.app.routeCatalog.some((r) => r.method === 'HEAD'), 'HEAD twins are left out')
     })
 

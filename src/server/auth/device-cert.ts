@@ -5,6 +5,7 @@ import type {Kysely} from 'kysely'
 import {AuthError, ForbiddenError, UnavailableError} from '../../shared/errors.js'
 import type {Database} from '../db/schema.js'
 import {sameFingerprint} from '../../shared/x509.js'
+import {declareGuard} from './guards.js'
 
 export type DeviceVerdict =
   | {ok: true; serial: string; customerId: string; fingerprint: string}
@@ -62,7 +63,7 @@ declare module 'fastify' {
  * preHandler for routes the agent calls over HTTPS with its device certificate (log uploads):
  * the same verdict as the control channel's upgrade. Register with `decorateRequest('device', null)`.
  */
-export async function requireDevice(this: FastifyInstance, request: FastifyRequest): Promise<void> {
+export const requireDevice = declareGuard(async function requireDevice(this: FastifyInstance, request: FastifyRequest): Promise<void> {
   const verdict = await authenticateDevice(request.raw.socket, request.server.db)
   if (verdict.ok) {
     request.device = {serial: verdict.serial, customerId: verdict.customerId}
@@ -72,4 +73,4 @@ export async function requireDevice(this: FastifyInstance, request: FastifyReque
   if (verdict.status === 401) throw new AuthError(message)
   if (verdict.status === 503) throw new UnavailableError(message)
   throw new ForbiddenError(message)
-}
+}, {kind: 'device'})

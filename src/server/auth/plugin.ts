@@ -2,6 +2,7 @@ import type {FastifyReply, FastifyRequest, preHandlerHookHandler} from 'fastify'
 import fp from 'fastify-plugin'
 import {API_PREFIX} from '../../protocol/api/common.js'
 import {AuthError, ForbiddenError, TetherError} from '../../shared/errors.js'
+import {declareGuard} from './guards.js'
 import {jwtKey, loadJwtSecret} from './jwt.js'
 import {hasPermission, type Permission} from './permissions.js'
 import type {Principal} from './principal.js'
@@ -42,7 +43,7 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 export const authPlugin = fp<AuthPluginOptions>(
   async (app, options) => {
     const key = options.jwtSecret === undefined ? await loadJwtSecret(app.config.auth.jwtSecretFile) : jwtKey(options.jwtSecret)
-    const sessions = new SessionService(app.db, key, app.config.auth)
+    const sessions = new SessionService(app.db, key, app.config.auth, app.audit)
     app.decorate('sessions', sessions)
     app.decorateRequest('principal', null)
 
@@ -67,23 +68,37 @@ export const authPlugin = fp<AuthPluginOptions>(
     const requireAuth: preHandlerHookHandler = async (request) => {
       if (!request.principal) throw new AuthError('authentication required: log in or send an API token')
     }
+    // An API token is for scripts doing what its permissions say. Minting or revoking tokens and
+    // enrolling MFA would let a leaked token outlive its revocation or lock its owner out.
+    const requireSession: preHandlerHookHandler = async (request) => {
+      const principal = request.principal
+      if (!principal) throw new AuthError('authentication required: log in first (tether login)')
+      if (principal.auth !== 'session') {
+        await auditDenied(request, principal, {session: true})
+        throw new ForbiddenError('an API token cannot do this: it is for an interactive login only (tether login)')
+      }
+    }
+    const auditDenied = (request: FastifyRequest, principal: Principal, detail: Record<string, unknown>) =>
+      app.audit.append({
+        actorType: 'user',
+        actor: principal.username,
+        action: 'auth.denied',
+        outcome: 'denied',
+        sourceIp: request.ip,
+        details: {...detail, method: request.method, route: request.routeOptions.url ?? request.url, ...(principal.tokenName ? {token: principal.tokenName} : {})},
+      })
 
-    app.decorate('requireAuth', requireAuth)
+    app.decorate('requireAuth', declareGuard(requireAuth, {kind: 'auth'}))
+    app.decorate('requireSession', declareGuard(requireSession, {kind: 'session'}))
     app.decorate('requirePermission', (permission: Permission): preHandlerHookHandler => {
-      return async (request) => {
+      const guard: preHandlerHookHandler = async (request) => {
         const principal = request.principal
         if (!principal) throw new AuthError('authentication required: log in or send an API token')
         if (hasPermission(principal.permissions, permission)) return
-        await app.audit.append({
-          actorType: 'user',
-          actor: principal.username,
-          action: 'auth.denied',
-          outcome: 'denied',
-          sourceIp: request.ip,
-          details: {permission, method: request.method, route: request.routeOptions.url ?? request.url, ...(principal.tokenName ? {token: principal.tokenName} : {})},
-        })
+        await auditDenied(request, principal, {permission})
         throw new ForbiddenError(`permission "${permission}" required${principal.auth === 'api-token' ? ' (not granted to this API token)' : ` (role ${principal.role})`}`)
       }
+      return declareGuard(guard, {kind: 'permission', permission})
     })
   },
   {name: 'tether-auth', dependencies: ['tether-db', 'tether-audit']},

@@ -33,5 +33,7 @@ declare module 'fastify' {
     requirePermission(permission: Permission): preHandlerHookHandler
     /** preHandler that only requires a valid principal (any permission). */
     requireAuth: preHandlerHookHandler
+    /** preHandler that requires an interactive session: API tokens get 403 (token management, MFA). */
+    requireSession: preHandlerHookHandler
   }
 }

@@ -1,12 +1,13 @@
 import type {FastifyInstance, FastifySchema, HTTPMethods} from 'fastify'
+import {type Guard, guardOf} from '../auth/guards.js'
 
 /** One registered route as the OpenAPI generator (scripts/openapi.ts) sees it. */
 export interface CatalogRoute {
   method: HTTPMethods
   url: string
   schema: FastifySchema | undefined
-  /** The route declares a guard (requireAuth / requirePermission as preHandler or preValidation). */
-  guarded: boolean
+  /** What the route's guard demands (requireAuth, requireSession, requirePermission, requireDevice); null: public. */
+  guard: Guard | null
 }
 
 declare module 'fastify' {
@@ -22,10 +23,10 @@ export function useRouteCatalog(app: FastifyInstance): void {
   app.decorate('routeCatalog', routes)
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    const guarded = Boolean(route.preHandler || route.preValidation)
+    const guard = guardOf(route.preValidation) ?? guardOf(route.preHandler)
     for (const method of methods) {
       if (method === 'HEAD' && route.exposeHeadRoute !== false && routes.some((r) => r.url === route.url && r.method === 'GET')) continue
-      routes.push({method, url: route.url, schema: route.schema, guarded})
+      routes.push({method, url: route.url, schema: route.schema, guard})
     }
   })
 }

@@ -1,0 +1,28 @@
+import type {Permission} from './permissions.js'
+
+/**
+ * What a route's guard (its preHandler or preValidation hook) demands, attached to the hook
+ * itself, so the route catalog can list it (OpenAPI, the permission-matrix tests) without a
+ * second table that could drift from the routes:
+ *  - auth: any authenticated principal (a session or an API token);
+ *  - session: an interactive login only; API tokens are refused (token management, MFA);
+ *  - permission: the principal's effective permissions include it (an API token: its own list);
+ *  - device: a device certificate (agent routes).
+ */
+export type Guard = {kind: 'auth'} | {kind: 'session'} | {kind: 'permission'; permission: Permission} | {kind: 'device'}
+
+const GUARD = Symbol('tether.guard')
+
+export function declareGuard<T extends object>(hook: T, guard: Guard): T {
+  Object.defineProperty(hook, GUARD, {value: guard})
+  return hook
+}
+
+/** The guard declared by a route's hook (or the first of several hooks that declares one). */
+export function guardOf(hooks: unknown): Guard | null {
+  for (const hook of Array.isArray(hooks) ? hooks : [hooks]) {
+    const guard = (hook as {[GUARD]?: Guard} | null | undefined)?.[GUARD]
+    if (guard) return guard
+  }
+  return null
+}
