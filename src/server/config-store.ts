@@ -62,6 +62,7 @@ const ConfigFile = z.strictObject({
     })
     .partial()
     .optional(),
+  audit: z.strictObject({checkpointKeyFile: z.string().min(1), checkpointIntervalSeconds: Positive}).partial().optional(),
 })
 type ConfigFile = z.infer<typeof ConfigFile>
 
@@ -107,6 +108,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
+    audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
   }
 }
 
@@ -136,6 +138,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     trustProxy: config.trustProxy,
     agents: config.agents,
     logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
+    audit: {...config.audit, checkpointKeyFile: rel(config.audit.checkpointKeyFile)},
   }
   const path = join(dir, CONFIG_FILE)
   await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600)

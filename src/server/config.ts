@@ -55,6 +55,13 @@ export interface ServerConfig {
     /** Master key file (0600, base64 of 32 bytes); env TETHER_LOGS_MASTER_KEY overrides it. */
     masterKeyFile: string
   }
+  /** Anchoring the audit chain outside the database (docs/audit-format.md). */
+  audit: {
+    /** Ed25519 private key (PKCS#8 PEM, 0600) that signs checkpoints; every node needs the same one. */
+    checkpointKeyFile: string
+    /** How often the chain head is signed (when it moved) and sent to every connected agent. */
+    checkpointIntervalSeconds: number
+  }
 }
 
 declare module 'fastify' {

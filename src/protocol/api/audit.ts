@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
 import {Timestamp} from './common.js'
 
 export const AuditEventView = z.strictObject({
@@ -34,17 +35,38 @@ export const AuditListQuery = AuditQuery.extend({
 export const AuditList = z.strictObject({events: z.array(AuditEventView), next: z.number().int().nullable()})
 // GET /audit/export?...&format=jsonl|csv -> streamed body (constant memory), itself audited
 export const AuditExportQuery = AuditQuery.extend({format: z.enum(['jsonl', 'csv']).default('jsonl')})
-// POST /audit/verify (audit:read, unscoped users only) -> the whole chain is checked
+// POST /audit/verify (audit:read, unscoped users only) -> the whole chain is checked, and every
+// checkpoint given (kept by the auditor) and held by a device (witness) is checked against it.
+export const AuditVerifyRequest = z.strictObject({checkpoints: z.array(AuditCheckpoint).max(100).optional()})
+export type AuditVerifyRequest = z.infer<typeof AuditVerifyRequest>
+export const VerifyProblemKind = z.enum(['edited', 'inserted', 'deleted', 'reordered', 'checkpoint', 'witness'])
+export const CheckpointVerdictView = z.strictObject({
+  seq: z.number().int(),
+  hash: z.string(),
+  verdict: z.enum(['ok', 'mismatch', 'unknown-key', 'bad-signature']),
+  message: z.string().optional(),
+})
 export const AuditVerifyResponse = z.strictObject({
   ok: z.boolean(),
   checked: z.number().int(),
+  /** The head the chain was verified up to: keep it outside, or keep a signed checkpoint. */
+  head: z.strictObject({seq: z.number().int(), hash: z.string()}),
   problems: z.array(
     z.strictObject({
       seq: z.number().int().nullable(),
       id: z.string().nullable(),
-      kind: z.enum(['edited', 'inserted', 'deleted', 'reordered']),
+      kind: VerifyProblemKind,
       message: z.string(),
     }),
   ),
+  /** More problems were found than listed. */
+  truncated: z.boolean(),
+  /** The checkpoints given in the request, each with its verdict. */
+  checkpoints: z.array(CheckpointVerdictView),
+  /** Devices' witnesses: distinct checkpoints re-checked, and devices holding one. */
+  witnesses: z.strictObject({checked: z.number().int(), devices: z.number().int()}),
 })
 export type AuditVerifyResponse = z.infer<typeof AuditVerifyResponse>
+// GET /audit/checkpoint: the latest signed checkpoint; POST signs the current head first (if it moved)
+export const CheckpointResponse = z.strictObject({checkpoint: AuditCheckpoint.nullable(), publicKey: CheckpointPublicKey})
+export type CheckpointResponse = z.infer<typeof CheckpointResponse>

@@ -27,6 +27,8 @@ export const DeviceView = z.strictObject({
   online: z.boolean(),
   lastSeenAt: Timestamp.nullable(),
   inventory: z.record(z.string(), z.unknown()).nullable(),
+  /** Events the device sent that the device-event registry refused (src/protocol/agent/device-events.ts). */
+  eventsRefused: z.number().int().nonnegative(),
 })
 export type DeviceView = z.infer<typeof DeviceView>
 export const DeviceList = z.strictObject({devices: z.array(DeviceView)})

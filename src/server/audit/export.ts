@@ -99,6 +99,8 @@ export interface ExportStarted {
   count: number
   /** The chain head when the export began; later events (incl. the audit.export itself) are not included. */
   upTo: number
+  /** The hash of event upTo: with upTo, the head an auditor keeps outside to anchor this export. */
+  upToHash: string
 }
 
 /**
@@ -114,7 +116,7 @@ export async function startExport(
   format: ExportFormat,
   actor: AuditInput,
 ): Promise<ExportStarted & {stream: Readable}> {
-  const head = await auditDb(store.db).selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirstOrThrow()
+  const head = await auditDb(store.db).selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow()
   const upTo = Number(head.seq)
   const counted = await auditDb(store.db)
     .selectFrom('audit_events')
@@ -126,8 +128,8 @@ export async function startExport(
   await log.append({
     ...actor,
     action: 'audit.export',
-    details: {...actor.details, format, filters, count, upTo, scoped: scope ? !scope.all : false},
+    details: {...actor.details, format, filters, count, upTo, upToHash: head.hash, scoped: scope ? !scope.all : false},
   })
   const stream = Readable.from(exportChunks(store, filter, format, upTo), {objectMode: false})
-  return {count, upTo, stream}
+  return {count, upTo, upToHash: head.hash, stream}
 }

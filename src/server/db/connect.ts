@@ -4,6 +4,7 @@ import * as m001 from './migrations/001-initial.js'
 import * as m002 from './migrations/002-audit-head.js'
 import * as m003 from './migrations/003-agent.js'
 import * as m004 from './migrations/004-jobs-logs.js'
+import * as m005 from './migrations/005-audit-anchoring.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '002-audit-head': m002,
   '003-agent': m003,
   '004-jobs-logs': m004,
+  '005-audit-anchoring': m005,
 }
 
 export interface OpenedDatabase {

@@ -20,6 +20,8 @@ export interface Database {
   jobs: JobsTable
   log_uploads: LogUploadsTable
   logs_keys: LogsKeysTable
+  audit_checkpoints: AuditCheckpointsTable
+  audit_witnesses: AuditWitnessesTable
 }
 
 export interface CustomersTable {
@@ -50,6 +52,8 @@ export interface DevicesTable {
   last_seen_at: string | null
   /** JSON inventory reported by the agent at connect. */
   inventory: string | null
+  /** Events the device sent that the device-event registry refused (counted, never stored). */
+  events_refused: Generated<number>
 }
 
 export type Role = 'admin' | 'service-engineer' | 'applications-specialist' | 'auditor' | 'viewer'
@@ -209,6 +213,29 @@ export interface LogsKeysTable {
   id: string
   created_at: string
   retired_at: string | null
+}
+
+/** Signed audit checkpoints this server issued (migration 005; the signing key is in the data dir). */
+export interface AuditCheckpointsTable {
+  seq: number
+  hash: string
+  time: string
+  key_id: string
+  signature: string
+}
+
+/** What witness a device presented on its last connect, and what the server made of it. */
+export type WitnessVerdict = 'ok' | 'mismatch' | 'unknown-key' | 'bad-signature'
+
+export interface AuditWitnessesTable {
+  serial: string
+  seq: number
+  hash: string
+  time: string
+  key_id: string
+  signature: string
+  received_at: string
+  verdict: WitnessVerdict
 }
 
 export type Job = Selectable<JobsTable>

@@ -31,6 +31,8 @@ export class AgentConnection {
   queue: Promise<void> = Promise.resolve()
   queued = 0
   closing = false
+  /** Device events refused on this connection (only the first is audited). */
+  refusedEvents = 0
   private readonly pending = new Map<string, Pending>()
 
   constructor(
@@ -51,6 +53,15 @@ export class AgentConnection {
   send(message: ServerToAgent, onError?: (error: Error) => void): boolean {
     if (this.ws.readyState !== this.ws.OPEN || this.ws.bufferedAmount > MAX_BUFFERED_BYTES) return false
     this.ws.send(encodeMessage(message), (error) => {
+      if (error && onError) onError(error)
+    })
+    return true
+  }
+
+  /** A message already encoded once for many connections (broadcast); same rules as send. */
+  sendEncoded(text: string, onError?: (error: Error) => void): boolean {
+    if (this.ws.readyState !== this.ws.OPEN || this.ws.bufferedAmount > MAX_BUFFERED_BYTES) return false
+    this.ws.send(text, (error) => {
       if (error && onError) onError(error)
     })
     return true

@@ -11,7 +11,6 @@ import {
   ProtocolErrorCodes,
   type AgentToServer,
   type ErrorMessage,
-  type EventMessage,
   type Inventory,
   type RequestMessage,
   type ResponseMessage,
@@ -20,8 +19,9 @@ import type {JobMessage, JobUpdateMessage} from '../../protocol/agent/jobs.js'
 import {UnavailableError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
+import {broadcastCheckpoint, exchangeCheckpoints, type HubAnchoring} from './anchoring.js'
 import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
-import {pruneEventIds, recordDeviceEvent} from './events.js'
+import {DeviceEventIntake, pruneEventIds} from './events.js'
 import {PresenceWriter} from './presence.js'
 import {authenticateUpgrade, rejectUpgrade, upgradePath} from './upgrade.js'
 
@@ -41,7 +41,12 @@ export interface HubDeps {
   db: Kysely<Database>
   audit: AuditLog
   log: FastifyBaseLogger
+  /** Audit checkpoints to hand out and witnesses to check (anchoring.ts); absent in some tests. */
+  anchoring?: HubAnchoring
 }
+
+/** Handles one decoded message type for a connection that said hello. */
+type MessageHandler<T extends AgentToServer['type']> = (c: AgentConnection, message: Extract<AgentToServer, {type: T}>) => Promise<void> | void
 
 export interface Presence {
   online: boolean
@@ -73,6 +78,7 @@ export class DeviceHub {
   private readonly connections = new Map<string, AgentConnection>()
   private readonly wss: WebSocketServer
   private readonly presence: PresenceWriter
+  private readonly events: DeviceEventIntake
   private tick: NodeJS.Timeout | undefined
   private lastTouch = Date.now()
   private lastPrune = 0
@@ -80,6 +86,23 @@ export class DeviceHub {
   private closing = false
   private jobHandler: HubJobHandler | undefined
   private readonly options: Required<HubOptions>
+  /**
+   * One handler per agent message type (frp's msg registry in spirit): a feature adds its
+   * entry, nothing else in the hub branches on a type.
+   */
+  private readonly handlers: {[T in AgentToServer['type']]: MessageHandler<T>} = {
+    hello: (c, m) => this.onHello(c, m),
+    inventory: (c, m) => this.onInventory(c, m),
+    event: (c, m) => this.events.onEvent(c, m, this.replyTo(c)),
+    response: (c, m) => {
+      if (!c.settle(m.id, m)) this.deps.log.debug({serial: c.serial, id: m.id}, 'hub: response to no pending request (late?)')
+    },
+    'job-update': (c, m) => {
+      if (!this.jobHandler) return this.reply(c, {type: 'error', refId: m.id, code: ProtocolErrorCodes.unknownType, message: 'this server takes no jobs'})
+      return this.jobHandler.update({serial: c.serial, customerId: c.customerId}, m)
+    },
+    error: (c, m) => this.deps.log.warn({serial: c.serial, code: m.code, refId: m.refId}, `hub: agent reported: ${m.message}`),
+  }
 
   constructor(
     private readonly deps: HubDeps,
@@ -89,6 +112,8 @@ export class DeviceHub {
     // No compression: it costs ~300 KB of zlib state per connection, and messages are tiny.
     this.wss = new WebSocketServer({noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false})
     this.presence = new PresenceWriter(deps.db, deps.log)
+    this.events = new DeviceEventIntake(deps)
+    deps.anchoring?.onSigned((checkpoint) => broadcastCheckpoint(this.connections.values(), checkpoint, deps.log))
   }
 
   get heartbeat(): {intervalMs: number; timeoutMs: number} {
@@ -209,7 +234,11 @@ export class DeviceHub {
 
   private onMessage(c: AgentConnection, data: RawData, isBinary: boolean): void {
     c.lastActivity = Date.now()
-    if (isBinary) return this.reply(c, {type: 'error', code: ProtocolErrorCodes.malformed, message: 'text frames only'})
+    if (isBinary) {
+      const error = {type: 'error', code: ProtocolErrorCodes.malformed, message: 'text frames only'} as const
+      // Before hello nothing on this connection is worth keeping: close at once.
+      return c.protocolVersion === null ? this.refuseBeforeHello(c, error) : this.reply(c, error)
+    }
     if (c.queued >= MAX_QUEUED_MESSAGES) {
       // Dropped, not queued: an unacknowledged event is redelivered by the agent's outbox.
       return this.reply(c, {type: 'error', code: 'BUSY', message: `more than ${MAX_QUEUED_MESSAGES} messages waiting; slow down`})
@@ -230,42 +259,23 @@ export class DeviceHub {
     if (!decoded.ok) {
       this.deps.log.warn({serial: c.serial, code: decoded.error.code}, `hub: bad message: ${decoded.error.message}`)
       if (c.protocolVersion === null) return this.refuseBeforeHello(c, decoded.error)
-      return this.reply(c, decoded.error)
+      this.reply(c, decoded.error)
+      // An event that can never be recorded is settled with a refusal, or the agent resends it forever.
+      if (decoded.eventId) return this.events.refuse(c, decoded.eventId, {code: decoded.error.code, message: decoded.error.message}, 'undecodable', this.replyTo(c))
+      return
     }
     const message = decoded.message
     if (c.protocolVersion === null && message.type !== 'hello') {
       return this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `expected "hello" first, got "${message.type}"`})
     }
-    await this.dispatch(c, message)
+    const handler = this.handlers[message.type] as MessageHandler<typeof message.type>
+    await handler(c, message)
   }
 
-  private async dispatch(c: AgentConnection, message: AgentToServer): Promise<void> {
-    switch (message.type) {
-      case 'hello': {
-        return this.onHello(c, message)
-      }
-      case 'inventory': {
-        if (message.inventory.serial !== c.serial) return this.reply(c, {type: 'error', refId: message.id, code: ProtocolErrorCodes.invalid, message: 'inventory.serial is not this device'})
-        c.inventory = message.inventory
-        this.presence.record(c.serial, new Date(), message.inventory)
-        return
-      }
-      case 'event': {
-        return this.onEvent(c, message)
-      }
-      case 'response': {
-        if (!c.settle(message.id, message)) this.deps.log.debug({serial: c.serial, id: message.id}, 'hub: response to no pending request (late?)')
-        return
-      }
-      case 'job-update': {
-        if (!this.jobHandler) return this.reply(c, {type: 'error', refId: message.id, code: ProtocolErrorCodes.unknownType, message: 'this server takes no jobs'})
-        return this.jobHandler.update({serial: c.serial, customerId: c.customerId}, message)
-      }
-      case 'error': {
-        this.deps.log.warn({serial: c.serial, code: message.code, refId: message.refId}, `hub: agent reported: ${message.message}`)
-        return
-      }
-    }
+  private onInventory(c: AgentConnection, message: Extract<AgentToServer, {type: 'inventory'}>): void {
+    if (message.inventory.serial !== c.serial) return this.reply(c, {type: 'error', refId: message.id, code: ProtocolErrorCodes.invalid, message: 'inventory.serial is not this device'})
+    c.inventory = message.inventory
+    this.presence.record(c.serial, new Date(), message.inventory)
   }
 
   private onHello(c: AgentConnection, hello: Extract<AgentToServer, {type: 'hello'}>): void {
@@ -281,25 +291,22 @@ export class DeviceHub {
     }
     c.protocolVersion = version
     c.inventory = hello.inventory
+    const anchoring = this.deps.anchoring
     this.reply(c, {
       type: 'welcome',
       protocolVersion: version,
       serverTime: new Date().toISOString(),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      ...(anchoring ? {checkpointKey: anchoring.publicKey} : {}),
     })
     this.presence.record(c.serial, new Date(), hello.inventory)
     this.deps.log.info({serial: c.serial, protocolVersion: version}, 'hub: agent connected')
+    if (anchoring) void exchangeCheckpoints(c, anchoring, hello.witness, this.replyTo(c), this.deps.log)
     // After the welcome: queued jobs follow it on the same ordered channel.
     if (this.jobHandler) {
       this.jobHandler.connected(c.serial).catch((error: unknown) => this.deps.log.error({serial: c.serial, err: error}, 'hub: pushing queued jobs failed'))
     }
-  }
-
-  /** Exactly-once recording (events.ts); the ack follows the commit, also for a duplicate. */
-  private async onEvent(c: AgentConnection, event: EventMessage): Promise<void> {
-    await recordDeviceEvent(this.deps.db, this.deps.audit, {serial: c.serial, customerId: c.customerId}, event)
-    this.reply(c, {type: 'event-ack', eventId: event.eventId})
   }
 
   private refuseBeforeHello(c: AgentConnection, error: ErrorMessage): void {
@@ -309,6 +316,10 @@ export class DeviceHub {
 
   private reply(c: AgentConnection, message: Parameters<AgentConnection['send']>[0]): void {
     c.send(message, (error) => this.deps.log.debug({serial: c.serial, err: error}, 'hub: send failed'))
+  }
+
+  private replyTo(c: AgentConnection): (message: Parameters<AgentConnection['send']>[0]) => void {
+    return (message) => this.reply(c, message)
   }
 
   /** bye (optional) + close frame; terminate if the peer does not complete the close in 2 s. */

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import {hubAnchoring} from './anchoring.js'
 import {DeviceHub} from './hub.js'
 
 declare module 'fastify' {
@@ -15,7 +16,7 @@ declare module 'fastify' {
  */
 export const hubPlugin = fp(
   async (app) => {
-    const hub = new DeviceHub({db: app.db, audit: app.audit, log: app.log}, app.config.agents)
+    const hub = new DeviceHub({db: app.db, audit: app.audit, log: app.log, anchoring: hubAnchoring(app)}, app.config.agents)
     app.decorate('hub', hub)
     app.addHook('onReady', async () => hub.attach(app.server))
     app.addHook('preClose', async () => hub.close())

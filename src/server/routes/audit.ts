@@ -5,7 +5,9 @@ import {
   AuditList,
   AuditListQuery,
   type AuditEventView,
+  AuditVerifyRequest,
   AuditVerifyResponse,
+  CheckpointResponse,
 } from '../../protocol/api/audit.js'
 import {Empty} from '../../protocol/api/common.js'
 import {ForbiddenError, UsageError} from '../../shared/errors.js'
@@ -14,12 +16,12 @@ import {auditRequest, requestActor} from '../audit/plugin.js'
 import {type AuditFilter, type AuditQueryInput, normalizeFilter} from '../audit/query.js'
 import type {AuditStore} from '../audit/tables.js'
 import type {AuditEvent} from '../audit/types.js'
-import {verifyChain} from '../audit/verify.js'
+import {verifyWithAnchors} from '../audit/verify-anchored.js'
 import {RequestValidationError} from '../http/zod-compilers.js'
 
 const DEFAULT_LIMIT = 100
 
-/** /audit: list, export (streamed, itself audited) and verify. All need audit:read. */
+/** /audit: list, export (streamed, itself audited), verify and checkpoints. All need audit:read. */
 export const auditRoutes: FastifyPluginAsync = async (app) => {
   // Before validation: an unauthenticated caller learns nothing from a 400 about the query.
   const canRead = app.requirePermission('audit:read')
@@ -48,25 +50,38 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
         .header('content-disposition', `attachment; filename="tether-audit-${stamp}.${format}"`)
         .header('x-audit-count', String(started.count))
         .header('x-audit-up-to', String(started.upTo))
+        .header('x-audit-head-hash', started.upToHash)
         .send(started.stream)
     },
   )
 
   app.post(
     '/audit/verify',
-    {preValidation: canRead, schema: {body: Empty.nullish(), response: {200: AuditVerifyResponse}}},
+    {preValidation: canRead, schema: {body: AuditVerifyRequest.nullish(), response: {200: AuditVerifyResponse}}},
     async (request) => {
       // The chain spans every customer: a scoped user could learn of events outside the scope.
       if (!request.principal?.scope.all) throw new ForbiddenError('verifying the audit chain needs an unscoped (all customers) user')
-      const result = await verifyChain(store)
+      const body = (request.body ?? {}) as AuditVerifyRequest
+      const result = await verifyWithAnchors(store, app.checkpoints, body.checkpoints ?? [])
       await auditRequest(request, {
         action: 'audit.verify',
         outcome: result.ok ? 'success' : 'failure',
-        details: {checked: result.checked, problems: result.problems.length, headSeq: result.head.seq},
+        details: {checked: result.checked, problems: result.problems.length, headSeq: result.head.seq, headHash: result.head.hash, checkpoints: result.checkpoints.length},
       })
-      return {ok: result.ok, checked: result.checked, problems: result.problems}
+      return result
     },
   )
+
+  app.get('/audit/checkpoint', {preValidation: canRead, schema: {response: {200: CheckpointResponse}}}, async () => ({
+    checkpoint: await app.checkpoints.latest(),
+    publicKey: app.checkpoints.publicKey,
+  }))
+
+  // Signing on demand changes nothing but the record of checkpoints; not an audited action.
+  app.post('/audit/checkpoint', {preValidation: canRead, schema: {body: Empty.nullish(), response: {200: CheckpointResponse}}}, async () => ({
+    checkpoint: await app.checkpoints.signHead(),
+    publicKey: app.checkpoints.publicKey,
+  }))
 }
 
 function filterOf(request: FastifyRequest, query: AuditQueryInput): AuditFilter {

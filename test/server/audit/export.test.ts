@@ -81,7 +81,7 @@ for (const dialect of DIALECTS) {
       const last = (await all()).at(-1)!
       assert.equal(last.action, 'audit.export')
       assert.equal(last.actor, 'auditor1')
-      assert.deepEqual(last.details, {count: started.count, filters: {}, format: 'jsonl', scoped: false, upTo: started.upTo})
+      assert.deepEqual(last.details, {count: started.count, filters: {}, format: 'jsonl', scoped: false, upTo: started.upTo, upToHash: started.upToHash})
       assert.equal((await chain.verify()).ok, true)
     })
 

@@ -1,9 +1,13 @@
 import {strict as assert} from 'node:assert'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import Fastify, {type FastifyInstance} from 'fastify'
 import {parse} from 'csv-parse/sync'
 import {API_PREFIX} from '../../../src/protocol/api/common.js'
 import {AuditList, AuditVerifyResponse} from '../../../src/protocol/api/audit.js'
 import {auditPlugin, auditRequest} from '../../../src/server/audit/plugin.js'
+import {defaultServerConfig} from '../../../src/server/config-defaults.js'
 import {dbPlugin} from '../../../src/server/db/plugin.js'
 import {useErrorHandler} from '../../../src/server/http/error-handler.js'
 import {useZodCompilers} from '../../../src/server/http/zod-compilers.js'
@@ -17,10 +21,14 @@ for (const dialect of DIALECTS) {
   describe(`audit routes (${dialect})`, function () {
     let t: TestDatabase
     let app: FastifyInstance
+    let dataDir: string
 
     before(async () => {
       t = await freshDatabase(dialect)
       app = Fastify()
+      // The checkpoint key lands in a data dir of its own (the audit plugin creates it on first use).
+      dataDir = await mkdtemp(join(tmpdir(), 'tether-audit-routes-'))
+      app.decorate('config', defaultServerConfig(dataDir))
       useZodCompilers(app)
       useErrorHandler(app)
       // The db plugin closes the database with the app; cleanup() then only drops it.
@@ -38,6 +46,7 @@ for (const dialect of DIALECTS) {
     after(async () => {
       await app?.close()
       await t?.cleanup()
+      if (dataDir) await rm(dataDir, {recursive: true, force: true})
     })
 
     it('records actor and source address from the request', async () => {
@@ -96,7 +105,10 @@ for (const dialect of DIALECTS) {
         (await app.inject({method: 'GET', url: `${API_PREFIX}/audit/events?action=audit.export&user=aud`, headers: principalHeader()})).json(),
       )
       assert.equal(list.events.length, 1)
-      assert.deepEqual(list.events[0].details, {count: 4, filters: {user: 'eng'}, format: 'jsonl', scoped: false, upTo: Number(res.headers['x-audit-up-to'])})
+      const upTo = Number(res.headers['x-audit-up-to'])
+      const upToHash = res.headers['x-audit-head-hash']
+      assert.match(String(upToHash), /^[0-9a-f]{64}$/)
+      assert.deepEqual(list.events[0].details, {count: 4, filters: {user: 'eng'}, format: 'jsonl', scoped: false, upTo, upToHash})
       assert.equal(list.events[0].sourceIp, '127.0.0.1')
     })
 

@@ -162,7 +162,8 @@ for (const kind of DB_KINDS) {
     it('records a device event once even when it is delivered twice, acking both', async () => {
       const a = await connect('SN-EV')
       await a.hello('SN-EV')
-      const event = {type: 'event', eventId: '6f1c3c52-8a0e-4c71-9d6e-0b2d2f1d9a11', time: new Date().toISOString(), action: 'device.access-mode.changed', outcome: 'success', details: {mode: 'no-access'}}
+      const details = {actor: 'local:root', from: 'allow', to: 'no-access', until: null}
+      const event = {type: 'event', eventId: '6f1c3c52-8a0e-4c71-9d6e-0b2d2f1d9a11', time: new Date().toISOString(), action: 'device.access-mode.changed', outcome: 'success', details}
       a.send(event)
       a.send(event)
       await waitFor(async () => a.received.filter((m) => m.type === 'event-ack').length === 2)
@@ -170,7 +171,7 @@ for (const kind of DB_KINDS) {
       assert.equal(rows.length, 1)
       assert.equal(rows[0].actor_type, 'device')
       assert.equal(rows[0].actor, 'SN-EV')
-      assert.equal(JSON.parse(rows[0].details).mode, 'no-access')
+      assert.equal(JSON.parse(rows[0].details).to, 'no-access')
     })
 
     it('sessions API: refused by the device is 409 REFUSED_BY_DEVICE, accepted is 200, offline is 503; all audited', async () => {
