@@ -78,16 +78,23 @@ for (const kind of DB_KINDS) {
       await assert.rejects(store.get(owner, up.uploadId), /no upload/)
     })
 
-    it('refuses bytes past the declared size', async () => {
-      const data = randomBytes(SEG)
-      const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
-      await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data, Buffer.from('x')]), noop), /past the declared size/)
+    it('refuses bytes past the declared size and keeps none of the chunk', async () => {
+      // A short last segment: the rollback once computed a fractional file length (RangeError, a 500).
+      for (const data of [randomBytes(SEG), randomBytes(2 * SEG + 300)]) {
+        const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
+        await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data, Buffer.from('x')]), noop), /^UsageError: chunk from byte 0 runs past the declared size/)
+        assert.equal((await store.get(owner, up.uploadId)).offset, 0)
+        await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data]), noop, data.length + 1), {code: 'USAGE', message: `chunk ends at byte ${data.length + 1}, past the declared size ${data.length}`})
+        assert.equal((await store.write(owner, up.uploadId, 0, Readable.from([data]), noop, data.length)).status, 'complete')
+      }
     })
 
     it('rotates the master key by re-wrapping data keys without touching bundle files', async () => {
       const data = randomBytes(SEG * 3)
       const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       await store.write(owner, up.uploadId, 0, Readable.from([data]), noop)
+      // And one left open: its data key is re-wrapped too.
+      await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       const bundles = await t.app.db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').execute()
       const before = new Map(await Promise.all(bundles.map(async (b) => [b.id, sha(await readFile(join(t.config.logs.storageDir, b.file)))] as const)))
       const oldKey = (await keyring()).current.id
