@@ -83,6 +83,21 @@ export function errorFromNetwork(server: string, error: unknown): TetherError {
   return new UnavailableError(`${server}: ${reason}`, {cause: error, suggestions, details: code ? {errno: code} : undefined})
 }
 
+/** Connection-level failures that say "not there right now" (not TLS trust, not a bad name). */
+const AWAY_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+/** Answers of a server restarting (or of a proxy / load balancer in front of one). */
+const AWAY_STATUSES = new Set([502, 503, 504])
+
+/**
+ * True for an error of a server that is restarting or briefly unreachable, which a caller that
+ * can wait (a job waiter) retries; false for anything a retry cannot fix (auth, TLS trust, 4xx).
+ */
+export function isServerAway(error: unknown): error is UnavailableError {
+  if (!(error instanceof UnavailableError)) return false
+  const {errno, status} = error.details ?? {}
+  return AWAY_ERRNOS.has(String(errno)) || AWAY_STATUSES.has(Number(status))
+}
+
 function headerValue(headers: Headers, name: string): string | undefined {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v

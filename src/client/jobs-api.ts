@@ -1,8 +1,6 @@
 import type {z} from 'zod'
 import {DiagnosticCatalogue, JobList, JobQuery, JobView, RunDiagnosticRequest} from '../protocol/api/jobs.js'
 import {LogBundleList, LogBundleView, RequestLogsRequest} from '../protocol/api/logs.js'
-import {FINAL_JOB_STATUSES} from '../protocol/agent/jobs.js'
-import {PendingError} from '../shared/errors.js'
 import type {ApiClient} from './api-client.js'
 
 const seg = encodeURIComponent
@@ -38,26 +36,5 @@ export class JobsApi {
   /** A bundle id, or a device serial (its newest bundle). */
   getBundle(idOrSerial: string): Promise<LogBundle> {
     return this.client.call('GET', `/logs/${seg(idOrSerial)}`, {response: LogBundleView})
-  }
-
-  /**
-   * Polls until the job is final. Throws PendingError (exit 8) with the job in details when
-   * `timeoutMs` passes first: the job keeps running on the device.
-   */
-  async waitForJob(id: string, timeoutMs: number, onUpdate?: (job: Job) => void, intervalMs = 500): Promise<Job> {
-    const deadline = Date.now() + timeoutMs
-    let delay = Math.min(intervalMs, 250)
-    for (;;) {
-      const job = await this.getJob(id)
-      onUpdate?.(job)
-      if (FINAL_JOB_STATUSES.includes(job.status)) return job
-      if (Date.now() >= deadline) {
-        throw new PendingError(`job ${id} is still ${job.status} after ${Math.round(timeoutMs / 1000)}s; check later with \`tether jobs show ${id}\``, {
-          details: {jobId: id, status: job.status},
-        })
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))))
-      delay = Math.min(delay * 2, intervalMs * 4)
-    }
   }
 }

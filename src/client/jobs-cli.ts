@@ -1,5 +1,6 @@
 import {ExitCode, type ExitCodeValue} from '../shared/errors.js'
 import {renderFields, renderTable} from '../shared/output.js'
+import {waitForJob} from './job-waiter.js'
 import {JobsApi, type Job, type LogBundle} from './jobs-api.js'
 import {withApi} from './session.js'
 
@@ -9,6 +10,23 @@ export function withJobsApi<T>(fn: (api: JobsApi) => Promise<T>): Promise<T> {
 }
 
 const dash = (v: string | null | undefined) => v ?? '-'
+
+/**
+ * `--wait` of `diag run` and `logs request`: the shared waiter. `say` (human mode only) tells
+ * the user when the server goes away and comes back, so a silent pause is not taken for a hang.
+ */
+export function waitForJobCli(api: JobsApi, job: Job, options: {timeoutMs: number; intervalMs: number; say?: (line: string) => void}): Promise<Job> {
+  const {say} = options
+  const until = new Date(Date.now() + options.timeoutMs).toTimeString().slice(0, 8)
+  return waitForJob(api, job, {
+    timeoutMs: options.timeoutMs,
+    intervalMs: options.intervalMs,
+    ...(say && {
+      onUnreachable: (error) => say(`Server unreachable: ${error.message}. Still waiting for job ${job.id} until ${until}.`),
+      onReachable: () => say(`Server reachable again; waiting for job ${job.id}.`),
+    }),
+  })
+}
 
 export function jobSubject(job: Job): string {
   if (job.kind === 'diagnostic') return String(job.params.name ?? '?')

@@ -5,7 +5,7 @@ import {ResultWithExitCode, TetherCommand} from '../../shared/command.js'
 export default class DiagRun extends TetherCommand {
   static override description = `Run a named diagnostic on a device.
 
-Without --wait, prints the job id and exits 8 (accepted, still running). With --wait, polls until the device answers and prints the result: exit 0 when it succeeded, 1 when the device refused or the diagnostic failed, 8 when --timeout passed first (the job keeps going). An offline device gets the job when it connects (until --ttl).`
+Without --wait, prints the job id and exits 8 (accepted, still running). With --wait, polls until the device answers and prints the result: exit 0 when it succeeded, 1 when the device refused or the diagnostic failed, 8 when --timeout passed first (the job keeps going). A server restart meanwhile is waited out (exit 7 only if the server is still unreachable when --timeout passes). An offline device gets the job when it connects (until --ttl).`
   static override examples = [
     '<%= config.bin %> diag run SN-1234 system-info --wait',
     '<%= config.bin %> diag run SN-1234 disk-usage --wait --json | jq .result',
@@ -27,14 +27,11 @@ Without --wait, prints the job id and exits 8 (accepted, still running). With --
     const {parseDuration} = await import('../../shared/duration.js')
     const timeoutMs = parseDuration(flags.timeout, '--timeout')
     const ttlSeconds = Math.ceil(parseDuration(flags.ttl, '--ttl') / 1000)
-    const {withJobsApi, jobOutcome} = await import('../../client/jobs-cli.js')
+    const {withJobsApi, jobOutcome, waitForJobCli} = await import('../../client/jobs-cli.js')
     const job = await withJobsApi(async (api) => {
       const created = await api.runDiagnostic(args.serial, {name: args.name, ttlSeconds})
       if (!flags.wait) return created
-      return api.waitForJob(created.id, timeoutMs).catch(async (error: unknown) => {
-        if ((error as {code?: string}).code === 'PENDING') return api.getJob(created.id)
-        throw error
-      })
+      return waitForJobCli(api, created, {timeoutMs, intervalMs: 2000, say: this.jsonEnabled() ? undefined : (line) => this.logToStderr(line)})
     })
     const outcome = jobOutcome(job)
     if (!this.jsonEnabled()) {

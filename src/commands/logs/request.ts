@@ -5,7 +5,7 @@ import {ResultWithExitCode, TetherCommand} from '../../shared/command.js'
 export default class LogsRequest extends TetherCommand {
   static override description = `Ask a device to collect its logs and upload them as an encrypted bundle.
 
-Without --wait, prints the job id and exits 8 (accepted, still running). With --wait, waits for the upload and prints the bundle id (then: tether logs pull ID). An offline device collects when it connects (until --ttl).`
+Without --wait, prints the job id and exits 8 (accepted, still running). With --wait, waits for the upload and prints the bundle id (then: tether logs pull ID); exit 8 when --timeout passes first, and a server restart meanwhile is waited out (exit 7 only if the server is still unreachable when --timeout passes). An offline device collects when it connects (until --ttl).`
   static override examples = [
     '<%= config.bin %> logs request SN-1234 --since 24h --wait',
     'ID=$(<%= config.bin %> logs request SN-1234 --wait --json | jq -r .result.bundleId) && <%= config.bin %> logs pull "$ID" -o sn-1234.tar.gz',
@@ -26,14 +26,11 @@ Without --wait, prints the job id and exits 8 (accepted, still running). With --
     const timeoutMs = parseDuration(flags.timeout, '--timeout')
     const ttlSeconds = Math.ceil(parseDuration(flags.ttl, '--ttl') / 1000)
     const since = parseTime(flags.since, '--since')
-    const {withJobsApi, jobOutcome} = await import('../../client/jobs-cli.js')
+    const {withJobsApi, jobOutcome, waitForJobCli} = await import('../../client/jobs-cli.js')
     const job = await withJobsApi(async (api) => {
       const created = await api.requestLogs(args.serial, {...(since ? {since} : {}), ttlSeconds})
       if (!flags.wait) return created
-      return api.waitForJob(created.id, timeoutMs, undefined, 1000).catch(async (error: unknown) => {
-        if ((error as {code?: string}).code === 'PENDING') return api.getJob(created.id)
-        throw error
-      })
+      return waitForJobCli(api, created, {timeoutMs, intervalMs: 4000, say: this.jsonEnabled() ? undefined : (line) => this.logToStderr(line)})
     })
     const outcome = jobOutcome(job)
     if (!this.jsonEnabled()) {

@@ -1,7 +1,7 @@
 import {randomUUID} from 'node:crypto'
 import type {FastifyBaseLogger} from 'fastify'
 import type {Kysely} from 'kysely'
-import {FINAL_JOB_STATUSES, type JobKind, type JobMessage, type JobStatus, type JobUpdateMessage, MAX_JOB_RESULT_BYTES} from '../../protocol/agent/jobs.js'
+import {FINAL_JOB_STATUSES, type JobKind, type JobMessage, type JobProgress, type JobStatus, type JobUpdateMessage, MAX_JOB_RESULT_BYTES} from '../../protocol/agent/jobs.js'
 import type {JobQuery, JobView} from '../../protocol/api/jobs.js'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
@@ -128,7 +128,7 @@ export class JobService {
       const result = update.result === undefined ? null : boundedJson(update.result)
       const error = update.error ? JSON.stringify(update.error) : null
       const startedAt = job.started_at ?? (update.status === 'refused' ? null : now)
-      const res = await notFinal.set({status: update.status, started_at: startedAt, finished_at: now, result, error, progress}).executeTakeFirst()
+      const res = await notFinal.set({status: update.status, started_at: startedAt, finished_at: now, result, error, progress: finalProgress(update, job.progress)}).executeTakeFirst()
       if (Number(res.numUpdatedRows) === 0) return
       if (update.status === 'refused') return audit('job.refused', 'denied', {error: update.error ?? null})
       auditStart()
@@ -215,6 +215,18 @@ export class JobService {
     if (query.kind) q = q.where('jobs.kind', '=', query.kind)
     return q.orderBy('jobs.created_at', 'desc').limit(query.limit ?? 100).execute()
   }
+}
+
+/**
+ * The figure a job keeps once final. The agent's final update carries no progress, and live
+ * figures are dropped while it is offline, so the last stored one can be stale (60% of an
+ * upload that then finished): a success is complete (done = total); a failure keeps its last
+ * figure, how far it got. Without a total (or any figure) there is nothing to correct.
+ */
+function finalProgress(update: JobUpdateMessage, stored: string | null): string | null {
+  const last = update.progress ?? (stored === null ? null : (JSON.parse(stored) as JobProgress))
+  if (last === null) return null
+  return JSON.stringify(update.status === 'succeeded' && last.total !== undefined ? {done: last.total, total: last.total} : last)
 }
 
 /** Results above the bound are replaced by a marker: the agent should have trimmed them. */

@@ -111,9 +111,11 @@ export class UploadStore {
   /**
    * Appends a chunk that starts at `offset` (must be the committed offset). Whole segments are
    * sealed and written as they fill; on a broken stream the segments written so far stay
-   * committed. Completes the upload when the last byte arrived.
+   * committed. Completes the upload when the last byte arrived. `length` (the Content-Length,
+   * when the chunk has one) lets a chunk that would run past the declared size be refused
+   * before any of it is read.
    */
-  async write(owner: UploadOwner, id: string, offset: number, body: Readable, onComplete: CompletionListener): Promise<UploadState> {
+  async write(owner: UploadOwner, id: string, offset: number, body: Readable, onComplete: CompletionListener, length?: number): Promise<UploadState> {
     const upload = await this.find(owner, id)
     if (upload.status === 'complete') throw new ConflictError(`upload ${id} is already complete`, {code: 'UPLOAD_COMPLETE'})
     if (this.busy.has(id)) throw new ConflictError(`upload ${id} is receiving another chunk`, {code: 'UPLOAD_BUSY'})
@@ -127,6 +129,7 @@ export class UploadStore {
       try {
         const {committed, header} = await reconcile(handle, path, upload)
         if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
+        if (length !== undefined && offset + length > upload.size) throw pastEnd(`chunk ends at byte ${offset + length}, past the declared size ${upload.size}`)
         key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
         reached = await this.append(upload, key, handle, header, committed, body)
       } finally {
@@ -160,6 +163,7 @@ export class UploadStore {
     // the previous one completed, so the file still only ever grows by whole sealed segments.
     let writing: Promise<void> = Promise.resolve()
     let failure: Error | undefined
+    let oversized = false
     const settle = async (): Promise<void> => {
       await writing
       if (failure) throw failure
@@ -191,7 +195,10 @@ export class UploadStore {
         let at = 0
         while (at < chunk.length) {
           const n = Math.min(chunk.length - at, seg - fill, upload.size - sealed - fill)
-          if (n === 0) throw new UsageError(`the chunk goes past the declared size of ${upload.size} bytes`, {details: {field: 'body'}})
+          if (n === 0) {
+            oversized = true
+            throw pastEnd(`chunk from byte ${start} runs past the declared size ${upload.size}`)
+          }
           chunk.copy(buffer, fill, at, at + n)
           fill += n
           at += n
@@ -201,11 +208,15 @@ export class UploadStore {
       }
       await settle()
     } catch (error) {
-      // A broken or oversized chunk: keep the whole segments already written, drop the rest.
+      // A broken chunk keeps the whole segments already written (a short final one is cut, as
+      // reconcile would); an oversized chunk is a bad request and is undone whole, so the upload
+      // stays exactly where it was. `start` is a segment boundary (reconcile), `committed` may
+      // be the end of a short final segment.
       await writing
-      await handle.truncate(segmentOffset(committed / seg, seg))
+      const keep = oversized ? start : Math.floor(committed / seg) * seg
+      await handle.truncate(segmentOffset(keep / seg, seg))
       await this.failOnLostWrites(upload, await writeback)
-      await this.db.updateTable('log_uploads').set({committed, updated_at: new Date().toISOString()}).where('id', '=', upload.id).execute()
+      await this.db.updateTable('log_uploads').set({committed: keep, updated_at: new Date().toISOString()}).where('id', '=', upload.id).execute()
       throw error
     }
     await this.failOnLostWrites(upload, await writeback)
@@ -296,6 +307,11 @@ async function readHeader(handle: FileHandle, path: string): Promise<SegmentHead
   const {bytesRead} = await handle.read(raw, 0, HEADER_BYTES, 0)
   if (bytesRead !== HEADER_BYTES) throw new TetherError(`${path}: truncated header`, {code: 'BUNDLE_TAMPERED'})
   return parseHeader(raw)
+}
+
+/** A 400 naming the body: the agent sent more than it declared (a bug on its side, not a retry). */
+function pastEnd(message: string): UsageError {
+  return new UsageError(message, {details: {field: 'body'}})
 }
 
 function view(upload: LogUpload, offset: number): UploadState {

@@ -74,7 +74,9 @@ export const uploadsRoutes: FastifyPluginAsync = async (app) => {
     async (request) => {
       const {id} = request.params as z.infer<typeof IdParam>
       const {offset} = request.query as z.infer<typeof UploadChunkQuery>
-      return app.logs.uploads.write(device(request), id, offset, request.body as Readable, onComplete)
+      // Absent for a chunked body: then the store notices the excess as the bytes arrive.
+      const length = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length'])
+      return app.logs.uploads.write(device(request), id, offset, request.body as Readable, onComplete, length)
     },
   )
 }

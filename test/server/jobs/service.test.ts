@@ -75,6 +75,26 @@ for (const kind of DB_KINDS) {
       assert.equal((await t.app.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirstOrThrow()).status, 'sent')
     })
 
+    it('shows a finished job\'s progress as its outcome: complete when it succeeded, the last figure when it failed', async () => {
+      sender.online.add('SN-1')
+      const serial = {serial: 'SN-1', customerId: 'acme'}
+      const progressOf = async (id: string) => (await call(t.app, 'GET', `/jobs/${id}`, {token: root})).json().progress
+      // The agent's final update carries no progress, and live figures are dropped while it is offline.
+      const ok = await jobs.create(await device(t, 'SN-1'), {kind: 'logs', params: {}, requestedBy: 'root', ttlSeconds: 60})
+      await jobs.onUpdate(serial, {type: 'job-update', jobId: ok.id, status: 'running', progress: {done: 600, total: 1000}})
+      assert.deepEqual(await progressOf(ok.id), {done: 600, total: 1000})
+      await jobs.onUpdate(serial, {type: 'job-update', jobId: ok.id, status: 'succeeded', result: {bundleId: 'b', size: 1000, sha256: 'x'}})
+      assert.deepEqual(await progressOf(ok.id), {done: 1000, total: 1000})
+      const bad = await jobs.create(await device(t, 'SN-1'), {kind: 'logs', params: {}, requestedBy: 'root', ttlSeconds: 60})
+      await jobs.onUpdate(serial, {type: 'job-update', jobId: bad.id, status: 'running', progress: {done: 600, total: 1000}})
+      await jobs.onUpdate(serial, {type: 'job-update', jobId: bad.id, status: 'failed', error: {code: 'UPLOAD_STALLED', message: 'no progress'}})
+      assert.deepEqual(await progressOf(bad.id), {done: 600, total: 1000})
+      // Nothing measured (a diagnostic): nothing made up.
+      const diag = await jobs.create(await device(t, 'SN-1'), {kind: 'diagnostic', params: {name: 'memory'}, requestedBy: 'root', ttlSeconds: 60})
+      await jobs.onUpdate(serial, {type: 'job-update', jobId: diag.id, status: 'succeeded', result: {}})
+      assert.equal(await progressOf(diag.id), null)
+    })
+
     it('records a refusal (audited as denied)', async () => {
       sender.online.add('SN-1')
       const job = await jobs.create(await device(t, 'SN-1'), {kind: 'logs', params: {}, requestedBy: 'root', ttlSeconds: 60})

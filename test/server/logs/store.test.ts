@@ -6,7 +6,7 @@ import {Readable} from 'node:stream'
 import {findBundle, readBundle} from '../../../src/server/logs/bundles.js'
 import {loadKeyring} from '../../../src/server/logs/keys.js'
 import {rotateLogsKey} from '../../../src/server/logs/rotate.js'
-import {UploadStore} from '../../../src/server/logs/upload-store.js'
+import {type CompletionListener, UploadStore} from '../../../src/server/logs/upload-store.js'
 import {UNSCOPED} from '../../../src/server/auth/scope.js'
 import {auditEvents, buildTestApp, call, seedUser, sessionFor, type TestApp} from '../helpers/app.js'
 import {DB_KINDS} from '../helpers/database.js'
@@ -14,7 +14,6 @@ import {DB_KINDS} from '../helpers/database.js'
 const SEG = 1024
 const owner = {serial: 'SN-1', customerId: 'acme'}
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
-const noop = async () => {}
 
 /** A body that delivers `data` in pieces, then fails (a killed agent / cut connection). */
 function breaking(data: Buffer): Readable {
@@ -33,6 +32,8 @@ for (const kind of DB_KINDS) {
     let store: UploadStore
     const keyring = () => loadKeyring(t.config.logs.masterKeyFile, {})
     const settings = () => ({storageDir: t.config.logs.storageDir, region: 'eu', retentionDays: 90})
+    /** Completes without an audit event: these tests look at the store alone. */
+    const noop: CompletionListener = (_upload, markComplete) => markComplete(t.app.db)
 
     before(async () => {
       t = await buildTestApp(kind)
@@ -57,8 +58,9 @@ for (const kind of DB_KINDS) {
       // A "restarted server" (fresh store, no running hash) finishes and hashes from disk.
       const restarted = new UploadStore(t.app.db, keyring, settings(), SEG)
       let completed = 0
-      state = await restarted.write(owner, up.uploadId, 3 * SEG, Readable.from([data.subarray(3 * SEG)]), async () => {
+      state = await restarted.write(owner, up.uploadId, 3 * SEG, Readable.from([data.subarray(3 * SEG)]), async (upload, markComplete) => {
         completed++
+        await noop(upload, markComplete)
       })
       assert.equal(completed, 1)
       assert.deepEqual({offset: state.offset, status: state.status, bundleId: state.bundleId}, {offset: data.length, status: 'complete', bundleId: up.uploadId})
@@ -78,16 +80,23 @@ for (const kind of DB_KINDS) {
       await assert.rejects(store.get(owner, up.uploadId), /no upload/)
     })
 
-    it('refuses bytes past the declared size', async () => {
-      const data = randomBytes(SEG)
-      const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
-      await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data, Buffer.from('x')]), noop), /past the declared size/)
+    it('refuses bytes past the declared size and keeps none of the chunk', async () => {
+      // A short last segment: the rollback once computed a fractional file length (RangeError, a 500).
+      for (const data of [randomBytes(SEG), randomBytes(2 * SEG + 300)]) {
+        const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
+        await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data, Buffer.from('x')]), noop), /^UsageError: chunk from byte 0 runs past the declared size/)
+        assert.equal((await store.get(owner, up.uploadId)).offset, 0)
+        await assert.rejects(store.write(owner, up.uploadId, 0, Readable.from([data]), noop, data.length + 1), {code: 'USAGE', message: `chunk ends at byte ${data.length + 1}, past the declared size ${data.length}`})
+        assert.equal((await store.write(owner, up.uploadId, 0, Readable.from([data]), noop, data.length)).status, 'complete')
+      }
     })
 
     it('rotates the master key by re-wrapping data keys without touching bundle files', async () => {
       const data = randomBytes(SEG * 3)
       const up = await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       await store.write(owner, up.uploadId, 0, Readable.from([data]), noop)
+      // And one left open: its data key is re-wrapped too.
+      await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       const bundles = await t.app.db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').execute()
       const before = new Map(await Promise.all(bundles.map(async (b) => [b.id, sha(await readFile(join(t.config.logs.storageDir, b.file)))] as const)))
       const oldKey = (await keyring()).current.id

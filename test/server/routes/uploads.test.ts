@@ -1,0 +1,83 @@
+import {strict as assert} from 'node:assert'
+import {createHash, randomBytes} from 'node:crypto'
+import {Readable} from 'node:stream'
+import {Agent, request} from 'undici'
+import {AGENT_UPLOADS_PATH} from '../../../src/protocol/agent/jobs.js'
+import {DB_KINDS} from '../helpers/database.js'
+import {type HubFixture, startHubFixture} from '../hub/server-fixture.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed API answers
+type Loose = any
+
+const MiB = 1024 * 1024
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+/**
+ * The agent's upload routes over real mTLS (device certificate), as the agent calls them. A
+ * chunk that runs past the declared size is a 400 that names the problem, and the upload stays
+ * where it was: same committed offset, and the right chunk still completes it.
+ */
+for (const kind of DB_KINDS) {
+  describe(`agent upload routes over mTLS (${kind})`, function () {
+    this.timeout(30_000)
+    let fx: HubFixture
+    let dispatcher: Agent
+
+    /** PUT/GET/POST as the device; `body` as a Buffer sends Content-Length, as a Readable sends it chunked. */
+    const call = async (method: 'GET' | 'POST' | 'PUT', path: string, body?: Buffer | Readable | object): Promise<{status: number; json: Loose}> => {
+      const raw = body instanceof Buffer || body instanceof Readable
+      const res = await request(`${fx.server.url}${AGENT_UPLOADS_PATH}${path}`, {
+        method,
+        dispatcher,
+        headers: body === undefined ? {} : {'content-type': raw ? 'application/octet-stream' : 'application/json'},
+        ...(body === undefined ? {} : {body: raw ? body : JSON.stringify(body)}),
+      })
+      const text = await res.body.text()
+      return {status: res.statusCode, json: text ? JSON.parse(text) : null}
+    }
+
+    before(async () => {
+      fx = await startHubFixture(kind)
+      const device = await fx.issue('SN-UP')
+      dispatcher = new Agent({connect: {ca: fx.serverCaPem, cert: device.certPem, key: device.keyPem}})
+    })
+    after(async () => {
+      await dispatcher?.close()
+      if (fx) await fx.close()
+    })
+
+    // Not a multiple of the 1 MiB segment: the last segment is short (where the 500 came from).
+    const data = randomBytes(2 * MiB + 1000)
+
+    it('refuses a chunk with a Content-Length past the declared size (400) and leaves the upload resumable', async () => {
+      const created = await call('POST', '', {size: data.length, sha256: sha(data)})
+      assert.equal(created.status, 201, JSON.stringify(created.json))
+      const id = created.json.uploadId as string
+      const tooLong = Buffer.concat([data, randomBytes(100)])
+      const refused = await call('PUT', `/${id}?offset=0`, tooLong)
+      assert.equal(refused.status, 400, JSON.stringify(refused.json))
+      assert.equal(refused.json.error.code, 'USAGE')
+      assert.equal(refused.json.error.message, `chunk ends at byte ${tooLong.length}, past the declared size ${data.length}`)
+      assert.equal(refused.json.error.field, 'body')
+      assert.equal((await call('GET', `/${id}`)).json.offset, 0)
+      const done = await call('PUT', `/${id}?offset=0`, data)
+      assert.equal(done.status, 200, JSON.stringify(done.json))
+      assert.deepEqual({offset: done.json.offset, status: done.json.status}, {offset: data.length, status: 'complete'})
+    })
+
+    it('refuses a chunked body that runs past the declared size (400): none of it is kept, the offset stays', async () => {
+      const created = await call('POST', '', {size: data.length, sha256: sha(data)})
+      const id = created.json.uploadId as string
+      assert.equal((await call('PUT', `/${id}?offset=0`, data.subarray(0, MiB))).json.offset, MiB)
+      const refused = await call('PUT', `/${id}?offset=${MiB}`, Readable.from([data.subarray(MiB), randomBytes(10)]))
+      assert.equal(refused.status, 400, JSON.stringify(refused.json))
+      assert.equal(refused.json.error.code, 'USAGE')
+      assert.match(refused.json.error.message, new RegExp(`^chunk from byte ${MiB} runs past the declared size ${data.length}`))
+      const state = await call('GET', `/${id}`)
+      assert.deepEqual({offset: state.json.offset, status: state.json.status}, {offset: MiB, status: 'open'})
+      const done = await call('PUT', `/${id}?offset=${MiB}`, Readable.from([data.subarray(MiB)]))
+      assert.equal(done.status, 200, JSON.stringify(done.json))
+      assert.deepEqual({offset: done.json.offset, status: done.json.status}, {offset: data.length, status: 'complete'})
+    })
+  })
+}
