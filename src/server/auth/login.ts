@@ -5,6 +5,7 @@ import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import {findUserByName} from '../users/store.js'
 import {dummyPasswordHash, verifyPassword} from './passwords.js'
+import type {MfaSecrets} from './mfa-plugin.js'
 import type {SessionService} from './sessions.js'
 import {checkThrottle, clearFailures, recordFailure, type ThrottleSettings, throttleKeys} from './throttle.js'
 import {consumeTotp} from './totp.js'
@@ -24,7 +25,10 @@ const BAD_CREDENTIALS = 'invalid username, password or one-time code'
  * key costs the attacker nothing and us little), unknown users are verified against a dummy hash
  * so timing does not reveal them, and every outcome is audited.
  */
-export async function login(deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings}, input: LoginInput): Promise<TokenPair> {
+export async function login(
+  deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings; mfa: Pick<MfaSecrets, 'open'>},
+  input: LoginInput,
+): Promise<TokenPair> {
   const {db, sessions, audit} = deps
   const keys = throttleKeys(input.username, input.sourceIp)
   const base = {actorType: 'user' as const, actor: input.username, action: 'auth.login', sourceIp: input.sourceIp}
@@ -67,7 +71,7 @@ export async function login(deps: {db: Kysely<Database>; sessions: SessionServic
       // Not a failure: the client learns a code is needed only after the password was right.
       throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})
     }
-    if (!(await consumeTotp(db, user, input.totp))) return fail('bad-totp')
+    if (!(await consumeTotp(db, deps.mfa, user, input.totp))) return fail('bad-totp')
   }
 
   await clearFailures(db, keys[0])
