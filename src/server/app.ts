@@ -1,5 +1,6 @@
 import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions} from 'fastify'
 import {auditPlugin} from './audit/plugin.js'
+import {mfaPlugin} from './auth/mfa-plugin.js'
 import {authPlugin} from './auth/plugin.js'
 import type {ServerConfig} from './config.js'
 import type {OpenedDatabase} from './db/connect.js'
@@ -47,6 +48,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(dbPlugin, {opened: options.database})
   await app.register(healthPlugin)
   await app.register(auditPlugin)
+  await app.register(mfaPlugin)
   await app.register(authPlugin)
   await app.register(hubPlugin)
   await registerApiRoutes(app)

@@ -13,6 +13,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     deviceCa: {certFile: join(dataDir, 'device-ca', 'ca.crt'), keyFile: join(dataDir, 'device-ca', 'ca.key')},
     auth: {
       jwtSecretFile: join(dataDir, 'secrets', 'jwt.key'),
+      mfaKeyFile: join(dataDir, 'secrets', 'mfa.key'),
       accessTokenTtlSeconds: 300,
       refreshTokenTtlSeconds: 12 * 3600,
       mfaForReadOnlyRoles: false,

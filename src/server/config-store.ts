@@ -33,6 +33,7 @@ const ConfigFile = z.strictObject({
   auth: z
     .strictObject({
       jwtSecretFile: z.string(),
+      mfaKeyFile: z.string().min(1),
       accessTokenTtlSeconds: Positive,
       refreshTokenTtlSeconds: Positive,
       mfaForReadOnlyRoles: z.boolean(),
@@ -103,7 +104,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     database: isDatabaseUrl(database) ? database : at(database.replace(/^sqlite:/, '')),
     tls: {certFile: at(tls.certFile), keyFile: at(tls.keyFile), caFile: at(tls.caFile)},
     deviceCa: {certFile: at(deviceCa.certFile), keyFile: at(deviceCa.keyFile)},
-    auth: {...auth, jwtSecretFile: at(auth.jwtSecretFile)},
+    auth: {...auth, jwtSecretFile: at(auth.jwtSecretFile), mfaKeyFile: at(auth.mfaKeyFile)},
     limits: {...d.limits, ...file.limits},
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
@@ -133,7 +134,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     database: isDatabaseUrl(config.database) ? config.database : rel(config.database),
     tls: {certFile: rel(config.tls.certFile), keyFile: rel(config.tls.keyFile), caFile: rel(config.tls.caFile)},
     deviceCa: {certFile: rel(config.deviceCa.certFile), keyFile: rel(config.deviceCa.keyFile)},
-    auth: {...config.auth, jwtSecretFile: rel(config.auth.jwtSecretFile)},
+    auth: {...config.auth, jwtSecretFile: rel(config.auth.jwtSecretFile), mfaKeyFile: rel(config.auth.mfaKeyFile)},
     limits: config.limits,
     trustProxy: config.trustProxy,
     agents: config.agents,

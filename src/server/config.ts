@@ -17,6 +17,8 @@ export interface ServerConfig {
   auth: {
     /** HS256 secret file for access tokens (0600), shared by every node behind a load balancer. */
     jwtSecretFile: string
+    /** AES-256 key file (0600) sealing TOTP secrets in the database; same on every node. */
+    mfaKeyFile: string
     accessTokenTtlSeconds: number
     refreshTokenTtlSeconds: number
     /** MFA for auditors/viewers too (roles that reach devices always need it). */

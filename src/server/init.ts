@@ -8,6 +8,7 @@ import {defaultServerConfig} from './config-defaults.js'
 import {isDatabaseUrl, writeServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
 import {generateJwtSecret} from './auth/jwt.js'
+import {generateMfaKey} from './auth/mfa-key.js'
 import {assertPasswordStrength} from './auth/passwords.js'
 import {createFirstAdmin} from './init-admin.js'
 import {createCa, issueServerCert, loadCa} from './pki/ca.js'
@@ -47,6 +48,8 @@ export interface InitResult {
   serverCertFingerprint: string
   deviceCa: {certFile: string; fingerprint: string}
   jwtSecretFile: string
+  /** Seals TOTP secrets in the database; copy it with the rest of the data dir. */
+  mfaKeyFile: string
   admin: {username: string; generatedPassword?: string}
 }
 
@@ -113,6 +116,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     await writeFileAtomic(at(config.deviceCa.certFile), deviceCa.certPem, 0o644)
     await writeFileAtomic(at(config.deviceCa.keyFile), deviceCa.keyPem, 0o600)
     await writeFileAtomic(at(config.auth.jwtSecretFile), generateJwtSecret(), 0o600)
+    await writeFileAtomic(at(config.auth.mfaKeyFile), generateMfaKey(), 0o600)
     await writeServerConfig(config, tmp)
 
     const runtimeDb = options.runtimeDatabase && !isDatabaseUrl(options.runtimeDatabase) ? resolve(options.runtimeDatabase.replace(/^sqlite:/, '')) : (options.runtimeDatabase ?? config.database)
@@ -129,6 +133,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       serverCertFingerprint,
       deviceCa: {certFile: config.deviceCa.certFile, fingerprint: fingerprintOf(deviceCa.certPem)},
       jwtSecretFile: config.auth.jwtSecretFile,
+      mfaKeyFile: config.auth.mfaKeyFile,
       admin: {username, ...(generated ? {generatedPassword: generated} : {})},
     }
   } catch (error) {

@@ -23,6 +23,8 @@ describe('tether server init (binary)', () => {
     assert.deepEqual(doc.admin, {username: 'admin'}, 'no generated password when one was given')
     assert.equal(doc.tls.operatorSupplied, false)
     assert.equal((await stat(doc.tls.keyFile)).mode & 0o777, 0o600)
+    assert.equal(doc.mfaKeyFile, join(dir, 'a', 'secrets', 'mfa.key'))
+    assert.equal((await stat(doc.mfaKeyFile)).mode & 0o777, 0o600)
   })
 
   it('refuses to overwrite an existing data dir (exit 6) unless --force', async () => {

@@ -32,13 +32,13 @@ describe('server init (library)', () => {
   })
   afterEach(async () => rm(root, {recursive: true, force: true}))
 
-  it('creates config, CAs, server certificate, JWT secret and admin with private modes', async () => {
+  it('creates config, CAs, server certificate, JWT secret, MFA key and admin with private modes', async () => {
     const dataDir = join(root, 'data')
     const result = await initDataDir({dataDir, hostnames: ['tether.example.org', '127.0.0.5'], adminPassword: PASSWORD})
     assert.equal(result.admin.generatedPassword, undefined)
     assert.equal(await mode(dataDir), 0o700)
     for (const sub of ['tls', 'device-ca', 'secrets']) assert.equal(await mode(join(dataDir, sub)), 0o700, sub)
-    for (const key of ['tls/server.key', 'tls/ca.key', 'device-ca/ca.key', 'secrets/jwt.key', 'config.json', 'tether.db']) {
+    for (const key of ['tls/server.key', 'tls/ca.key', 'device-ca/ca.key', 'secrets/jwt.key', 'secrets/mfa.key', 'config.json', 'tether.db']) {
       assert.equal(await mode(join(dataDir, key)), 0o600, key)
     }
     // Nothing left over from the temp build directory.
@@ -59,6 +59,10 @@ describe('server init (library)', () => {
     const deviceCa = new X509Certificate(await readFile(config.deviceCa.certFile))
     assert.notEqual(deviceCa.fingerprint256, ca.fingerprint256, 'the device CA is a separate CA')
     assert.ok((await readFile(config.auth.jwtSecretFile, 'utf8')).trim().length >= 32)
+    assert.equal(raw.auth.mfaKeyFile, 'secrets/mfa.key')
+    assert.equal(result.mfaKeyFile, join(dataDir, 'secrets/mfa.key'))
+    assert.equal(config.auth.mfaKeyFile, result.mfaKeyFile)
+    assert.equal(Buffer.from((await readFile(result.mfaKeyFile, 'utf8')).trim(), 'base64').length, 32)
 
     const admin = await adminRow(config.database)
     assert.equal(admin?.role, 'admin')
@@ -134,6 +138,7 @@ describe('server init (library)', () => {
     assert.equal(config.port, 9443)
     assert.equal(config.database, '/elsewhere/t.db', 'absolute paths stay absolute')
     assert.equal(config.auth.jwtSecretFile, join(dataDir, 'secrets/jwt.key'), 'defaults fill the rest')
+    assert.equal(config.auth.mfaKeyFile, join(dataDir, 'secrets/mfa.key'), 'a config.json from before the MFA key gets the default')
   })
 
   for (const kind of DB_KINDS.filter((k) => k === 'postgres')) {

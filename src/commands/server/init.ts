@@ -9,7 +9,7 @@ import type {InitResult} from '../../server/init.js'
 export type ServerInitResult = InitResult
 
 export default class ServerInit extends TetherCommand {
-  static override description = `Create a server data dir: config, root CA and server certificate, device CA, JWT secret, and the first admin user.
+  static override description = `Create a server data dir: config, root CA and server certificate, device CA, JWT secret, MFA key (seals TOTP secrets), and the first admin user.
 
 The admin password is prompted for (twice) on a terminal, read from --admin-password-file, or generated and shown once.
 Nothing is written unless everything succeeded; an existing data dir is only replaced with --force.`

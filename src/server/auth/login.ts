@@ -5,6 +5,7 @@ import type {AuditLog, RecordAudit} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import {findUserByName} from '../users/store.js'
 import {dummyPasswordHash, verifyPassword} from './passwords.js'
+import type {MfaSecrets} from './mfa-plugin.js'
 import type {SessionService} from './sessions.js'
 import {checkThrottle, clearFailures, recordFailure, type ThrottleSettings, throttleKeys} from './throttle.js'
 import {consumeTotp} from './totp.js'
@@ -26,7 +27,10 @@ const BAD_CREDENTIALS = 'invalid username, password or one-time code'
  * any transaction (scrypt must not hold the database); what a login changes (failure counters,
  * the TOTP counter, the refresh token) commits together with its audit event.
  */
-export async function login(deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings}, input: LoginInput): Promise<TokenPair> {
+export async function login(
+  deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings; mfa: Pick<MfaSecrets, 'open'>},
+  input: LoginInput,
+): Promise<TokenPair> {
   const {db, sessions, audit} = deps
   const keys = throttleKeys(input.username, input.sourceIp)
   const base = {actorType: 'user' as const, actor: input.username, action: 'auth.login', sourceIp: input.sourceIp}
@@ -69,7 +73,7 @@ export async function login(deps: {db: Kysely<Database>; sessions: SessionServic
     throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})
   } else {
     outcome = await audit.transaction(async (trx, record) => {
-      if (user.mfa_enabled === 1 && !(await consumeTotp(trx, user, input.totp ?? ''))) return recordFailedLogin(trx, record, 'bad-totp')
+      if (user.mfa_enabled === 1 && !(await consumeTotp(trx, deps.mfa, user, input.totp ?? ''))) return recordFailedLogin(trx, record, 'bad-totp')
       await clearFailures(trx, keys[0])
       const pair = await sessions.issueTokenPair(user, trx)
       record({...base, outcome: 'success', details: {mfa: user.mfa_enabled === 1, mfaEnrollmentRequired: pair.mfaEnrollmentRequired}})

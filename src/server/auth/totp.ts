@@ -1,6 +1,7 @@
 import {Secret, TOTP} from 'otpauth'
 import type {Kysely} from 'kysely'
 import type {Database} from '../db/schema.js'
+import type {MfaSecrets} from './mfa-plugin.js'
 
 /**
  * TOTP (RFC 6238) as authenticator apps expect it: SHA-1, 6 digits, 30 s. A code is accepted one
@@ -37,11 +38,17 @@ function replayKey(userId: string): string {
 
 /**
  * Checks the code and records its counter. False for a wrong code and for a code whose time step
- * is not newer than the last one accepted.
+ * is not newer than the last one accepted. The stored secret is sealed: one that does not open
+ * throws (a 500), it is never taken as a wrong code or skipped.
  */
-export async function consumeTotp(db: Kysely<Database>, user: {id: string; username: string; mfa_secret: string | null}, code: string): Promise<boolean> {
+export async function consumeTotp(
+  db: Kysely<Database>,
+  secrets: Pick<MfaSecrets, 'open'>,
+  user: {id: string; username: string; mfa_secret: string | null},
+  code: string,
+): Promise<boolean> {
   if (!user.mfa_secret) return false
-  const counter = totpCounter(user.mfa_secret, user.username, code)
+  const counter = totpCounter(secrets.open({id: user.id, mfa_secret: user.mfa_secret}), user.username, code)
   if (counter === null) return false
   const key = replayKey(user.id)
   const now = new Date().toISOString()

@@ -65,7 +65,12 @@ export interface UsersTable {
   role: Role
   /** "scrypt$N$r$p$saltB64$hashB64": parameters are stored with each hash. */
   password_hash: string
-  /** Base32 TOTP secret, encrypted at rest is out of scope: the DB is the trust boundary. */
+  /**
+   * TOTP secret sealed with the MFA key file of the data dir (never in the database):
+   * `v1:<keyId>:<iv>:<ciphertext+tag>`, AES-256-GCM bound to this row's id. Read and written only
+   * through app.mfaSecrets (src/server/auth/mfa-secret.ts); plaintext from older versions is
+   * sealed at server start.
+   */
   mfa_secret: string | null
   mfa_enabled: number
   /** 1: sees every customer (admins); 0: only the customers/sites in user_scopes. */

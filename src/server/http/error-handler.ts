@@ -22,6 +22,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   CHECKSUM_MISMATCH: 422,
   BUNDLE_TAMPERED: 500,
   KEY_UNAVAILABLE: 500,
+  // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
+  MFA_KEY: 500,
   DEVICE_OFFLINE: 503,
   DEVICE_BUSY: 503,
   DEVICE_TIMEOUT: 504,

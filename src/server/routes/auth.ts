@@ -14,7 +14,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
   app.post('/auth/login', {schema: {body: LoginRequest, response: {200: TokenPair}}}, async (request, reply) => {
     const body = request.body as z.infer<typeof LoginRequest>
     try {
-      return await login({db: app.db, sessions: app.sessions, audit: app.audit, throttle: app.config.auth}, {...body, sourceIp: request.ip})
+      return await login({db: app.db, sessions: app.sessions, audit: app.audit, throttle: app.config.auth, mfa: app.mfaSecrets}, {...body, sourceIp: request.ip})
     } catch (error) {
       if (error instanceof RateLimitedError) reply.header('retry-after', String(error.details?.retryAfterSeconds ?? 1))
       throw error
@@ -61,7 +61,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       // Replacing an active secret would let a stolen session take over the second factor.
       if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
       const enrolment = newTotpSecret(user.username)
-      await trx.updateTable('users').set({mfa_secret: enrolment.secret, updated_at: nowIso()}).where('id', '=', user.id).execute()
+      await trx.updateTable('users').set({mfa_secret: app.mfaSecrets.seal(user.id, enrolment.secret), updated_at: nowIso()}).where('id', '=', user.id).execute()
       record({action: 'user.mfa.enroll', outcome: 'success'})
       return enrolment
     })
@@ -75,7 +75,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       if (!user) throw new NotFoundError('user not found')
       if (user.mfa_enabled === 1) throw new ConflictError('MFA is already active for this user')
       if (!user.mfa_secret) throw new ConflictError('no MFA enrolment in progress: POST /me/mfa/enroll first')
-      if (!(await consumeTotp(trx, user, code))) return false
+      if (!(await consumeTotp(trx, app.mfaSecrets, user, code))) return false
       await trx.updateTable('users').set({mfa_enabled: 1, updated_at: nowIso()}).where('id', '=', user.id).execute()
       // Sessions from before MFA must not be refreshed into full ones: log in again with a code.
       await app.sessions.revokeRefreshTokens(user.id, trx)

@@ -2,6 +2,7 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import type {FastifyInstance, LightMyRequestResponse} from 'fastify'
+import type {Kysely} from 'kysely'
 import {Secret, TOTP} from 'otpauth'
 import type {TokenPair} from '../../../src/protocol/api/auth.js'
 import {API_PREFIX, type Scope as ScopeView} from '../../../src/protocol/api/common.js'
@@ -10,7 +11,7 @@ import {generateJwtSecret} from '../../../src/server/auth/jwt.js'
 import type {ServerConfig} from '../../../src/server/config.js'
 import {defaultServerConfig} from '../../../src/server/config-defaults.js'
 import {migrateToLatest, openDatabase} from '../../../src/server/db/connect.js'
-import type {AuditEventRow, Role} from '../../../src/server/db/schema.js'
+import type {AuditEventRow, Database, Role} from '../../../src/server/db/schema.js'
 import {getUser, insertUser, prepareUser} from '../../../src/server/users/service.js'
 import {createTestDatabase, type DbKind, type TestDatabase} from './database.js'
 
@@ -24,11 +25,16 @@ export interface TestApp {
 export interface TestAppOptions {
   /** Patch the default config (auth settings etc.). */
   config?: (config: ServerConfig) => void
+  /** Runs on the migrated database before the app starts: rows an older tether left behind. */
+  beforeStart?: (db: Kysely<Database>) => Promise<void>
+  /** Where the app's JSON log lines go (default: no logs). */
+  log?: {level: string; stream: {write(line: string): void}}
 }
 
 /**
  * The server as buildApp assembles it, on a fresh database of the given kind, for app.inject().
- * The JWT secret is written to the configured file like `server init` does.
+ * The JWT secret is written to the configured file like `server init` does; the MFA key is
+ * created at start, as for a data dir from before sealed TOTP secrets.
  */
 export async function buildTestApp(kind: DbKind, options: TestAppOptions = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tether-srv-'))
@@ -50,7 +56,8 @@ export async function buildTestApp(kind: DbKind, options: TestAppOptions = {}): 
   try {
     const opened = await openDatabase(database.url)
     await migrateToLatest(opened)
-    const app = await buildApp({config, database: opened, fastify: {logger: false}})
+    await options.beforeStart?.(opened.db)
+    const app = await buildApp({config, database: opened, fastify: {logger: options.log ?? false}})
     await app.ready()
     return {
       app,
@@ -103,7 +110,7 @@ export async function seedUser(
   let totpSecret: string | undefined
   if (input.mfa ?? true) {
     totpSecret = new Secret({size: 20}).base32
-    await app.db.updateTable('users').set({mfa_secret: totpSecret, mfa_enabled: 1}).where('id', '=', user.id).execute()
+    await app.db.updateTable('users').set({mfa_secret: app.mfaSecrets.seal(user.id, totpSecret), mfa_enabled: 1}).where('id', '=', user.id).execute()
   }
   return {id: user.id, username: user.username, password, role: input.role, totpSecret}
 }

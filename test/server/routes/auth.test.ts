@@ -1,8 +1,11 @@
 import {strict as assert} from 'node:assert'
+import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {SignJWT} from 'jose'
 import {Secret, TOTP} from 'otpauth'
 import {jwtKey} from '../../../src/server/auth/jwt.js'
+import {readMfaKey} from '../../../src/server/auth/mfa-key.js'
+import {openTotpSecret} from '../../../src/server/auth/mfa-secret.js'
 import {auditEvents, buildTestApp, call, seedUser, type SeededUser, type TestApp, totpCode} from '../helpers/app.js'
 import {DB_KINDS} from '../helpers/database.js'
 
@@ -169,6 +172,14 @@ for (const kind of DB_KINDS) {
       assert.equal(enrol.statusCode, 200, enrol.body)
       const {secret, otpauthUri} = enrol.json()
       assert.match(otpauthUri, /^otpauth:\/\/totp\/Tether:newbie\?/)
+      // At rest the secret is sealed: only the server's key opens it, and only for this user.
+      const stored = (await t.app.db.selectFrom('users').select('mfa_secret').where('id', '=', u.id).executeTakeFirstOrThrow()).mfa_secret!
+      assert.ok(!stored.includes(secret), stored)
+      const key = (await readMfaKey(t.config.auth.mfaKeyFile))!
+      assert.match(stored, new RegExp(`^v1:${key.id}:[\\w-]+:[\\w-]+$`))
+      assert.equal(openTotpSecret(key, u.id, stored), secret)
+      assert.throws(() => openTotpSecret(key, engineer.id, stored), {code: 'MFA_KEY'})
+      assert.throws(() => openTotpSecret({id: key.id, key: randomBytes(32), file: 'other.key'}, u.id, stored), {code: 'MFA_KEY'})
       const totp = new TOTP({issuer: 'Tether', label: 'newbie', secret: Secret.fromBase32(secret)})
       const wrong = await call(t.app, 'POST', '/me/mfa/confirm', {token: pair.accessToken, body: {code: totp.generate({timestamp: Date.now() - 3_600_000})}})
       assert.equal(wrong.statusCode, 400)
