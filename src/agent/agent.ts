@@ -1,5 +1,5 @@
 import type {ProxyConfig} from '../checks/proxy-connect.js'
-import {CloseCodes, type AccessMode, type Inventory} from '../protocol/agent/index.js'
+import {CloseCodes, type AccessMode, type EventAckMessage, type Inventory} from '../protocol/agent/index.js'
 import {Backoff} from './backoff.js'
 import type {Clock, TimerHandle} from './clock.js'
 import {ConnectionStateMachine, type ConnectionState} from './connection-state.js'
@@ -142,7 +142,7 @@ export class DeviceAgent {
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
       handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
-      onEventAck: (eventId) => void this.acked(eventId),
+      onEventAck: (ack) => void this.acked(ack),
       heartbeatTimeoutMs: this.o.config.heartbeatTimeoutMs,
       welcomeTimeoutMs: this.o.config.connectTimeoutMs,
     })
@@ -260,11 +260,12 @@ export class DeviceAgent {
     }
   }
 
-  private async acked(eventId: string): Promise<void> {
+  private async acked({eventId, refused}: EventAckMessage): Promise<void> {
     try {
-      await this.recorder.ack([eventId])
+      const event = await this.recorder.settle(eventId, refused)
       this.sentEvents.delete(eventId)
-      this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
+      if (event) this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
+      if (refused) this.log.warn({eventId, action: event?.action ?? null, code: refused.code, message: refused.message}, 'the server refused an event for good; dropped from the outbox')
     } catch (error) {
       this.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
     }

@@ -1,9 +1,9 @@
 import {randomUUID} from 'node:crypto'
-import {checkDeviceEvent} from '../protocol/agent/index.js'
+import {checkDeviceEvent, type ResponseError} from '../protocol/agent/index.js'
 import type {AgentFiles} from './data-dir.js'
 import {withDataLock} from './data-lock.js'
 import {LocalAudit, type LocalAuditEntry, type LocalAuditInput} from './local-audit.js'
-import {Outbox} from './outbox.js'
+import {Outbox, type OutboxEvent} from './outbox.js'
 
 /**
  * One place that writes what happened on the device: always to the local audit, and for
@@ -47,6 +47,24 @@ export class EventRecorder {
 
   async ack(eventIds: string[]): Promise<number> {
     return withDataLock(this.files.lock, () => this.outbox.ack(eventIds))
+  }
+
+  /**
+   * The server settled an event (`event-ack`): it leaves the outbox either way. A refusal is final
+   * (resending would be refused again, forever), so it is written to the local audit in the same
+   * locked step. Returns the event when it was still queued (a repeated ack finds nothing and
+   * records nothing).
+   */
+  async settle(eventId: string, refused?: ResponseError): Promise<OutboxEvent | undefined> {
+    return withDataLock(this.files.lock, async () => {
+      const event = (await this.outbox.pending()).find((e) => e.eventId === eventId)
+      if (!event) return undefined
+      await this.outbox.ack([eventId])
+      if (refused) {
+        await this.audit.append({action: 'agent.event.refused', outcome: 'failure', actor: 'agent', details: {eventId, action: event.action, code: refused.code, message: refused.message}})
+      }
+      return event
+    })
   }
 }
 

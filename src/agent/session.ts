@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSIONS,
   ProtocolErrorCodes,
   type AgentToServer,
+  type EventAckMessage,
   type Inventory,
   type JobMessage,
   type RequestMessage,
@@ -45,7 +46,8 @@ export interface SessionOptions {
   clock: Clock
   log: SessionLog
   handler: RequestHandler
-  onEventAck: (eventId: string) => void
+  /** The server settled an event: recorded, or `refused` for good. */
+  onEventAck: (ack: EventAckMessage) => void
   /** Jobs pushed by the server (the job runner); without it every job is refused. */
   onJob?: (job: JobMessage) => void
   /** Used until the welcome says otherwise. */
@@ -160,7 +162,7 @@ export class ControlSession {
         this.onWelcome?.(message)
         return
       case 'event-ack':
-        return this.options.onEventAck(message.eventId)
+        return this.options.onEventAck(message)
       case 'request':
         return void this.dispatch(message)
       case 'job':

@@ -1,5 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
@@ -12,6 +12,7 @@ import {LocalAudit} from '../../src/agent/local-audit.js'
 import {TlsWebSocketDialer} from '../../src/agent/transport.js'
 import {checkDeviceEvent, DEVICE_EVENT_ACTIONS} from '../../src/protocol/agent/index.js'
 import {FakeControlServer, type FakeConnection} from './helpers/fake-control-server.js'
+import {eventually} from './helpers/support-center.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed wire messages
 type Msg = Record<string, any>
@@ -106,5 +107,30 @@ describe('device events for the server', function () {
     // Local-only entries keep their free-form names.
     await recorder.record({action: 'session.accepted', outcome: 'success', actor: 'server', details: {anything: 1}}, {forServer: false})
     assert.equal((await recorder.audit.readAll()).length, 1)
+  })
+
+  it('an event-ack that refuses the event drops it for good, warns, and records agent.event.refused locally', async () => {
+    const conn = await startAgent()
+    conn.ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as Msg
+      if (msg.type === 'event') conn.ws.send(JSON.stringify({type: 'event-ack', eventId: msg.eventId, refused: {code: 'INVALID_DETAILS', message: 'details.reason: too long'}}))
+    })
+    await setAccess(dir, 'no-access', undefined)
+    await server.until(() => sent(conn).length === 1, 'the event sent')
+    const eventId = sent(conn)[0].eventId as string
+    const audit = new LocalAudit(agentFiles(dir).audit)
+    await eventually(async () => (await audit.readAll()).some((e) => e.action === 'agent.event.refused'), 'refusal audited')
+    const refusal = (await audit.readAll()).find((e) => e.action === 'agent.event.refused')!
+    assert.equal(refusal.outcome, 'failure')
+    assert.deepEqual(refusal.details, {eventId, action: 'device.access-mode.changed', code: 'INVALID_DETAILS', message: 'details.reason: too long'})
+    assert.deepEqual(await outbox(), [])
+    assert.ok(warnings.some((w) => /refused an event for good/.test(w)), warnings.join('; '))
+    // After a reconnect nothing is sent again.
+    conn.ws.terminate()
+    await server.until(() => server.connections.length === 2 && agent?.state === 'connected', 'reconnected')
+    await new Promise((r) => setTimeout(r, 300))
+    assert.deepEqual(sent(server.connections[1]), [])
+    assert.deepEqual(await audit.verify(), {ok: true, entries: 2})
+    assert.match(await readFile(agentFiles(dir).outbox, 'utf8'), /^$/)
   })
 })
