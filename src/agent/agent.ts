@@ -1,5 +1,5 @@
 import type {ProxyConfig} from '../checks/proxy-connect.js'
-import {CloseCodes, type AccessMode, type Inventory} from '../protocol/agent/index.js'
+import {CloseCodes, type AccessMode, type EventAckMessage, type Inventory} from '../protocol/agent/index.js'
 import {Backoff} from './backoff.js'
 import type {Clock, TimerHandle} from './clock.js'
 import {ConnectionStateMachine, type ConnectionState} from './connection-state.js'
@@ -14,6 +14,7 @@ import {effectiveMode, readPolicy, writePolicy} from './policy.js'
 import {ControlSession, type SessionLog} from './session.js'
 import {writeStatus, type AgentStatus} from './status-file.js'
 import {TransportError, type Dialer} from './transport.js'
+import {Witness} from './witness.js'
 
 export interface AgentLog extends SessionLog {
   error(obj: object, msg: string): void
@@ -49,6 +50,8 @@ export class DeviceAgent {
   private readonly backoff: Backoff
   private readonly recorder: EventRecorder
   readonly jobs: DeviceJobs
+  /** The latest signed checkpoint of the server's audit chain, kept and shown in every hello. */
+  readonly witness: Witness
   /** The logger, with a copy of recent lines kept for the agent-log-tail diagnostic. */
   private readonly log: AgentLog
   private session?: ControlSession
@@ -69,6 +72,7 @@ export class DeviceAgent {
     this.recorder = new EventRecorder(o.files, o.config.outboxMax)
     const ring = new LogRing()
     this.log = ring.wrap(o.log)
+    this.witness = new Witness(o.files, this.log, () => o.clock.now())
     this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, serverCa: o.serverCa, proxy: o.proxy})
     const now = new Date(o.clock.now()).toISOString()
     this.status = {
@@ -142,14 +146,17 @@ export class DeviceAgent {
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
       handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
-      onEventAck: (eventId) => void this.acked(eventId),
+      onEventAck: (ack) => void this.acked(ack),
+      // Witness calls never reject (they log); their order is kept by the witness's own queue.
+      onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
+      onCheckpoint: (checkpoint) => void this.witness.receive(checkpoint),
       heartbeatTimeoutMs: this.o.config.heartbeatTimeoutMs,
       welcomeTimeoutMs: this.o.config.connectTimeoutMs,
     })
     this.session = session
     try {
       const inventory = this.inventory()
-      const welcome = await session.handshake(inventory)
+      const welcome = await session.handshake(inventory, await this.witness.forHello())
       this.lastInventoryKey = inventoryKey(inventory)
       const now = this.o.clock.now()
       this.status.protocolVersion = welcome.protocolVersion
@@ -260,11 +267,12 @@ export class DeviceAgent {
     }
   }
 
-  private async acked(eventId: string): Promise<void> {
+  private async acked({eventId, refused}: EventAckMessage): Promise<void> {
     try {
-      await this.recorder.ack([eventId])
+      const event = await this.recorder.settle(eventId, refused)
       this.sentEvents.delete(eventId)
-      this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
+      if (event) this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
+      if (refused) this.log.warn({eventId, action: event?.action ?? null, code: refused.code, message: refused.message}, 'the server refused an event for good; dropped from the outbox')
     } catch (error) {
       this.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
     }

@@ -27,6 +27,9 @@ export function agentFiles(dir: string) {
     audit: join(dir, 'audit.log'),
     outbox: join(dir, 'outbox.jsonl'),
     status: join(dir, 'status.json'),
+    /** The server's audit checkpoint key, pinned on first sight, and the latest checkpoint witnessed under it. */
+    checkpointKey: join(dir, 'checkpoint-key.json'),
+    witness: join(dir, 'witness.json'),
     lock: join(dir, '.lock'),
     proxySecrets: join(dir, 'proxy-credentials.json'),
     /** Log bundles being built or uploaded, and their upload state (resumable across restarts). */

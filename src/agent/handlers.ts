@@ -40,7 +40,7 @@ export class PolicyGuard implements RequestHandler {
     const decision = decideSessionOpen(request.params, mode, this.deps.config)
     const details = {requestId: request.id, target: request.params.target, ...(request.params.port === undefined ? {} : {port: request.params.port}), mode: mode.mode}
     if (!decision.allowed) {
-      await this.deps.recorder.record({action: 'session.refused', outcome: 'denied', actor: 'server', details: {...details, code: decision.code, reason: decision.message}}, {forServer: true})
+      await this.deps.recorder.record({action: 'device.session.refused', outcome: 'denied', actor: 'server', details: {...details, code: decision.code, reason: decision.message}}, {forServer: true})
       return {ok: false, error: {code: decision.code, message: decision.message}}
     }
     const answer = await this.inner.handle(request)

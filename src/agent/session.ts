@@ -6,12 +6,14 @@ import {
   PROTOCOL_VERSIONS,
   ProtocolErrorCodes,
   type AgentToServer,
+  type EventAckMessage,
   type Inventory,
   type JobMessage,
   type RequestMessage,
   type ResponseMessage,
   type WelcomeMessage,
 } from '../protocol/agent/index.js'
+import type {AuditCheckpoint} from '../protocol/audit-checkpoint.js'
 import type {Clock, TimerHandle} from './clock.js'
 import type {JobUpdate} from './jobs/runner.js'
 import type {OutboxEvent} from './outbox.js'
@@ -45,9 +47,14 @@ export interface SessionOptions {
   clock: Clock
   log: SessionLog
   handler: RequestHandler
-  onEventAck: (eventId: string) => void
+  /** The server settled an event: recorded, or `refused` for good. */
+  onEventAck: (ack: EventAckMessage) => void
   /** Jobs pushed by the server (the job runner); without it every job is refused. */
   onJob?: (job: JobMessage) => void
+  /** Called as the welcome arrives, before any later message is dispatched (the checkpoint key comes with it). */
+  onWelcome?: (welcome: WelcomeMessage) => void
+  /** Signed audit checkpoints (the witness); without it they are logged and ignored. */
+  onCheckpoint?: (checkpoint: AuditCheckpoint) => void
   /** Used until the welcome says otherwise. */
   heartbeatTimeoutMs: number
   /** How long to wait for `welcome` after `hello`. */
@@ -86,8 +93,8 @@ export class ControlSession {
     this.alive()
   }
 
-  /** Sends hello; resolves with the welcome, rejects when the server refuses or does not answer. */
-  handshake(inventory: Inventory): Promise<WelcomeMessage> {
+  /** Sends hello (with the witnessed checkpoint, if any); resolves with the welcome, rejects when the server refuses or does not answer. */
+  handshake(inventory: Inventory, witness?: AuditCheckpoint): Promise<WelcomeMessage> {
     return new Promise((resolve, reject) => {
       const timer = this.options.clock.setTimeout(() => {
         reject(new Error(`no welcome from the server within ${this.options.welcomeTimeoutMs}ms`))
@@ -101,7 +108,7 @@ export class ControlSession {
         this.options.clock.clearTimeout(timer)
         reject(new Error(end.error ?? `the server closed the connection during the handshake (${end.code} ${end.reason})`.trim()))
       })
-      this.send({type: 'hello', protocolVersions: [...PROTOCOL_VERSIONS], inventory})
+      this.send({type: 'hello', protocolVersions: [...PROTOCOL_VERSIONS], inventory, ...(witness ? {witness} : {})})
     })
   }
 
@@ -157,10 +164,14 @@ export class ControlSession {
         this.welcome = message
         this.timeoutMs = message.heartbeatTimeoutMs
         this.alive()
+        this.options.onWelcome?.(message)
         this.onWelcome?.(message)
         return
       case 'event-ack':
-        return this.options.onEventAck(message.eventId)
+        return this.options.onEventAck(message)
+      case 'checkpoint':
+        if (this.options.onCheckpoint) return this.options.onCheckpoint(message.checkpoint)
+        return this.options.log.info({seq: message.checkpoint.seq}, 'audit checkpoint ignored (this session keeps no witness)')
       case 'request':
         return void this.dispatch(message)
       case 'job':

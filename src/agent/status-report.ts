@@ -2,8 +2,9 @@ import {agentFiles, readAgentConfig} from './data-dir.js'
 import {Outbox} from './outbox.js'
 import {effectiveMode, readPolicy} from './policy.js'
 import {processAlive, readStatus, type AgentStatus} from './status-file.js'
+import {witnessReport, type WitnessReport} from './witness-files.js'
 
-export interface AgentStatusReport {
+export interface AgentStatusReport extends WitnessReport {
   running: boolean
   pid: number | null
   state: AgentStatus['state'] | 'stopped'
@@ -24,7 +25,7 @@ export interface AgentStatusReport {
 export async function statusReport(dataDir: string, now = Date.now()): Promise<AgentStatusReport> {
   const files = agentFiles(dataDir)
   const config = await readAgentConfig(files)
-  const [status, policy, pending] = await Promise.all([readStatus(files.status), readPolicy(files.policy), new Outbox(files.outbox).pending()])
+  const [status, policy, pending, witness] = await Promise.all([readStatus(files.status), readPolicy(files.policy), new Outbox(files.outbox).pending(), witnessReport(files)])
   const running = status !== null && status.state !== 'closed' && processAlive(status.pid)
   const mode = effectiveMode(policy, now)
   return {
@@ -42,5 +43,6 @@ export async function statusReport(dataDir: string, now = Date.now()): Promise<A
     lastErrorAt: status?.lastErrorAt ?? null,
     outboxPending: pending.length,
     updatedAt: status?.updatedAt ?? null,
+    ...witness,
   }
 }

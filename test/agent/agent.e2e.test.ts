@@ -92,7 +92,7 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
 
     const local = json<{entries: Array<{action: string; outcome: string; eventId?: string}>; verify: {ok: boolean}}>(expectExit(await agent.run(['agent', 'audit', '--verify', '--json']), 0))
     assert.equal(local.verify.ok, true)
-    const refusal = local.entries.find((e) => e.action === 'session.refused')!
+    const refusal = local.entries.find((e) => e.action === 'device.session.refused')!
     const change = local.entries.find((e) => e.action === 'device.access-mode.changed')!
     assert.equal(refusal.outcome, 'denied')
     // … and the server records the device's own events (delivered from the outbox, acked once).

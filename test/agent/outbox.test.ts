@@ -7,6 +7,9 @@ import {agentFiles} from '../../src/agent/data-dir.js'
 import {EventRecorder} from '../../src/agent/events.js'
 import {Outbox, type OutboxEvent} from '../../src/agent/outbox.js'
 
+/** A server event the registry accepts (device-events.ts); `n` tells them apart. */
+const modeChange = (n: number) => ({action: 'device.access-mode.changed', outcome: 'success', actor: `local:user${n}`, details: {from: 'allow', to: 'no-access'}}) as const
+
 const event = (n: number): OutboxEvent => ({eventId: randomUUID(), time: new Date().toISOString(), action: 'test.event', outcome: 'success', details: {n}})
 
 describe('agent Outbox', () => {
@@ -48,14 +51,17 @@ describe('agent Outbox', () => {
     const files = agentFiles(dir)
     const rec = new EventRecorder(files, 2)
     const local = await rec.record({action: 'session.accepted', outcome: 'success', actor: 'server'}, {forServer: false})
-    const shared = await rec.record({action: 'session.refused', outcome: 'denied', actor: 'server', details: {code: 'REFUSED_BY_DEVICE'}}, {forServer: true})
+    const shared = await rec.record(
+      {action: 'device.session.refused', outcome: 'denied', actor: 'server', details: {requestId: 'r1', target: 'tunnel', mode: 'no-access', code: 'REFUSED_BY_DEVICE', reason: 'the device is in no-access mode'}},
+      {forServer: true},
+    )
     assert.equal(local.eventId, undefined)
     const pending = await rec.outbox.pending()
     assert.equal(pending.length, 1)
     assert.equal(pending[0].eventId, shared.eventId)
     // Overflow is recorded in the local audit.
-    await rec.record({action: 'a', outcome: 'success', actor: 'x'}, {forServer: true})
-    await rec.record({action: 'b', outcome: 'success', actor: 'x'}, {forServer: true})
+    await rec.record(modeChange(1), {forServer: true})
+    await rec.record(modeChange(2), {forServer: true})
     const actions = (await rec.audit.readAll()).map((e) => e.action)
     assert.ok(actions.includes('agent.outbox.dropped'))
     assert.equal((await rec.audit.verify()).ok, true)
@@ -66,7 +72,7 @@ describe('agent Outbox', () => {
   it('concurrent writers (agent and CLI) keep the chain linear thanks to the data lock', async () => {
     const files = agentFiles(dir)
     const writers = [new EventRecorder(files), new EventRecorder(files)]
-    await Promise.all(Array.from({length: 20}, (_, i) => writers[i % 2].record({action: `w${i}`, outcome: 'success', actor: 'x'}, {forServer: i % 3 === 0})))
+    await Promise.all(Array.from({length: 20}, (_, i) => writers[i % 2].record(i % 3 === 0 ? modeChange(i) : {action: `w${i}`, outcome: 'success', actor: 'x'}, {forServer: i % 3 === 0})))
     const audit = writers[0].audit
     assert.deepEqual(await audit.verify(), {ok: true, entries: 20})
     assert.equal((await writers[0].outbox.pending()).length, 7)

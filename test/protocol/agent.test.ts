@@ -10,7 +10,7 @@ describe('agent protocol registry', () => {
     const messages: AgentToServer[] = [
       {type: 'hello', protocolVersions: [1], inventory: {...inventory, accessMode: {mode: 'allow', until: null}}},
       {type: 'inventory', inventory: {...inventory, accessMode: {mode: 'no-access', until: null}}},
-      {type: 'event', eventId: '0b6f3a43-2f55-4c7c-9a3f-0c3c3b7a0c11', time: '2026-01-01T00:00:00Z', action: 'session.refused', outcome: 'denied', details: {}},
+      {type: 'event', eventId: '0b6f3a43-2f55-4c7c-9a3f-0c3c3b7a0c11', time: '2026-01-01T00:00:00Z', action: 'device.session.refused', outcome: 'denied', details: {}},
       {type: 'response', id: 'r1', ok: false, error: {code: 'REFUSED_BY_DEVICE', message: 'no-access'}},
       {type: 'error', code: 'MALFORMED', message: 'x'},
     ]

@@ -42,7 +42,8 @@ export interface JobContext {
 export type JobExecutor = (ctx: JobContext) => Promise<unknown>
 
 export interface JobAuditInput {
-  action: 'job.received' | 'job.refused' | 'job.finished'
+  /** device.job.refused is also the server's registry action (device-events.ts); the others stay on the device. */
+  action: 'job.received' | 'device.job.refused' | 'job.finished'
   outcome: 'success' | 'denied' | 'failure'
   details: Record<string, unknown>
   /** Also queue for the server's audit (refusals: "audited on both sides"). */
@@ -129,7 +130,7 @@ export class JobRunner {
     const details = {jobId: job.jobId, kind: job.kind, params: job.params}
     if (!this.o.executors[job.kind] || !(await this.o.accepts(job.kind))) {
       const error = {code: JobErrorCodes.kindNotAllowed, message: `this device does not accept "${job.kind}" jobs (agent.json acceptedJobKinds)`}
-      await this.audit({action: 'job.refused', outcome: 'denied', details: {...details, code: error.code, reason: error.message}, forServer: true})
+      await this.audit({action: 'device.job.refused', outcome: 'denied', details: {...details, code: error.code, reason: error.message}, forServer: true})
       return this.finish({jobId: job.jobId, status: 'refused', error})
     }
     if (Date.parse(job.deadline) <= this.clock.now()) {
@@ -197,9 +198,14 @@ export class JobRunner {
       if (timer) this.clock.clearTimeout(timer)
       this.controllers.delete(controller)
     }
-    const outcome = update.status === 'succeeded' ? 'success' : update.status === 'refused' ? 'denied' : 'failure'
-    const details = {jobId: job.jobId, kind: job.kind, params: job.params, status: update.status, ms: this.clock.now() - started, ...(update.error ? {code: update.error.code, reason: update.error.message} : {})}
-    await this.audit({action: update.status === 'refused' ? 'job.refused' : 'job.finished', outcome, details, forServer: update.status === 'refused'})
+    const base = {jobId: job.jobId, kind: job.kind, params: job.params}
+    if (update.status === 'refused') {
+      // A refusal goes to the server too, with exactly the details its registry allows for it.
+      await this.audit({action: 'device.job.refused', outcome: 'denied', details: {...base, code: update.error!.code, reason: update.error!.message}, forServer: true})
+    } else {
+      const details = {...base, status: update.status, ms: this.clock.now() - started, ...(update.error ? {code: update.error.code, reason: update.error.message} : {})}
+      await this.audit({action: 'job.finished', outcome: update.status === 'succeeded' ? 'success' : 'failure', details, forServer: false})
+    }
     this.finish(update)
   }
 

@@ -7,6 +7,9 @@ import {renderFields} from '../../shared/output.js'
 export default class AgentStatus extends TetherCommand {
   static override description = `Show the device agent's connection state, server, access mode and last error.
 
+Also the server's audit checkpoint key pinned by this device (or that the server now offers
+another one, whose checkpoints are not accepted) and the latest checkpoint it witnessed.
+
 Reads status.json, written by the running agent. Exit code 0 when the agent runs and is
 connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
 
@@ -29,10 +32,18 @@ connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
         ['next retry', report.nextRetryAt],
         ['last error', report.lastError ? `${report.lastError} (${report.lastErrorAt})` : null],
         ['outbox', `${report.outboxPending} event(s) waiting for the server`],
+        ['checkpoint key', checkpointKeyText(report)],
+        ['audit witness', report.witness ? `seq ${report.witness.seq}, hash ${report.witness.hash.slice(0, 12)}…, signed ${report.witness.time} (key ${report.witness.keyId})` : 'none yet'],
         ['updated', report.updatedAt],
       ]))
     }
     if (report.state !== 'connected') throw new ResultWithExitCode(`agent is ${report.running ? report.state : 'not running'}${report.lastError ? `: ${report.lastError}` : ''}`, report, ExitCode.FAILED, 'NOT_CONNECTED')
     return report
   }
+}
+
+function checkpointKeyText({checkpointKey: key}: AgentStatusReport): string {
+  if (!key) return 'none pinned yet (the server has sent none)'
+  if (key.changed) return `CHANGED: the server now signs with ${key.offeredKeyId}; pinned ${key.keyId}; its checkpoints are not accepted`
+  return `pinned ${key.keyId} (since ${key.pinnedAt})`
 }

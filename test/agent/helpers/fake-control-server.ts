@@ -4,6 +4,7 @@ import type {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'
 import {testCa, type TestCa, type TestCert} from '../../checks/fixtures/certs.js'
 import {MAX_FRAME_BYTES} from '../../../src/protocol/agent/index.js'
+import type {CheckpointPublicKey} from '../../../src/protocol/audit-checkpoint.js'
 
 export interface FakeConnection {
   ws: WebSocket
@@ -23,6 +24,8 @@ export class FakeControlServer {
   /** Called when the agent's hello arrives; default answers welcome. */
   onHello: (conn: FakeConnection, hello: Record<string, unknown>) => void = (conn) => this.welcome(conn)
   heartbeatTimeoutMs = 60_000
+  /** Sent in every welcome as `checkpointKey` when set (the server's audit checkpoint key). */
+  checkpointKey: CheckpointPublicKey | undefined
   upgrades = 0
   private waiters: Array<() => void> = []
 
@@ -72,7 +75,23 @@ export class FakeControlServer {
   }
 
   welcome(conn: FakeConnection): void {
-    conn.ws.send(JSON.stringify({type: 'welcome', protocolVersion: 1, serverTime: new Date().toISOString(), heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: this.heartbeatTimeoutMs}))
+    conn.ws.send(JSON.stringify(this.welcomeMessage()))
+  }
+
+  /**
+   * Sends messages in one write (one TLS record), so the agent's ws parses them in the same tick
+   * and no promise continuation can run between them (ws emits synchronously by default).
+   */
+  sendTogether(conn: FakeConnection, ...messages: object[]): void {
+    // ws has no public cork; its socket is the TLS socket the frames go out on.
+    const socket = (conn.ws as unknown as {_socket: import('node:net').Socket})._socket
+    socket.cork()
+    for (const m of messages) conn.ws.send(JSON.stringify(m))
+    process.nextTick(() => socket.uncork())
+  }
+
+  welcomeMessage(): object {
+    return {type: 'welcome', protocolVersion: 1, serverTime: new Date().toISOString(), heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: this.heartbeatTimeoutMs, ...(this.checkpointKey ? {checkpointKey: this.checkpointKey} : {})}
   }
 
   /** Resolves when pred() holds (checked after every event), or rejects after timeoutMs. */

@@ -86,9 +86,9 @@ describe('DeviceAgent jobs over the control channel', function () {
     push(conn, 'j-logs', 'logs', {})
     assert.deepEqual([(await final(conn, 'j-unknown')).error.code, (await final(conn, 'j-logs')).error.code], ['UNKNOWN_DIAGNOSTIC', 'KIND_NOT_ALLOWED'])
     assert.equal((await final(conn, 'j-logs')).status, 'refused')
-    await server.until(() => conn.received.filter((m) => m.type === 'event' && m.action === 'job.refused').length === 2, 'refusals sent as events')
+    await server.until(() => conn.received.filter((m) => m.type === 'event' && m.action === 'device.job.refused').length === 2, 'refusals sent as events')
     const audit = await new LocalAudit(agentFiles(dir).audit).readAll()
-    assert.equal(audit.filter((e) => e.action === 'job.refused').length, 2)
+    assert.equal(audit.filter((e) => e.action === 'device.job.refused').length, 2)
   })
 
   it('a job pushed twice runs once', async () => {

@@ -105,10 +105,11 @@ for (const kind of DB_KINDS) describe(`agent jobs and log uploads against a real
       assert.equal(job.status, 'refused')
       assert.equal(job.error.code, 'KIND_NOT_ALLOWED')
       const local = json<{entries: Array<{action: string; details: {jobId?: string}}>}>(await agent.run(['agent', 'audit', '--json']))
-      assert.ok(local.entries.some((e) => e.action === 'job.refused' && e.details.jobId === job.id))
+      assert.ok(local.entries.some((e) => e.action === 'device.job.refused' && e.details.jobId === job.id))
       await eventually(async () => {
-        const events = (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string}>
-        return events.filter((e) => e.action === 'job.refused').length >= 1
+        const events = (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; details: {jobId?: string}}>
+        // The server's own record of the job's end, and the device's event from its registry.
+        return events.some((e) => e.action === 'job.refused') && events.some((e) => e.action === 'device.job.refused' && e.details.jobId === job.id)
       }, 'server audit has the refusal')
     } finally {
       await agent.tune({acceptedJobKinds: ['diagnostics', 'logs'], logSources: config.logSources, diagnostics: config.diagnostics})

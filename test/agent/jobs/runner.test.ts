@@ -86,7 +86,7 @@ describe('JobRunner', () => {
     const [final] = h.finals(j.jobId)
     assert.equal(final.status, 'refused')
     assert.equal(final.error?.code, 'KIND_NOT_ALLOWED')
-    const refusal = h.audits.find((a) => a.action === 'job.refused')
+    const refusal = h.audits.find((a) => a.action === 'device.job.refused')
     assert.ok(refusal?.forServer, 'a refusal goes to the server audit too')
     assert.equal(refusal?.outcome, 'denied')
   })
@@ -126,7 +126,7 @@ describe('JobRunner', () => {
     h.runner.submit(j)
     await h.settle()
     assert.deepEqual(h.finals(j.jobId).map((u) => [u.status, u.error?.code]), [['refused', 'UNKNOWN_DIAGNOSTIC']])
-    assert.ok(h.audits.find((a) => a.action === 'job.refused')?.forServer)
+    assert.ok(h.audits.find((a) => a.action === 'device.job.refused')?.forServer)
   })
 
   it('does not start a job whose deadline has passed (EXPIRED)', async () => {

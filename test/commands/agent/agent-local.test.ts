@@ -4,6 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {runCommand} from '@oclif/test'
 import {AgentConfig, agentFiles, writeAgentConfig} from '../../../src/agent/data-dir.js'
+import {Witness} from '../../../src/agent/witness.js'
+import {checkpointSigner, generateCheckpointKeyPem} from '../../../src/shared/checkpoint-signature.js'
 
 /** The local `tether agent ...` commands on an enrolled data dir (no server needed). */
 describe('tether agent access / audit / status / install-service', () => {
@@ -71,6 +73,25 @@ describe('tether agent access / audit / status / install-service', () => {
     assert.equal(doc.state, 'stopped')
     assert.equal(doc.running, false)
     assert.equal(doc.server, 'https://support.example.org:8443')
+    assert.deepEqual([doc.checkpointKey, doc.witness], [null, null])
+  })
+
+  it('status shows the pinned checkpoint key and the witnessed checkpoint, and says when the server changed its key', async () => {
+    const center = checkpointSigner(generateCheckpointKeyPem())
+    const witness = new Witness(agentFiles(dir), {info: () => undefined, warn: () => undefined})
+    await witness.offerKey(center.publicKey)
+    const cp = center.sign({seq: 7, hash: 'ab'.repeat(32)})
+    await witness.receive(cp)
+    const doc = JSON.parse((await run(['agent', 'status', '--json'])).stdout)
+    assert.deepEqual(doc.witness, {seq: 7, hash: cp.hash, time: cp.time, keyId: center.publicKey.keyId, receivedAt: doc.witness.receivedAt})
+    assert.deepEqual(doc.checkpointKey, {keyId: center.publicKey.keyId, pinnedAt: doc.checkpointKey.pinnedAt, changed: false, offeredKeyId: null})
+    const human = (await run(['agent', 'status'])).stdout
+    assert.match(human, new RegExp(`checkpoint key +pinned ${center.publicKey.keyId}`))
+    assert.match(human, new RegExp(`audit witness +seq 7, hash abababababab…, signed ${cp.time} \\(key ${center.publicKey.keyId}\\)`))
+    const other = checkpointSigner(generateCheckpointKeyPem())
+    await witness.offerKey(other.publicKey)
+    assert.equal(JSON.parse((await run(['agent', 'status', '--json'])).stdout).checkpointKey.changed, true)
+    assert.match((await run(['agent', 'status'])).stdout, new RegExp(`CHANGED: the server now signs with ${other.publicKey.keyId}; pinned ${center.publicKey.keyId}`))
   })
 
   it('commands on a dir without an enrolled agent say so (exit 2)', async () => {
