@@ -15,11 +15,10 @@ export const PinnedCheckpointKey = z.object({
   key: CheckpointPublicKey,
   pinnedAt: z.string(),
   /**
-   * The other key the server's last welcome offered, null when it offered the pinned one.
-   * Checkpoints under it are not accepted: a new key is what an attacker who replaced the
-   * server (or its data dir) would bring, so only the operator may re-pin (docs/agent.md).
+   * The key pinned before this one, when the server changed keys (re-pinned, and recorded as
+   * audit.checkpoint.key-changed in the local audit); null otherwise.
    */
-  offered: z.object({keyId: CheckpointKeyId, publicKey: z.string(), seenAt: z.string()}).nullable(),
+  previous: z.object({keyId: CheckpointKeyId, pinnedAt: z.string()}).nullable(),
 })
 export type PinnedCheckpointKey = z.infer<typeof PinnedCheckpointKey>
 
@@ -65,14 +64,14 @@ export async function writeStoredWitness(files: WitnessPaths, witness: StoredWit
 
 /** What `tether agent status` shows about the witness (part of its --json contract). */
 export interface WitnessReport {
-  checkpointKey: {keyId: string; pinnedAt: string; changed: boolean; offeredKeyId: string | null} | null
+  checkpointKey: {keyId: string; pinnedAt: string; previousKeyId: string | null} | null
   witness: {seq: number; hash: string; time: string; keyId: string; receivedAt: string} | null
 }
 
 export async function witnessReport(files: WitnessPaths): Promise<WitnessReport> {
   const [pinned, stored] = await Promise.all([readPinnedKey(files), readStoredWitness(files)])
   return {
-    checkpointKey: pinned && {keyId: pinned.key.keyId, pinnedAt: pinned.pinnedAt, changed: pinned.offered !== null, offeredKeyId: pinned.offered?.keyId ?? null},
+    checkpointKey: pinned && {keyId: pinned.key.keyId, pinnedAt: pinned.pinnedAt, previousKeyId: pinned.previous?.keyId ?? null},
     witness: stored && {seq: stored.checkpoint.seq, hash: stored.checkpoint.hash, time: stored.checkpoint.time, keyId: stored.checkpoint.keyId, receivedAt: stored.receivedAt},
   }
 }

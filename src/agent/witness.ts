@@ -8,7 +8,8 @@ import {readPinnedKey, readStoredWitness, writePinnedKey, writeStoredWitness} fr
 /**
  * The device as a witness of the server's audit chain (issue #9). The server signs its chain
  * head with its checkpoint key and sends each checkpoint to the agent; the agent keeps the latest
- * one that verifies under the key it pinned on first sight, and shows it in its next `hello`, so a
+ * one that verifies under the key it pinned (on first sight, or when the server changed keys, which
+ * is recorded), and shows it in its next `hello`, so a
  * server whose database was rewritten or rolled back behind that checkpoint is caught by the
  * server's own check (and, here, by a checkpoint that goes backwards). Every acceptance, every
  * regression and a key change are written to the device's hash-chained audit: the device's copy
@@ -54,7 +55,7 @@ export class Witness {
     }
   }
 
-  /** welcome.checkpointKey: pinned on first sight; another key is recorded once and not trusted. */
+  /** welcome.checkpointKey: pinned on first sight; another key is recorded in the local audit and pinned. */
   offerKey(key: CheckpointPublicKey | undefined): Promise<KeyOutcome> {
     return this.serial(() => this.applyKey(key), 'could not apply the server checkpoint key')
   }
@@ -90,23 +91,19 @@ export class Witness {
     const pinned = await readPinnedKey(this.files)
     if (!pinned) {
       await this.audit.append({action: 'audit.checkpoint.key-pinned', outcome: 'success', actor: 'agent', details: {keyId: key.keyId, publicKey: key.publicKey}})
-      await writePinnedKey(this.files, {v: 1, key, pinnedAt: at, offered: null})
+      await writePinnedKey(this.files, {v: 1, key, pinnedAt: at, previous: null})
       this.log.info({keyId: key.keyId}, 'pinned the server audit checkpoint key')
       return 'pinned'
     }
-    if (pinned.key.keyId === key.keyId && pinned.key.publicKey === key.publicKey) {
-      if (pinned.offered) {
-        await writePinnedKey(this.files, {...pinned, offered: null})
-        this.log.info({keyId: key.keyId}, 'the server offers the pinned checkpoint key again')
-      }
-      return 'matches'
-    }
-    // Recorded once per new key: an agent reconnecting every minute must not fill its audit.
-    if (pinned.offered?.keyId !== key.keyId || pinned.offered.publicKey !== key.publicKey) {
-      await this.audit.append({action: 'audit.checkpoint.key-changed', outcome: 'failure', actor: 'agent', details: {pinnedKeyId: pinned.key.keyId, offeredKeyId: key.keyId}})
-      await writePinnedKey(this.files, {...pinned, offered: {keyId: key.keyId, publicKey: key.publicKey, seenAt: at}})
-    }
-    this.log.warn({pinnedKeyId: pinned.key.keyId, offeredKeyId: key.keyId}, 'the server signs audit checkpoints with another key than the pinned one; its checkpoints are not accepted')
+    if (pinned.key.keyId === key.keyId && pinned.key.publicKey === key.publicKey) return 'matches'
+    // Only someone holding the server's data dir can change its key, and such a party could sign
+    // anything with the old key too: refusing the new key would guard against nobody, and would
+    // leave every device presenting a witness the server can no longer check. So the change is
+    // recorded here (for good), the witness this device held was presented in this very hello
+    // (the server records it as refused), and the new key is pinned.
+    await this.audit.append({action: 'audit.checkpoint.key-changed', outcome: 'failure', actor: 'agent', details: {pinnedKeyId: pinned.key.keyId, offeredKeyId: key.keyId}})
+    await writePinnedKey(this.files, {v: 1, key, pinnedAt: at, previous: {keyId: pinned.key.keyId, pinnedAt: pinned.pinnedAt}})
+    this.log.warn({previousKeyId: pinned.key.keyId, keyId: key.keyId}, 'the server signs audit checkpoints with a new key; recorded in the local audit and re-pinned')
     return 'changed'
   }
 
@@ -117,7 +114,9 @@ export class Witness {
       this.log.warn({seq: cp.seq, keyId: cp.keyId, why}, 'audit checkpoint not accepted')
       return 'unverified'
     }
-    const stored = (await readStoredWitness(this.files))?.checkpoint
+    const held = (await readStoredWitness(this.files))?.checkpoint
+    // A witness under a key no longer pinned belongs to the old key's chain: nothing to compare with.
+    const stored = held?.keyId === pinned.key.keyId ? held : undefined
     if (stored && (cp.seq < stored.seq || (cp.seq === stored.seq && cp.hash !== stored.hash))) {
       // Behind or beside what this device already saw signed: the server's chain was rolled back or forked.
       const details = {stored: {seq: stored.seq, hash: stored.hash, time: stored.time}, received: {seq: cp.seq, hash: cp.hash, time: cp.time}}

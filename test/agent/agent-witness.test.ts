@@ -70,12 +70,12 @@ describe('DeviceAgent keeps the server audit checkpoint and shows it in hello', 
     assert.deepEqual(hello(second).witness, cp)
     const report = await statusReport(dir)
     assert.deepEqual(report.witness, {seq: 42, hash: hash('a'), time: cp.time, keyId: center.publicKey.keyId, receivedAt: report.witness!.receivedAt})
-    assert.deepEqual(report.checkpointKey, {keyId: center.publicKey.keyId, pinnedAt: report.checkpointKey!.pinnedAt, changed: false, offeredKeyId: null})
+    assert.deepEqual(report.checkpointKey, {keyId: center.publicKey.keyId, pinnedAt: report.checkpointKey!.pinnedAt, previousKeyId: null})
     // The same checkpoint on the new link (the server sends the latest after every welcome) adds nothing.
     assert.equal((await audit()).filter((e) => e.action === 'audit.checkpoint.witnessed').length, 1)
   })
 
-  it('a server with another key: audited, its checkpoints refused, the link stays up, the status says so', async () => {
+  it('a server with another key: audited and re-pinned, its checkpoints then kept, the link stays up, the status says so', async () => {
     server.onHello = (conn) => {
       server.welcome(conn)
       conn.ws.send(JSON.stringify({type: 'checkpoint', checkpoint: center.sign({seq: 5, hash: hash('b')})}))
@@ -98,9 +98,9 @@ describe('DeviceAgent keeps the server audit checkpoint and shows it in hello', 
     assert.equal(server.connections.length, 2)
     const changed = (await audit()).find((e) => e.action === 'audit.checkpoint.key-changed')!
     assert.deepEqual([changed.outcome, changed.details], ['failure', {pinnedKeyId: center.publicKey.keyId, offeredKeyId: rogue.publicKey.keyId}])
+    await eventually(async () => (await statusReport(dir)).witness?.seq === 900, 'the checkpoint under the re-pinned key was witnessed')
     const report = await statusReport(dir)
-    assert.equal(report.witness!.seq, 5, 'the checkpoint under the new key was not accepted')
-    assert.deepEqual([report.checkpointKey!.changed, report.checkpointKey!.offeredKeyId], [true, rogue.publicKey.keyId])
+    assert.deepEqual([report.checkpointKey!.keyId, report.checkpointKey!.previousKeyId], [rogue.publicKey.keyId, center.publicKey.keyId])
   })
 
   it('a checkpoint behind the witnessed one is recorded as a regression; the hello keeps the newer one', async () => {

@@ -87,23 +87,26 @@ describe('Witness (the agent keeps the server audit checkpoint)', () => {
     assert.deepEqual(await actions(), ['audit.checkpoint.key-pinned'])
   })
 
-  it('a different key later: audited once with both ids, its checkpoints refused, the status says so; the pinned key again clears it', async () => {
+  it('a different key later: audited with both ids and re-pinned; its checkpoints then count, the old witness is not compared with them', async () => {
     await witness.offerKey(server.publicKey)
-    await witness.receive(server.sign({seq: 5, hash: hash('a')}))
-    const rogue = checkpointSigner(generateCheckpointKeyPem())
-    assert.equal(await witness.offerKey(rogue.publicKey), 'changed')
-    assert.equal(await witness.offerKey(rogue.publicKey), 'changed')
+    await witness.receive(server.sign({seq: 50, hash: hash('a')}))
+    const rekeyed = checkpointSigner(generateCheckpointKeyPem())
+    // Before the new key is offered, its checkpoints are not trusted.
+    assert.equal(await witness.receive(rekeyed.sign({seq: 3, hash: hash('f')})), 'unverified')
+    assert.equal(await witness.offerKey(rekeyed.publicKey), 'changed')
+    assert.equal(await witness.offerKey(rekeyed.publicKey), 'matches')
     const changes = (await audit()).filter((e) => e.action === 'audit.checkpoint.key-changed')
     assert.deepEqual(
       changes.map((e) => [e.outcome, e.details]),
-      [['failure', {pinnedKeyId: server.publicKey.keyId, offeredKeyId: rogue.publicKey.keyId}]],
+      [['failure', {pinnedKeyId: server.publicKey.keyId, offeredKeyId: rekeyed.publicKey.keyId}]],
     )
-    assert.equal(await witness.receive(rogue.sign({seq: 99, hash: hash('f')})), 'unverified')
+    // A lower seq under the new key is a new chain, not a regression of the old one.
+    assert.equal(await witness.receive(rekeyed.sign({seq: 3, hash: hash('f')})), 'witnessed')
     const report = await witnessReport(files)
-    assert.deepEqual(report.checkpointKey, {keyId: server.publicKey.keyId, pinnedAt: report.checkpointKey!.pinnedAt, changed: true, offeredKeyId: rogue.publicKey.keyId})
-    assert.equal(report.witness!.seq, 5)
-    assert.equal(await witness.offerKey(server.publicKey), 'matches')
-    assert.equal((await witnessReport(files)).checkpointKey!.changed, false)
+    assert.deepEqual(report.checkpointKey, {keyId: rekeyed.publicKey.keyId, pinnedAt: report.checkpointKey!.pinnedAt, previousKeyId: server.publicKey.keyId})
+    assert.deepEqual([report.witness!.seq, report.witness!.keyId], [3, rekeyed.publicKey.keyId])
+    // The old key's checkpoints are no longer accepted.
+    assert.equal(await witness.receive(server.sign({seq: 60, hash: hash('a')})), 'unverified')
   })
 
   it('ignores a welcome key whose id does not belong to it, and a damaged witness.json only costs the hello its witness', async () => {

@@ -44,6 +44,6 @@ connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
 
 function checkpointKeyText({checkpointKey: key}: AgentStatusReport): string {
   if (!key) return 'none pinned yet (the server has sent none)'
-  if (key.changed) return `CHANGED: the server now signs with ${key.offeredKeyId}; pinned ${key.keyId}; its checkpoints are not accepted`
+  if (key.previousKeyId) return `${key.keyId} (pinned ${key.pinnedAt}; the server changed keys, was ${key.previousKeyId}: see tether agent audit)`
   return `pinned ${key.keyId} (since ${key.pinnedAt})`
 }

@@ -84,14 +84,14 @@ describe('tether agent access / audit / status / install-service', () => {
     await witness.receive(cp)
     const doc = JSON.parse((await run(['agent', 'status', '--json'])).stdout)
     assert.deepEqual(doc.witness, {seq: 7, hash: cp.hash, time: cp.time, keyId: center.publicKey.keyId, receivedAt: doc.witness.receivedAt})
-    assert.deepEqual(doc.checkpointKey, {keyId: center.publicKey.keyId, pinnedAt: doc.checkpointKey.pinnedAt, changed: false, offeredKeyId: null})
+    assert.deepEqual(doc.checkpointKey, {keyId: center.publicKey.keyId, pinnedAt: doc.checkpointKey.pinnedAt, previousKeyId: null})
     const human = (await run(['agent', 'status'])).stdout
     assert.match(human, new RegExp(`checkpoint key +pinned ${center.publicKey.keyId}`))
     assert.match(human, new RegExp(`audit witness +seq 7, hash abababababab…, signed ${cp.time} \\(key ${center.publicKey.keyId}\\)`))
     const other = checkpointSigner(generateCheckpointKeyPem())
     await witness.offerKey(other.publicKey)
-    assert.equal(JSON.parse((await run(['agent', 'status', '--json'])).stdout).checkpointKey.changed, true)
-    assert.match((await run(['agent', 'status'])).stdout, new RegExp(`CHANGED: the server now signs with ${other.publicKey.keyId}; pinned ${center.publicKey.keyId}`))
+    assert.equal(JSON.parse((await run(['agent', 'status', '--json'])).stdout).checkpointKey.previousKeyId, center.publicKey.keyId)
+    assert.match((await run(['agent', 'status'])).stdout, new RegExp(`${other.publicKey.keyId} \\(pinned .*; the server changed keys, was ${center.publicKey.keyId}`))
   })
 
   it('commands on a dir without an enrolled agent say so (exit 2)', async () => {
