@@ -39,7 +39,7 @@ export type DiagnosticJobParams = z.infer<typeof DiagnosticJobParams>
 
 export const LogsJobParams = z.object({
   /** ISO-8601 UTC: only files modified at or after this time; absent = all matching files. */
-  since: z.string().optional(),
+  since: z.string().max(64).optional(),
 })
 export type LogsJobParams = z.infer<typeof LogsJobParams>
 
@@ -118,7 +118,7 @@ export const CreateUploadRequest = z.strictObject({
   jobId: z.string().min(1).max(128).optional(),
   size: z.number().int().positive().max(MAX_BUNDLE_BYTES),
   sha256: Sha256Hex,
-  since: z.string().optional(),
+  since: z.string().max(64).optional(),
 })
 export type CreateUploadRequest = z.infer<typeof CreateUploadRequest>
 
