@@ -1,6 +1,7 @@
 import type {Writable} from 'node:stream'
 import type {z} from 'zod'
-import {AuditExportQuery, AuditList, AuditListQuery, AuditVerifyResponse} from '../protocol/api/audit.js'
+import {AuditExportQuery, AuditList, AuditListQuery, AuditVerifyResponse, CheckpointResponse} from '../protocol/api/audit.js'
+import type {AuditCheckpoint} from '../protocol/audit-checkpoint.js'
 import {LoginRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, TokenPair} from '../protocol/api/auth.js'
 import type {Scope} from '../protocol/api/common.js'
 import {
@@ -110,11 +111,20 @@ export class AdminApi {
   listAudit(query: z.input<typeof AuditListQuery>): Promise<AuditPage> {
     return this.client.call('GET', '/audit/events', {query: AuditListQuery.parse(query), response: AuditList})
   }
-  exportAudit(query: z.input<typeof AuditExportQuery>, dest: string | Writable): Promise<{bytes: number}> {
-    return this.client.download('/audit/export', AuditExportQuery.parse(query), dest)
+  /** The export, and the chain head it ends at (X-Audit-Up-To, X-Audit-Head-Hash): an auditor keeps that outside. */
+  async exportAudit(query: z.input<typeof AuditExportQuery>, dest: string | Writable): Promise<AuditExported> {
+    const {bytes, headers} = await this.client.download('/audit/export', AuditExportQuery.parse(query), dest)
+    const header = (name: string) => String(headers[name] ?? '')
+    return {bytes, count: Number(header('x-audit-count')), head: {seq: Number(header('x-audit-up-to')), hash: header('x-audit-head-hash')}}
   }
-  verifyAudit(): Promise<AuditVerifyResult> {
-    return this.client.call('POST', '/audit/verify', {body: {}, response: AuditVerifyResponse})
+  verifyAudit(checkpoints: AuditCheckpoint[] = []): Promise<AuditVerifyResult> {
+    return this.client.call('POST', '/audit/verify', {body: checkpoints.length > 0 ? {checkpoints} : {}, response: AuditVerifyResponse})
+  }
+  /** The latest signed checkpoint; with sign, the server signs its current head first (if it moved). */
+  auditCheckpoint(sign: boolean): Promise<CheckpointResult> {
+    return sign
+      ? this.client.call('POST', '/audit/checkpoint', {body: {}, response: CheckpointResponse})
+      : this.client.call('GET', '/audit/checkpoint', {response: CheckpointResponse})
   }
 }
 
@@ -128,6 +138,14 @@ export type CreatedUser = z.infer<typeof CreateUserResponse>
 export type AuditPage = z.infer<typeof AuditList>
 export type MfaEnrollment = z.infer<typeof MfaEnrollResponse>
 export type AuditVerifyResult = z.infer<typeof AuditVerifyResponse>
+export type CheckpointResult = z.infer<typeof CheckpointResponse>
+export interface AuditExported {
+  bytes: number
+  /** Events in the export. */
+  count: number
+  /** The chain head the export ends at. */
+  head: {seq: number; hash: string}
+}
 
 function bearer(token: string): Record<string, string> {
   return {authorization: `Bearer ${token}`}

@@ -99,8 +99,10 @@ export class ApiClient {
    * Streams a response body to a file (temp file + rename: never half-written) or to a
    * stream such as stdout, with backpressure, in constant memory. Returns the byte count.
    */
-  async download(path: string, query: Query, dest: string | Writable): Promise<{bytes: number}> {
+  /** Streams a GET body to a file (complete or not at all) or a stream; headers come back for the caller. */
+  async download(path: string, query: Query, dest: string | Writable): Promise<{bytes: number; headers: Dispatcher.ResponseData['headers']}> {
     const res = await this.send('GET', path, {query, response: null})
+    const {headers} = res
     let bytes = 0
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -113,10 +115,10 @@ export class ApiClient {
         await pipeline(res.body, counter, dest, {end: false})
       } catch (error) {
         // The reader went away (`tether audit export | head`): not a failure of the export.
-        if ((error as NodeJS.ErrnoException).code === 'EPIPE') return {bytes}
+        if ((error as NodeJS.ErrnoException).code === 'EPIPE') return {bytes, headers}
         throw errorFromNetwork(this.server, error)
       }
-      return {bytes}
+      return {bytes, headers}
     }
     const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.part`)
     try {
@@ -127,7 +129,7 @@ export class ApiClient {
       await rm(tmp, {force: true})
       throw error instanceof TetherError || (error as NodeJS.ErrnoException).syscall ? error : errorFromNetwork(this.server, error)
     }
-    return {bytes}
+    return {bytes, headers}
   }
 
   /**

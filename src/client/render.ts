@@ -62,6 +62,7 @@ export function deviceFields(d: Device): string {
     ['Enrolled', d.enrolledAt],
     ['Last seen', d.lastSeenAt],
     ['Revoked', d.revokedAt],
+    ['Events refused', d.eventsRefused > 0 ? `${d.eventsRefused} (not device events the server records; see the server log)` : null],
   ])
 }
 

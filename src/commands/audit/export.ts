@@ -5,12 +5,16 @@ export interface AuditExportResult {
   file: string | null
   format: 'jsonl' | 'csv'
   bytes: number
+  /** Events exported. */
+  count: number
+  /** The chain head the export ends at: keep it (or a checkpoint) outside to anchor the export. */
+  head: {seq: number; hash: string}
 }
 
 export default class AuditExport extends TetherCommand {
   static override description = `Export audit events as JSON Lines or CSV, streamed in constant memory.
 
-With -o the file appears complete or not at all (written to a temp file, then renamed). Times are ISO-8601 or a duration back from now (24h, 7d). The export itself is audited.`
+With -o the file appears complete or not at all (written to a temp file, then renamed). Times are ISO-8601 or a duration back from now (24h, 7d). The export itself is audited. It ends with the chain head it covers (seq and hash; on stderr when the export goes to stdout): keep that outside, with the file, to anchor it.`
   static override examples = [
     '<%= config.bin %> audit export --since 7d -o audit.jsonl',
     '<%= config.bin %> audit export --since 2026-01-01 --until 2026-02-01 --format csv -o january.csv',
@@ -42,8 +46,12 @@ With -o the file appears complete or not at all (written to a temp file, then re
       format,
     }
     const {withApi} = await import('../../client/session.js')
-    const {bytes} = await withApi((api) => api.exportAudit(query, flags.output ?? process.stdout))
-    if (flags.output && !this.jsonEnabled()) this.log(`Wrote ${bytes} bytes of ${format} to ${flags.output}.`)
-    return {file: flags.output ?? null, format, bytes}
+    const {bytes, count, head} = await withApi((api) => api.exportAudit(query, flags.output ?? process.stdout))
+    if (!this.jsonEnabled()) {
+      const headLine = `Chain head: seq ${head.seq}, hash ${head.hash}`
+      if (flags.output) this.log(`Wrote ${count} events (${bytes} bytes of ${format}) to ${flags.output}.\n${headLine}`)
+      else this.logToStderr(headLine)
+    }
+    return {file: flags.output ?? null, format, bytes, count, head}
   }
 }

@@ -78,7 +78,9 @@ export class SupportCenter {
   async start(port = 0): Promise<void> {
     this.serverLog = ''
     this.server = startTether(['server', 'start', '--data-dir', join(this.dir, 'data'), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...this.serverArgs], {env: this.env})
+    // Both streams: the banner and errors go to stderr, the JSON log lines (warn and up) to stdout.
     this.server.stderr?.on('data', (d) => (this.serverLog += d))
+    this.server.stdout?.on('data', (d) => (this.serverLog += d))
     const line = await waitForOutput(this.server, LISTENING, 30_000)
     const m = LISTENING.exec(line)!
     this.url = m[1]
@@ -95,6 +97,11 @@ export class SupportCenter {
 
   get log(): string {
     return this.serverLog
+  }
+
+  /** The server's database, for tests that play someone with direct access to it. */
+  get databaseUrl(): string {
+    return this.database?.url ?? join(this.dir, 'data', 'tether.db')
   }
 
   /** The admin's CLI environment (own config dir, file credential store). */

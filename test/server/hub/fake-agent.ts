@@ -72,8 +72,9 @@ export class FakeAgent {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message))
   }
 
-  async hello(serial: string, versions = [1]): Promise<ServerToAgent> {
-    this.send({type: 'hello', protocolVersions: versions, inventory: inventoryFor(serial)})
+  /** extra: more hello fields, e.g. a `witness`. */
+  async hello(serial: string, versions = [1], extra: Record<string, unknown> = {}): Promise<ServerToAgent> {
+    this.send({type: 'hello', protocolVersions: versions, inventory: inventoryFor(serial), ...extra})
     return this.next((m) => m.type === 'welcome' || m.type === 'error')
   }
 
