@@ -9,6 +9,7 @@ import {isDatabaseUrl, writeServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
 import {generateJwtSecret} from './auth/jwt.js'
 import {generateMfaKey} from './auth/mfa-key.js'
+import {generateCheckpointKeyPem} from '../shared/checkpoint-signature.js'
 import {assertPasswordStrength} from './auth/passwords.js'
 import {createFirstAdmin} from './init-admin.js'
 import {createCa, issueServerCert, loadCa} from './pki/ca.js'
@@ -50,6 +51,8 @@ export interface InitResult {
   jwtSecretFile: string
   /** Seals TOTP secrets in the database; copy it with the rest of the data dir. */
   mfaKeyFile: string
+  /** Ed25519 key that signs audit checkpoints (docs/audit-format.md, "Anchoring"). */
+  checkpointKeyFile: string
   admin: {username: string; generatedPassword?: string}
 }
 
@@ -117,6 +120,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     await writeFileAtomic(at(config.deviceCa.keyFile), deviceCa.keyPem, 0o600)
     await writeFileAtomic(at(config.auth.jwtSecretFile), generateJwtSecret(), 0o600)
     await writeFileAtomic(at(config.auth.mfaKeyFile), generateMfaKey(), 0o600)
+    await writeFileAtomic(at(config.audit.checkpointKeyFile), generateCheckpointKeyPem(), 0o600)
     await writeServerConfig(config, tmp)
 
     const runtimeDb = options.runtimeDatabase && !isDatabaseUrl(options.runtimeDatabase) ? resolve(options.runtimeDatabase.replace(/^sqlite:/, '')) : (options.runtimeDatabase ?? config.database)
@@ -134,6 +138,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       deviceCa: {certFile: config.deviceCa.certFile, fingerprint: fingerprintOf(deviceCa.certPem)},
       jwtSecretFile: config.auth.jwtSecretFile,
       mfaKeyFile: config.auth.mfaKeyFile,
+      checkpointKeyFile: config.audit.checkpointKeyFile,
       admin: {username, ...(generated ? {generatedPassword: generated} : {})},
     }
   } catch (error) {

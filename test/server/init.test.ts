@@ -7,6 +7,7 @@ import {verifyPassword} from '../../src/server/auth/passwords.js'
 import {readServerConfig} from '../../src/server/config-store.js'
 import {openDatabase} from '../../src/server/db/connect.js'
 import {initDataDir} from '../../src/server/init.js'
+import {checkpointSigner} from '../../src/shared/checkpoint-signature.js'
 import {createCa, issueServerCert, loadCa} from '../../src/server/pki/ca.js'
 import {createTestDatabase, DB_KINDS, type TestDatabase} from './helpers/database.js'
 
@@ -20,6 +21,15 @@ async function adminRow(database: string, username = 'admin') {
   const opened = await openDatabase(database)
   try {
     return await opened.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+  } finally {
+    await opened.close()
+  }
+}
+
+async function auditRows(database: string) {
+  const opened = await openDatabase(database)
+  try {
+    return await opened.db.selectFrom('audit_events').selectAll().orderBy('seq').execute()
   } finally {
     await opened.close()
   }
@@ -63,6 +73,12 @@ describe('server init (library)', () => {
     assert.equal(result.mfaKeyFile, join(dataDir, 'secrets/mfa.key'))
     assert.equal(config.auth.mfaKeyFile, result.mfaKeyFile)
     assert.equal(Buffer.from((await readFile(result.mfaKeyFile, 'utf8')).trim(), 'base64').length, 32)
+    assert.equal(raw.audit.checkpointKeyFile, 'secrets/audit-checkpoint.key')
+    assert.equal((await stat(result.checkpointKeyFile)).mode & 0o777, 0o600)
+    assert.equal(checkpointSigner(await readFile(result.checkpointKeyFile, 'utf8')).publicKey.keyId.length, 16)
+    // The first admin, made by init, is on the record like any other user.
+    const events = await auditRows(config.database)
+    assert.deepEqual(events.map((e) => [e.actor, e.action, JSON.parse(e.details).username]), [['tether-server-init', 'user.create', 'admin']])
 
     const admin = await adminRow(config.database)
     assert.equal(admin?.role, 'admin')
