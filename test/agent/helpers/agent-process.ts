@@ -2,7 +2,7 @@ import type {ChildProcess} from 'node:child_process'
 import {readdir, readFile, readlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {runTether, startTether, type RunResult} from '../../helpers/cli.js'
-import {stopChild} from './support-center.js'
+import {expectExit, stopChild, type SupportCenter} from './support-center.js'
 
 /** A device agent data dir driven through the real CLI. */
 export class AgentUnderTest {
@@ -42,6 +42,17 @@ export class AgentUnderTest {
     const r = await this.run(['agent', 'status', '--json'])
     return JSON.parse(r.stdout) as Record<string, unknown>
   }
+}
+
+/**
+ * A device enrolled with the support center through the real CLI (`agent enroll` with a fresh
+ * token, trusting the server's CA file) in DIR/agent (or dirName), not started yet.
+ */
+export async function enrollAgent(sc: SupportCenter, serial: string, options: {dirName?: string; enrollArgs?: string[]} = {}): Promise<AgentUnderTest> {
+  const agent = new AgentUnderTest(join(sc.dir, options.dirName ?? 'agent'))
+  const token = await sc.enrollToken(serial)
+  expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--serial', serial, '--ca', sc.caFile, '--json', ...(options.enrollArgs ?? [])]), 0)
+  return agent
 }
 
 /** TCP/UDP sockets of a process by state, from /proc (LISTEN = 0A; UDP bound = 07). */

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {extract as extractTar} from 'tar'
 import {Agent, request} from 'undici'
 import {adminApi} from '../helpers/admin-api.js'
-import {AgentUnderTest} from '../helpers/agent-process.js'
+import {type AgentUnderTest, enrollAgent} from '../helpers/agent-process.js'
 import {eventually, expectExit, json, SupportCenter} from '../helpers/support-center.js'
 import {DB_KINDS} from '../../server/helpers/database.js'
 
@@ -29,9 +29,7 @@ for (const kind of DB_KINDS) describe(`agent jobs and log uploads against a real
     sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
-    agent = new AgentUnderTest(join(sc.dir, 'agent'))
-    const token = await sc.enrollToken(SERIAL)
-    expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--serial', SERIAL, '--ca', sc.caFile, '--json']), 0)
+    agent = await enrollAgent(sc, SERIAL)
     logDir = join(sc.dir, 'device-logs')
     await mkdir(join(logDir, 'sub'), {recursive: true})
     await writeFile(join(logDir, 'app.log'), Array.from({length: 20_000}, (_, i) => `2026-11-22T10:00:00Z line ${i} value=${i * 7}\n`).join(''))

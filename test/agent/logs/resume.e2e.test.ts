@@ -6,8 +6,8 @@ import {extract as extractTar} from 'tar'
 import {Agent, request} from 'undici'
 import {startTether} from '../../helpers/cli.js'
 import {adminApi} from '../helpers/admin-api.js'
-import {AgentUnderTest} from '../helpers/agent-process.js'
-import {eventually, exitOf, expectExit, json, stopChild, SupportCenter} from '../helpers/support-center.js'
+import {type AgentUnderTest, enrollAgent} from '../helpers/agent-process.js'
+import {eventually, exitOf, json, stopChild, SupportCenter} from '../helpers/support-center.js'
 import {DB_KINDS} from '../../server/helpers/database.js'
 import {ThrottleProxy} from './throttle-proxy.js'
 
@@ -34,9 +34,7 @@ for (const kind of DB_KINDS) describe(`log upload resume after kill -9 (${kind},
     await sc.start()
     await sc.loginAdmin()
     proxy = await ThrottleProxy.start(3 * MiB)
-    agent = new AgentUnderTest(join(sc.dir, 'agent'))
-    const token = await sc.enrollToken(SERIAL)
-    expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--serial', SERIAL, '--ca', sc.caFile, '--json']), 0)
+    agent = await enrollAgent(sc, SERIAL)
     logDir = join(sc.dir, 'device-logs')
     await mkdir(logDir, {recursive: true})
     // Base64 of random bytes: log-like text that gzip cannot shrink much, so the bundle stays large.

@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {openDatabase} from '../../../src/server/db/connect.js'
-import {AgentUnderTest} from '../../agent/helpers/agent-process.js'
+import {type AgentUnderTest, enrollAgent} from '../../agent/helpers/agent-process.js'
 import {eventually, expectExit, json, SupportCenter} from '../../agent/helpers/support-center.js'
 import {rewriteAndRecompute} from '../../server/audit/tamper.js'
 import {DB_KINDS} from '../../server/helpers/database.js'
@@ -31,9 +31,7 @@ for (const kind of DB_KINDS) describe(`audit checkpoints and device witnesses ($
     sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
-    agent = new AgentUnderTest(join(sc.dir, 'agent'))
-    const token = await sc.enrollToken(SERIAL)
-    expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--model', 'X200', '--ca', sc.caFile, '--json']), 0)
+    agent = await enrollAgent(sc, SERIAL)
     await agent.tune()
   })
   after(async () => {

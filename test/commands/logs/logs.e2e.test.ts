@@ -5,7 +5,7 @@ import {createReadStream} from 'node:fs'
 import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import {AgentUnderTest} from '../../agent/helpers/agent-process.js'
+import {type AgentUnderTest, enrollAgent} from '../../agent/helpers/agent-process.js'
 import {runTether} from '../../helpers/cli.js'
 import {eventually, expectExit, json, stopChild, SupportCenter} from '../../agent/helpers/support-center.js'
 import {DB_KINDS} from '../../server/helpers/database.js'
@@ -66,9 +66,7 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
     sc = await SupportCenter.create({database: kind})
     await sc.start()
     await sc.loginAdmin()
-    agent = new AgentUnderTest(join(sc.dir, 'agent'))
-    const token = await sc.enrollToken(SERIAL)
-    expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--model', 'X200', '--fingerprint', sc.caFingerprint, '--json']), 0)
+    agent = await enrollAgent(sc, SERIAL, {enrollArgs: ['--model', 'X200']})
     const logDir = join(sc.dir, 'device-logs')
     sums = await generateLogs(logDir)
     // 1 MiB chunks: many commits, so a kill lands mid-upload with bytes already committed.
