@@ -7,9 +7,16 @@ import type {Permission} from './permissions.js'
  *  - auth: any authenticated principal (a session or an API token);
  *  - session: an interactive login only; API tokens are refused (token management, MFA);
  *  - permission: the principal's effective permissions include it (an API token: its own list);
+ *    with `byObject`, the handler also demands the permission listed for the kind of object the
+ *    request names (cancelling a job: the permission that starts a job of its kind), so the
+ *    route needs both;
  *  - device: a device certificate (agent routes).
  */
-export type Guard = {kind: 'auth'} | {kind: 'session'} | {kind: 'permission'; permission: Permission} | {kind: 'device'}
+export type Guard =
+  | {kind: 'auth'}
+  | {kind: 'session'}
+  | {kind: 'permission'; permission: Permission; byObject?: Readonly<Record<string, Permission>>}
+  | {kind: 'device'}
 
 const GUARD = Symbol('tether.guard')
 

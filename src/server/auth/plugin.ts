@@ -90,7 +90,7 @@ export const authPlugin = fp<AuthPluginOptions>(
 
     app.decorate('requireAuth', declareGuard(requireAuth, {kind: 'auth'}))
     app.decorate('requireSession', declareGuard(requireSession, {kind: 'session'}))
-    app.decorate('requirePermission', (permission: Permission): preHandlerHookHandler => {
+    app.decorate('requirePermission', (permission: Permission, byObject?: Readonly<Record<string, Permission>>): preHandlerHookHandler => {
       const guard: preHandlerHookHandler = async (request) => {
         const principal = request.principal
         if (!principal) throw new AuthError('authentication required: log in or send an API token')
@@ -98,7 +98,7 @@ export const authPlugin = fp<AuthPluginOptions>(
         await auditDenied(request, principal, {permission})
         throw new ForbiddenError(`permission "${permission}" required${principal.auth === 'api-token' ? ' (not granted to this API token)' : ` (role ${principal.role})`}`)
       }
-      return declareGuard(guard, {kind: 'permission', permission})
+      return declareGuard(guard, {kind: 'permission', permission, ...(byObject ? {byObject} : {})})
     })
   },
   {name: 'tether-auth', dependencies: ['tether-db', 'tether-audit']},

@@ -29,8 +29,12 @@ declare module 'fastify' {
     principal: Principal | null
   }
   interface FastifyInstance {
-    /** preHandler that answers 401 without a valid principal and 403 without the permission. */
-    requirePermission(permission: Permission): preHandlerHookHandler
+    /**
+     * preHandler that answers 401 without a valid principal and 403 without the permission.
+     * byObject declares (for the route catalog) the further permission the handler demands by
+     * the kind of object named; the handler checks it with requirePermission(byObject[kind]).
+     */
+    requirePermission(permission: Permission, byObject?: Readonly<Record<string, Permission>>): preHandlerHookHandler
     /** preHandler that only requires a valid principal (any permission). */
     requireAuth: preHandlerHookHandler
     /** preHandler that requires an interactive session: API tokens get 403 (token management, MFA). */

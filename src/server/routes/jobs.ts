@@ -1,9 +1,14 @@
 import type {FastifyPluginAsync, FastifyReply, FastifyRequest} from 'fastify'
 import type {z} from 'zod'
+import type {JobKind} from '../../protocol/agent/jobs.js'
 import {IdParam} from '../../protocol/api/common.js'
 import {JobList, JobQuery, JobView} from '../../protocol/api/jobs.js'
+import type {Permission} from '../auth/permissions.js'
 import {principalOf} from '../auth/request-context.js'
 import {jobView} from '../jobs/service.js'
+
+/** Cancelling a job needs the permission that could have started it (and devices:read to see it). */
+const CANCEL_NEEDS = {diagnostic: 'diagnostics:run', logs: 'logs:pull'} as const satisfies Record<JobKind, Permission>
 
 /** Job listing and cancellation (scope-filtered; out of scope is 404). */
 export const jobsRoutes: FastifyPluginAsync = async (app) => {
@@ -18,12 +23,11 @@ export const jobsRoutes: FastifyPluginAsync = async (app) => {
     return jobView(await app.jobs.get(principalOf(request).scope, id))
   })
 
-  app.post('/jobs/:id/cancel', {preHandler: read, schema: {params: IdParam, response: {200: JobView}}}, async (request, reply) => {
+  app.post('/jobs/:id/cancel', {preHandler: app.requirePermission('devices:read', CANCEL_NEEDS), schema: {params: IdParam, response: {200: JobView}}}, async (request, reply) => {
     const {id} = request.params as z.infer<typeof IdParam>
     const principal = principalOf(request)
     const job = await app.jobs.get(principal.scope, id)
-    // Cancelling needs the permission that could have started the job.
-    await guard(app.requirePermission(job.kind === 'logs' ? 'logs:pull' : 'diagnostics:run'), request, reply)
+    await guard(app.requirePermission(CANCEL_NEEDS[job.kind]), request, reply)
     return jobView(await app.jobs.cancel(job, principal.username, request.ip))
   })
 }
