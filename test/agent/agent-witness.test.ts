@@ -4,16 +4,14 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
 import {DeviceAgent} from '../../src/agent/agent.js'
-import {systemClock} from '../../src/agent/clock.js'
-import {AgentConfig, agentFiles, writeAgentConfig} from '../../src/agent/data-dir.js'
+import {agentFiles, writeAgentConfig} from '../../src/agent/data-dir.js'
 import {LocalAudit} from '../../src/agent/local-audit.js'
 import {statusReport} from '../../src/agent/status-report.js'
-import {TlsWebSocketDialer} from '../../src/agent/transport.js'
 import {checkpointSigner, generateCheckpointKeyPem} from '../../src/shared/checkpoint-signature.js'
 import {FakeControlServer, type FakeConnection} from './helpers/fake-control-server.js'
+import {runScriptedAgent, scriptedConfig} from './helpers/scripted-agent.js'
 import {eventually} from './helpers/support-center.js'
 
-const quiet = {info: () => undefined, warn: () => undefined, error: () => undefined}
 const hash = (c: string): string => c.repeat(64)
 
 /** The running agent as a witness of the server's audit chain, over a real mTLS WebSocket. */
@@ -41,12 +39,10 @@ describe('DeviceAgent keeps the server audit checkpoint and shows it in hello', 
   })
 
   async function startAgent(): Promise<void> {
-    const config = AgentConfig.parse({version: 1, server: server.url.origin, serial: 'SN-FAKE', backoff: {baseMs: 50, capMs: 200, stableAfterMs: 60_000, revokedRetryMs: 600_000}, pollMs: 100})
+    const config = scriptedConfig(server)
     const files = agentFiles(dir)
     await writeAgentConfig(files, config)
-    const dialer = new TlsWebSocketDialer({server: server.url, key: server.deviceCert.key, cert: server.deviceCert.cert, serverCa: server.ca.cert, timeoutMs: 3000})
-    agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: quiet, agentVersion: '9.9.9', proxyDisplay: null})
-    running = agent.run()
+    ;({agent, running} = runScriptedAgent(server, dir, {config}))
     await server.until(() => agent?.state === 'connected', 'agent connected')
   }
   const audit = () => new LocalAudit(agentFiles(dir).audit).readAll()

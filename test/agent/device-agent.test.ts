@@ -4,13 +4,12 @@ import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {DeviceAgent} from '../../src/agent/agent.js'
-import {systemClock} from '../../src/agent/clock.js'
-import {AgentConfig, agentFiles} from '../../src/agent/data-dir.js'
+import type {AgentConfig} from '../../src/agent/data-dir.js'
 import {readStatus} from '../../src/agent/status-file.js'
-import {TlsWebSocketDialer} from '../../src/agent/transport.js'
 import {MAX_FRAME_BYTES} from '../../src/protocol/agent/messages.js'
 import {testCa} from '../checks/fixtures/certs.js'
 import {FakeControlServer} from './helpers/fake-control-server.js'
+import {runScriptedAgent, scriptedConfig} from './helpers/scripted-agent.js'
 
 const quiet = process.env.AGENT_DEBUG ? {info: (o: object, m: string) => console.log("I", m, o), warn: (o: object, m: string) => console.log("W", m, o), error: (o: object, m: string) => console.log("E", m, o)} : {info: () => undefined, warn: () => undefined, error: () => undefined}
 
@@ -39,11 +38,9 @@ describe('DeviceAgent against a scripted server (real mTLS WebSocket on loopback
   })
 
   function startAgent(overrides: Partial<AgentConfig> = {}, serverCa = server.ca.cert): DeviceAgent {
-    const config = AgentConfig.parse({version: 1, server: server.url.origin, serial: 'SN-FAKE', model: 'X200', backoff: {baseMs: 50, capMs: 200, stableAfterMs: 60_000, revokedRetryMs: 600_000}, pollMs: 100, allowedTunnelPorts: [22], ...overrides})
-    const dialer = new TlsWebSocketDialer({server: server.url, key: server.deviceCert.key, cert: server.deviceCert.cert, serverCa, timeoutMs: 3000})
-    agent = new DeviceAgent({config, files: agentFiles(dir), dialer, clock: systemClock, log: quiet, agentVersion: '9.9.9', proxyDisplay: null})
-    running = agent.run()
-    return agent
+    const started = runScriptedAgent(server, dir, {config: scriptedConfig(server, {model: 'X200', allowedTunnelPorts: [22], ...overrides}), serverCa, log: quiet})
+    ;({agent, running} = started)
+    return started.agent
   }
 
   const connected = (): Promise<void> => server.until(() => agent?.state === 'connected', 'agent connected')

@@ -5,13 +5,12 @@ import {join} from 'node:path'
 import nock from 'nock'
 import {setAccess} from '../../src/agent/access.js'
 import {DeviceAgent} from '../../src/agent/agent.js'
-import {systemClock} from '../../src/agent/clock.js'
-import {AgentConfig, agentFiles, writeAgentConfig} from '../../src/agent/data-dir.js'
+import {agentFiles, writeAgentConfig} from '../../src/agent/data-dir.js'
 import {EventRecorder} from '../../src/agent/events.js'
 import {LocalAudit} from '../../src/agent/local-audit.js'
-import {TlsWebSocketDialer} from '../../src/agent/transport.js'
 import {checkDeviceEvent, DEVICE_EVENT_ACTIONS} from '../../src/protocol/agent/index.js'
 import {FakeControlServer, type FakeConnection} from './helpers/fake-control-server.js'
+import {runScriptedAgent, scriptedConfig} from './helpers/scripted-agent.js'
 import {eventually} from './helpers/support-center.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed wire messages
@@ -47,12 +46,10 @@ describe('device events for the server', function () {
   })
 
   async function startAgent(): Promise<FakeConnection> {
-    const config = AgentConfig.parse({version: 1, server: server.url.origin, serial: 'SN-FAKE', backoff: {baseMs: 50, capMs: 200, stableAfterMs: 60_000, revokedRetryMs: 600_000}, pollMs: 100, allowedTunnelPorts: [22], acceptedJobKinds: ['diagnostics']})
+    const config = scriptedConfig(server, {allowedTunnelPorts: [22], acceptedJobKinds: ['diagnostics']})
     const files = agentFiles(dir)
     await writeAgentConfig(files, config)
-    const dialer = new TlsWebSocketDialer({server: server.url, key: server.deviceCert.key, cert: server.deviceCert.cert, serverCa: server.ca.cert, timeoutMs: 3000})
-    agent = new DeviceAgent({config, files, dialer, clock: systemClock, log, agentVersion: '9.9.9', proxyDisplay: null})
-    running = agent.run()
+    ;({agent, running} = runScriptedAgent(server, dir, {config, log}))
     await server.until(() => agent?.state === 'connected', 'agent connected')
     return server.connections.at(-1)!
   }
