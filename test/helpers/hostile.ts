@@ -94,6 +94,14 @@ export const hostileJsonText: fc.Arbitrary<string> = fc.oneof(
   fc.string({unit: codeUnit, maxLength: 40}),
 )
 
+/** Numbers a JSON text can hold but a double cannot (Infinity, 0 by underflow) or not exactly. */
+export const RAW_NUMBERS = ['1e400', '-1e400', '1e-400', '123456789012345678901234567890', '9007199254740993', '-0'] as const
+
+/** The JSON text with its first number value replaced by a raw token that JSON.stringify never writes. */
+export function withRawNumber(text: string, token: string): string {
+  return text.replace(/([:[])-?\d+(\.\d+)?([eE][+-]?\d+)?(?=[,}\]])/, `$1${token}`)
+}
+
 /**
  * %-escapes a string byte by byte (its UTF-8), like encodeURIComponent but total: a lone
  * surrogate goes out as the bytes Node encodes it to (U+FFFD) instead of throwing URIError.

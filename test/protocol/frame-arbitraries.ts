@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import type {ZodType} from 'zod'
 import {DEVICE_EVENT_ACTIONS, DEVICE_EVENTS} from '../../src/protocol/agent/device-events.js'
 import {AgentToServer, ServerToAgent} from '../../src/protocol/agent/messages.js'
-import {hostileJsonText, hostileValue} from '../helpers/hostile.js'
+import {RAW_NUMBERS, hostileJsonText, hostileValue, withRawNumber} from '../helpers/hostile.js'
 import {fromSchema} from '../helpers/zod-arbitrary.js'
 
 /**
@@ -50,6 +50,8 @@ export function frame(ctx: FrameContext = {}, options: {binary?: boolean} = {}):
   const text: Array<fc.WeightedArbitrary<string | Buffer>> = [
     {weight: 10, arbitrary: agentMessage(ctx).map((m) => JSON.stringify(m))},
     {weight: 4, arbitrary: registryEvent(ctx).map((m) => JSON.stringify(m))},
+    // Near-valid, with a number no double holds (1e400 is Infinity once parsed).
+    {weight: 2, arbitrary: fc.tuple(agentMessage(ctx), fc.constantFrom(...RAW_NUMBERS)).map(([m, token]) => withRawNumber(JSON.stringify(m), token))},
     {weight: 1, arbitrary: serverMessage(ctx).map((m) => JSON.stringify(m))},
     {weight: 2, arbitrary: hostileValue.map((v) => JSON.stringify(v))},
     {weight: 2, arbitrary: hostileJsonText},
