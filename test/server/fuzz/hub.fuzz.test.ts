@@ -21,7 +21,12 @@ import {type HubFixture, startHubFixture} from '../hub/server-fixture.js'
  */
 
 /** Frames that once failed, sent first on every run (fast-check `examples`). */
-const REGRESSIONS: Array<[string | Buffer]> = []
+const REGRESSIONS: Array<[string | Buffer]> = [
+  // The server's error quoted a NUL from the frame, and the agent's codec refused that error
+  // (the codec bug of frames.fuzz.test.ts as seen on the wire).
+  ['\u0000'],
+  ['{"type":"x\\u0000","id":"q"}'],
+]
 
 const RUNS = 600
 const BUDGET_MS = 8_000
