@@ -17,7 +17,8 @@ import {type HubFixture, startHubFixture} from '../hub/server-fixture.js'
  * answered as documented (docs/agent-protocol.md): an `error` with a decode code, an `event-ack`
  * for every event that names a UUID (refused or not), or nothing; never INTERNAL, and the
  * connection stays open. A second agent must not notice; what the server recorded from the device
- * must be registry events; and the audit chain must verify at the end.
+ * must be registry events; and the audit chain must verify at the end. TETHER_FUZZ_STATS=1 prints
+ * how the answers were distributed (how many frames got past decoding to an ack or silence).
  */
 
 /** Frames that once failed, sent first on every run (fast-check `examples`). */
