@@ -54,9 +54,14 @@ export function findBadInput(value: unknown, maxDepth = MAX_INPUT_DEPTH): BadInp
   return null
 }
 
-/** A BadInput as a field name and message, e.g. "body.username: is not well-formed Unicode …". */
+/**
+ * A BadInput as a field name and message, e.g. "body.username: is not well-formed Unicode …".
+ * The offending key itself is part of the path, so it is shown as storableText: an answer that
+ * echoed a lone surrogate or NUL would be refused by the peer's own check (the agent decodes the
+ * server's `error` with findBadInput) or by a strict JSON parser.
+ */
 export function describeBadInput(bad: BadInput, prefix: string): {field: string; message: string} {
-  const field = [prefix, ...bad.path.map(String)].filter((p) => p !== '').join('.') || prefix
+  const field = [prefix, ...bad.path.map((p) => storableText(String(p)))].filter((p) => p !== '').join('.') || prefix
   return {field, message: `${field}: ${bad.problem}`}
 }
 

@@ -1,5 +1,5 @@
 import type {z} from 'zod'
-import {describeBadInput, findBadInput} from '../../shared/input-check.js'
+import {describeBadInput, findBadInput, storableText} from '../../shared/input-check.js'
 import {
   AgentToServer,
   MAX_FRAME_BYTES,
@@ -57,9 +57,9 @@ function decode<T>(data: string | Buffer, types: Set<string>, schema: z.ZodType<
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(ProtocolErrorCodes.malformed, 'a message is a JSON object')
   const obj = raw as Record<string, unknown>
-  const refId = typeof obj.id === 'string' && obj.id.isWellFormed() ? obj.id.slice(0, 128) : undefined
+  const refId = typeof obj.id === 'string' && storableText(obj.id) === obj.id ? obj.id.slice(0, 128) : undefined
   if (typeof obj.type !== 'string') return fail(ProtocolErrorCodes.malformed, 'missing "type"', refId)
-  if (!types.has(obj.type)) return fail(ProtocolErrorCodes.unknownType, `unknown message type "${obj.type.slice(0, 64).toWellFormed()}"`, refId)
+  if (!types.has(obj.type)) return fail(ProtocolErrorCodes.unknownType, `unknown message type "${obj.type.slice(0, 64)}"`, refId)
   const eventId = obj.type === 'event' && typeof obj.eventId === 'string' && UUID.test(obj.eventId) ? obj.eventId : undefined
   // Text the server would store differently than it hashed it, or absurd nesting: refused by name.
   const bad = findBadInput(obj)
@@ -73,6 +73,13 @@ function decode<T>(data: string | Buffer, types: Set<string>, schema: z.ZodType<
   return {ok: true, message: parsed.data}
 }
 
+/**
+ * The error to send back. Its text quotes the frame (JSON.parse's message, a type, a key), and
+ * cutting it to length can split a surrogate pair: it is made storable text here, in one place,
+ * because the peer decodes an `error` like any message and refuses a lone surrogate or NUL.
+ */
 function fail(code: string, message: string, refId?: string): {ok: false; error: ErrorMessage} {
-  return {ok: false, error: {type: 'error', code, message, ...(refId === undefined ? {} : {refId})}}
+  const error: ErrorMessage = {type: 'error', code, message: storableText(message.slice(0, 1024))}
+  if (refId !== undefined) error.refId = storableText(refId)
+  return {ok: false, error}
 }
