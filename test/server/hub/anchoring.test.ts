@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 import {CloseCodes, type ServerToAgent} from '../../../src/protocol/agent/messages.js'
 import type {AuditCheckpoint} from '../../../src/protocol/audit-checkpoint.js'
 import {checkpointSignatureValid} from '../../../src/shared/checkpoint-signature.js'
-import {rewriteAndRecompute} from '../audit/tamper.js'
+import {rewriteAndRecompute, truncateAndRollBackHead} from '../audit/tamper.js'
 import {auditEvents, call, seedUser, sessionFor} from '../helpers/app.js'
 import {DB_KINDS} from '../helpers/database.js'
 import {FakeAgent} from './fake-agent.js'
@@ -89,6 +89,21 @@ for (const kind of DB_KINDS) {
       assert.equal((await auditEvents(fx.server.app, 'audit.witness.mismatch')).length, 1)
     })
 
+    it('a witness catches the newest events deleted with the head rolled back (which the chain alone cannot show)', async () => {
+      for (const id of ['c5', 'c6']) await call(fx.server.app, 'POST', '/customers', {token: admin, body: {id, name: id}})
+      const held = await sign()
+      const a = await connect('SN-TRUNC')
+      await a.hello('SN-TRUNC', [1], {witness: held})
+      await waitFor(async () => (await fx.server.app.db.selectFrom('audit_witnesses').selectAll().where('serial', '=', 'SN-TRUNC').executeTakeFirst())?.verdict === 'ok')
+      a.close()
+      await truncateAndRollBackHead(fx.server.app.db, held.seq - 2)
+      const again = await connect('SN-TRUNC')
+      await again.hello('SN-TRUNC', [1], {witness: held})
+      await waitFor(async () => (await auditEvents(fx.server.app, 'audit.witness.mismatch')).some((e) => e.device_serial === 'SN-TRUNC'))
+      const problem = (await verify()).problems.find((p: {kind: string; message: string}) => p.kind === 'witness' && /SN-TRUNC/.test(p.message))
+      assert.match(problem.message, /the newest events were deleted and the head rolled back/)
+    })
+
     it('a device cannot write a server action: refused with an ack, counted, audited once per connection', async () => {
       const a = await connect('SN-EVIL')
       await a.hello('SN-EVIL')
@@ -108,6 +123,19 @@ for (const kind of DB_KINDS) {
       const view = (await call(fx.server.app, 'GET', '/devices/SN-EVIL', {token: admin})).json()
       assert.equal(view.eventsRefused, 3)
       assert.equal((await verify()).problems.filter((p: {kind: string}) => p.kind !== 'witness').length, 0)
+    })
+
+    it('an event whose action holds a lone surrogate is refused naming the field, acknowledged, and the chain stays intact', async () => {
+      const a = await connect('SN-SURR')
+      await a.hello('SN-SURR')
+      // Before: recorded with the surrogate, stored differently than hashed, and verify called it edited for good.
+      a.send({type: 'event', eventId: '44444444-4444-4444-8444-444444444444', time: new Date().toISOString(), action: 'device.access-mode.changed\ud800', outcome: 'success', details: {}})
+      const error = await a.next((m) => m.type === 'error')
+      assert.equal(error.type === 'error' && error.code, 'INVALID_MESSAGE')
+      assert.match(error.type === 'error' ? error.message : '', /action: is not well-formed Unicode/)
+      const ack = await a.next((m) => m.type === 'event-ack')
+      assert.equal(ack.type === 'event-ack' && ack.refused?.code, 'INVALID_MESSAGE')
+      assert.deepEqual((await verify()).problems.filter((p: {kind: string}) => p.kind !== 'witness'), [])
     })
 
     it('a binary frame before hello closes the connection at once, not after the hello timeout', async () => {
