@@ -36,8 +36,16 @@ export type CheckpointVerdict =
   | {verdict: 'unknown-key'; message: string}
   | {verdict: 'bad-signature'; message: string}
 
+/**
+ * How long the latest checkpoint read from the database is reused for handing out: after a
+ * restart thousands of agents reconnect at once, and each welcome would otherwise read it again.
+ * Another node's newer checkpoint is picked up within this time; this node's own at once.
+ */
+const LATEST_CACHE_MS = 10_000
+
 export class Checkpoints {
   private readonly listeners = new Set<(checkpoint: AuditCheckpoint) => void>()
+  private cached: {checkpoint: AuditCheckpoint | null; at: number} | null = null
 
   constructor(
     private readonly store: AuditStore,
@@ -56,8 +64,15 @@ export class Checkpoints {
 
   async latest(): Promise<AuditCheckpoint | null> {
     const row = await auditDb(this.store.db).selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst()
-    if (!row) return null
-    return {v: 1, seq: Number(row.seq), hash: row.hash, time: row.time, keyId: row.key_id, signature: row.signature}
+    const checkpoint = row ? {v: 1 as const, seq: Number(row.seq), hash: row.hash, time: row.time, keyId: row.key_id, signature: row.signature} : null
+    this.cached = {checkpoint, at: Date.now()}
+    return checkpoint
+  }
+
+  /** latest(), reused for LATEST_CACHE_MS: what the hub hands each connecting agent. */
+  async recent(): Promise<AuditCheckpoint | null> {
+    if (this.cached && Date.now() - this.cached.at < LATEST_CACHE_MS) return this.cached.checkpoint
+    return this.latest()
   }
 
   /**
@@ -79,6 +94,7 @@ export class Checkpoints {
       .onConflict((oc) => oc.column('seq').doNothing())
       .executeTakeFirst()
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return this.latest()
+    this.cached = {checkpoint: signed, at: Date.now()}
     for (const listener of this.listeners) listener(signed)
     return signed
   }

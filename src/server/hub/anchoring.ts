@@ -22,7 +22,7 @@ export function hubAnchoring(app: FastifyInstance): HubAnchoring {
   const {checkpoints} = app
   return {
     publicKey: checkpoints.publicKey,
-    latest: () => checkpoints.latest(),
+    latest: () => checkpoints.recent(),
     onSigned: (listener) => void checkpoints.onSigned(listener),
     async witness(device, checkpoint) {
       const result = await recordWitness({db: app.db, dialect: app.dbDialect}, app.audit, checkpoints, device, checkpoint)

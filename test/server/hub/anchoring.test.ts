@@ -4,6 +4,7 @@ import type {AuditCheckpoint} from '../../../src/protocol/audit-checkpoint.js'
 import {checkpointSignatureValid} from '../../../src/shared/checkpoint-signature.js'
 import {rewriteAndRecompute, truncateAndRollBackHead} from '../audit/tamper.js'
 import {auditEvents, call, seedUser, sessionFor} from '../helpers/app.js'
+import {eventually} from '../../helpers/eventually.js'
 import {DB_KINDS} from '../helpers/database.js'
 import {FakeAgent} from './fake-agent.js'
 import {type HubFixture, startHubFixture} from './server-fixture.js'
@@ -148,10 +149,5 @@ for (const kind of DB_KINDS) {
   })
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+/** The hub answers within milliseconds: poll often, give up after 5 s. */
+const waitFor = (check: () => Promise<boolean>): Promise<boolean> => eventually(check, 'the hub to get there', 5000, 50)

@@ -3,6 +3,7 @@ import {createCa, loadCa, signCsr} from '../../../src/server/pki/ca.js'
 import {createDeviceCsr} from '../../../src/server/enrollment/direct-issue.js'
 import {CloseCodes, MAX_FRAME_BYTES} from '../../../src/protocol/agent/messages.js'
 import {auditEvents, call, seedUser, sessionFor} from '../helpers/app.js'
+import {eventually} from '../../helpers/eventually.js'
 import {DB_KINDS} from '../helpers/database.js'
 import {FakeAgent} from './fake-agent.js'
 import {type HubFixture, startHubFixture} from './server-fixture.js'
@@ -271,10 +272,5 @@ describe('device hub heartbeats and shutdown (sqlite)', function () {
   })
 })
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+/** The hub answers within milliseconds: poll often, give up after 5 s. */
+const waitFor = (check: () => Promise<boolean>): Promise<boolean> => eventually(check, 'the hub to get there', 5000, 50)
