@@ -1,4 +1,4 @@
-import type {ProxyConfig} from '../checks/proxy-connect.js'
+import type {ProxyConfig} from '../shared/proxy-connect.js'
 import {CloseCodes, type AccessMode, type EventAckMessage, type Inventory} from '../protocol/agent/index.js'
 import {Backoff} from './backoff.js'
 import type {Clock, TimerHandle} from './clock.js'

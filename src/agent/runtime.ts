@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import {parseProxyUrl, proxyFromSettings, type ProxyConfig} from '../checks/proxy-connect.js'
+import {parseProxyUrl, proxyFromSettings, type ProxyConfig} from '../shared/proxy-connect.js'
 import {UsageError} from '../shared/errors.js'
 import {DeviceAgent, type AgentLog} from './agent.js'
 import {systemClock} from './clock.js'

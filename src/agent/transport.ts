@@ -1,7 +1,7 @@
 import {isIP} from 'node:net'
 import tls from 'node:tls'
 import WebSocket from 'ws'
-import {bypassesProxy, connectViaProxy, type ProxyConfig} from '../checks/proxy-connect.js'
+import {bypassesProxy, connectViaProxy, type ProxyConfig} from '../shared/proxy-connect.js'
 import {AGENT_CONNECT_PATH, MAX_FRAME_BYTES} from '../protocol/agent/index.js'
 import {CHAIN_UNTRUSTED_CODES} from '../shared/tls-errors.js'
 

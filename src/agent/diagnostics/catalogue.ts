@@ -1,5 +1,5 @@
 import {BUILTIN_DIAGNOSTICS, DiagnosticJobParams, JobErrorCodes} from '../../protocol/agent/index.js'
-import type {ProxyConfig} from '../../checks/proxy-connect.js'
+import type {ProxyConfig} from '../../shared/proxy-connect.js'
 import type {AgentConfig, AgentFiles} from '../data-dir.js'
 import {JobFailure, type JobExecutor} from '../jobs/runner.js'
 import {LocalAudit} from '../local-audit.js'

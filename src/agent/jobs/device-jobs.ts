@@ -1,4 +1,4 @@
-import type {ProxyConfig} from '../../checks/proxy-connect.js'
+import type {ProxyConfig} from '../../shared/proxy-connect.js'
 import type {JobKind} from '../../protocol/agent/index.js'
 import {configJobKind, readAgentConfig, type AgentConfig, type AgentFiles} from '../data-dir.js'
 import {diagnosticCatalogue, diagnosticExecutor} from '../diagnostics/catalogue.js'

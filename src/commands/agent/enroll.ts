@@ -41,7 +41,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
       import('../../agent/enroll.js'),
       import('../../agent/data-dir.js'),
       import('../../client/trust.js'),
-      import('../../checks/proxy-connect.js'),
+      import('../../shared/proxy-connect.js'),
     ])
     const proxy = proxyFromSettings(flags.proxy)
     const proxyUrl = flags.proxy ?? (proxy ? process.env[proxy.origin] : undefined)

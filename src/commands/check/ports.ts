@@ -54,7 +54,7 @@ Set TETHER_PROBE_ALLOW=CIDR,... to restrict which addresses probes may reach.`
     const [{checkPorts}, {parseHostMap}, {proxyFromSettings}, {probeAllowFromEnv}, report] = await Promise.all([
       import('../../checks/check-ports.js'),
       import('../../checks/resolver.js'),
-      import('../../checks/proxy-connect.js'),
+      import('../../shared/proxy-connect.js'),
       import('../../checks/probe-allow.js'),
       import('../../checks/report.js'),
     ])

@@ -1,5 +1,5 @@
 import {connect, isIP, type Socket} from 'node:net'
-import {UsageError} from '../shared/errors.js'
+import {UsageError} from './errors.js'
 
 /** An HTTP proxy to tunnel probes through with CONNECT. */
 export interface ProxyConfig {

@@ -1,6 +1,6 @@
 import {strict as assert} from 'node:assert'
 import {createServer, type Server} from 'node:net'
-import {bypassesProxy, connectViaProxy, parseProxyUrl, proxyFromSettings} from '../../src/checks/proxy-connect.js'
+import {bypassesProxy, connectViaProxy, parseProxyUrl, proxyFromSettings} from '../../src/shared/proxy-connect.js'
 import {UsageError} from '../../src/shared/errors.js'
 
 /** A one-answer fake proxy on a real socket: records the request head, replies with `answer`. */
