@@ -10,6 +10,27 @@ export const MAX_PENDING_REQUESTS = 256
 /** Messages waiting to be handled per connection; more are answered BUSY and dropped. */
 export const MAX_QUEUED_MESSAGES = 64
 
+/**
+ * The server side of one agent connection, as explicit states (the agent's own side is
+ * src/agent/connection-state.ts): `awaiting-hello` until a valid hello, `ready` while requests
+ * and jobs may flow, `closing` once a close was started (bye sent or termination decided),
+ * `closed` when the socket is gone. Moves are guarded: an illegal one is a bug and throws.
+ */
+export type AgentConnectionState = 'awaiting-hello' | 'ready' | 'closing' | 'closed'
+
+const TRANSITIONS: Record<AgentConnectionState, readonly AgentConnectionState[]> = {
+  'awaiting-hello': ['ready', 'closing', 'closed'],
+  ready: ['closing', 'closed'],
+  closing: ['closed'],
+  closed: [],
+}
+
+export class IllegalConnectionTransition extends Error {
+  constructor(serial: string, from: AgentConnectionState, to: AgentConnectionState) {
+    super(`agent connection ${serial}: illegal transition ${from} → ${to}`)
+  }
+}
+
 interface Pending {
   resolve: (response: ResponseMessage) => void
   reject: (error: Error) => void
@@ -23,6 +44,7 @@ interface Pending {
  * hub's single tick.
  */
 export class AgentConnection {
+  /** Set by the hello that made the connection ready. */
   protocolVersion: number | null = null
   inventory: Inventory | null = null
   lastActivity: number
@@ -30,7 +52,7 @@ export class AgentConnection {
   /** Serialises message handling, so one device's events are recorded in order. */
   queue: Promise<void> = Promise.resolve()
   queued = 0
-  closing = false
+  private current: AgentConnectionState = 'awaiting-hello'
   /** Device events refused on this connection (only the first is audited). */
   refusedEvents = 0
   private readonly pending = new Map<string, Pending>()
@@ -45,8 +67,41 @@ export class AgentConnection {
     this.lastPingAt = connectedAt
   }
 
+  get state(): AgentConnectionState {
+    return this.current
+  }
+
   get ready(): boolean {
-    return this.protocolVersion !== null && !this.closing
+    return this.current === 'ready'
+  }
+
+  /** Closing or closed: nothing more is handled on this connection. */
+  get ending(): boolean {
+    return this.current === 'closing' || this.current === 'closed'
+  }
+
+  /** The hello was accepted at `version`. */
+  becomeReady(version: number): void {
+    this.move('ready')
+    this.protocolVersion = version
+  }
+
+  /** Starts closing; false when a close is already under way (the caller does nothing twice). */
+  beginClose(): boolean {
+    if (this.ending) return false
+    this.move('closing')
+    return true
+  }
+
+  /** The socket is gone; in-flight requests fail. */
+  markClosed(reason: string): void {
+    if (this.current !== 'closed') this.move('closed')
+    this.failAll(reason)
+  }
+
+  private move(to: AgentConnectionState): void {
+    if (!TRANSITIONS[this.current].includes(to)) throw new IllegalConnectionTransition(this.serial, this.current, to)
+    this.current = to
   }
 
   /** False when the socket is not open or too far behind; send errors are logged by onError. */

@@ -1,4 +1,4 @@
-import type {IncomingMessage, Server} from 'node:http'
+import type {IncomingMessage} from 'node:http'
 import type {Duplex} from 'node:stream'
 import type {FastifyBaseLogger} from 'fastify'
 import type {Kysely} from 'kysely'
@@ -23,7 +23,8 @@ import {broadcastCheckpoint, exchangeCheckpoints, type HubAnchoring} from './anc
 import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
 import {DeviceEventIntake, pruneEventIds} from './events.js'
 import {PresenceWriter} from './presence.js'
-import {authenticateUpgrade, rejectUpgrade, upgradePath} from './upgrade.js'
+import {authenticateUpgrade, rejectUpgrade} from './upgrade.js'
+import type {UpgradeRouter} from './upgrade-routes.js'
 
 const PRUNE_EVERY_MS = 3_600_000
 
@@ -83,7 +84,6 @@ export class DeviceHub {
   private lastTouch = Date.now()
   private lastPrune = 0
   private nextId = 0
-  private closing = false
   private jobHandler: HubJobHandler | undefined
   private readonly options: Required<HubOptions>
   /**
@@ -120,9 +120,9 @@ export class DeviceHub {
     return {intervalMs: this.options.heartbeatIntervalMs, timeoutMs: this.options.heartbeatTimeoutMs}
   }
 
-  /** Starts handling upgrades on the server and the heartbeat tick. */
-  attach(server: Server): void {
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(request, socket, head))
+  /** Takes agent control channels from the upgrade table and starts the heartbeat tick. */
+  attach(upgrades: UpgradeRouter): void {
+    upgrades.add('agent control channel', AGENT_CONNECT_PATH, (request, socket, head) => this.onUpgrade(request, socket, head))
     const tickMs = Math.min(1000, this.options.heartbeatIntervalMs)
     this.tick = setInterval(() => this.onTick(), tickMs)
     this.tick.unref()
@@ -191,7 +191,6 @@ export class DeviceHub {
 
   /** Server shutdown: bye {reason:'shutdown'} + 1001 to every agent, then presence is flushed. */
   async close(): Promise<void> {
-    this.closing = true
     if (this.tick) clearInterval(this.tick)
     const all = [...this.connections.values()]
     const closed = all.map((c) => new Promise<void>((resolve) => (c.ws.readyState === c.ws.CLOSED ? resolve() : c.ws.once('close', () => resolve()))))
@@ -207,9 +206,6 @@ export class DeviceHub {
   }
 
   private async onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', (error) => this.deps.log.debug({err: error}, 'hub: upgrade socket error'))
-    if (upgradePath(request) !== AGENT_CONNECT_PATH) return rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${upgradePath(request)}`)
-    if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the server is shutting down')
     const verdict = await authenticateUpgrade(socket, this.deps.db)
     if (!verdict.ok) {
       this.deps.log.warn({code: verdict.code, status: verdict.status, remote: request.socket.remoteAddress}, `hub: agent refused: ${verdict.message}`)
@@ -237,7 +233,7 @@ export class DeviceHub {
     if (isBinary) {
       const error = {type: 'error', code: ProtocolErrorCodes.malformed, message: 'text frames only'} as const
       // Before hello nothing on this connection is worth keeping: close at once.
-      return c.protocolVersion === null ? this.refuseBeforeHello(c, error) : this.reply(c, error)
+      return c.state === 'awaiting-hello' ? this.refuseBeforeHello(c, error) : this.reply(c, error)
     }
     if (c.queued >= MAX_QUEUED_MESSAGES) {
       // Dropped, not queued: an unacknowledged event is redelivered by the agent's outbox.
@@ -254,18 +250,18 @@ export class DeviceHub {
   }
 
   private async handle(c: AgentConnection, data: Buffer): Promise<void> {
-    if (c.closing) return
+    if (c.ending) return
     const decoded = decodeAgentMessage(data)
     if (!decoded.ok) {
       this.deps.log.warn({serial: c.serial, code: decoded.error.code}, `hub: bad message: ${decoded.error.message}`)
-      if (c.protocolVersion === null) return this.refuseBeforeHello(c, decoded.error)
+      if (c.state === 'awaiting-hello') return this.refuseBeforeHello(c, decoded.error)
       this.reply(c, decoded.error)
       // An event that can never be recorded is settled with a refusal, or the agent resends it forever.
       if (decoded.eventId) return this.events.refuse(c, decoded.eventId, {code: decoded.error.code, message: decoded.error.message}, 'undecodable', this.replyTo(c))
       return
     }
     const message = decoded.message
-    if (c.protocolVersion === null && message.type !== 'hello') {
+    if (c.state === 'awaiting-hello' && message.type !== 'hello') {
       return this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `expected "hello" first, got "${message.type}"`})
     }
     const handler = this.handlers[message.type] as MessageHandler<typeof message.type>
@@ -279,7 +275,7 @@ export class DeviceHub {
   }
 
   private onHello(c: AgentConnection, hello: Extract<AgentToServer, {type: 'hello'}>): void {
-    if (c.protocolVersion !== null) return this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.invalid, message: 'hello was already received'})
+    if (c.state !== 'awaiting-hello') return this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.invalid, message: 'hello was already received'})
     const version = negotiateVersion(hello.protocolVersions)
     if (version === null) {
       this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.unsupportedVersion, message: `no common protocol version: agent speaks ${hello.protocolVersions.join(',')}`})
@@ -289,7 +285,7 @@ export class DeviceHub {
       this.reply(c, {type: 'error', refId: hello.id, code: ProtocolErrorCodes.invalid, message: `inventory.serial "${hello.inventory.serial}" is not the certificate's "${c.serial}"`})
       return this.closeConnection(c, CloseCodes.protocolError, 'protocol-error', false)
     }
-    c.protocolVersion = version
+    c.becomeReady(version)
     c.inventory = hello.inventory
     const anchoring = this.deps.anchoring
     this.reply(c, {
@@ -324,18 +320,18 @@ export class DeviceHub {
 
   /** bye (optional) + close frame; terminate if the peer does not complete the close in 2 s. */
   private closeConnection(c: AgentConnection, code: number, reason: string, bye = true): void {
-    if (c.closing) return
+    if (c.ending) return
     if (bye) this.reply(c, {type: 'bye', reason})
-    c.closing = true
+    c.beginClose()
     c.ws.close(code, reason)
     setTimeout(() => c.ws.terminate(), 2000).unref()
   }
 
   private onClose(c: AgentConnection, code: number): void {
-    c.closing = true
-    c.failAll(`close ${code}`)
+    const wasReady = c.protocolVersion !== null
+    c.markClosed(`close ${code}`)
     if (this.connections.get(c.serial) === c) this.connections.delete(c.serial)
-    if (c.protocolVersion !== null) {
+    if (wasReady) {
       this.presence.record(c.serial, new Date(c.lastActivity))
       this.deps.log.info({serial: c.serial, code}, 'hub: agent disconnected')
     }
@@ -361,14 +357,14 @@ export class DeviceHub {
       void this.pruneEventIds(now)
     }
     for (const c of this.connections.values()) {
-      if (c.closing) continue
-      if (c.protocolVersion === null && now - c.connectedAt > helloTimeoutMs) {
+      if (c.ending) continue
+      if (c.state === 'awaiting-hello' && now - c.connectedAt > helloTimeoutMs) {
         this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `no hello within ${helloTimeoutMs} ms`})
         continue
       }
       if (now - c.lastActivity > heartbeatTimeoutMs) {
         this.deps.log.warn({serial: c.serial, silentMs: now - c.lastActivity}, 'hub: heartbeat timeout; terminating')
-        c.closing = true
+        c.beginClose()
         c.ws.terminate()
         continue
       }
