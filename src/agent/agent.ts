@@ -6,7 +6,7 @@ import {ConnectionStateMachine, type ConnectionState} from './connection-state.j
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import {LogRing} from './diagnostics/log-ring.js'
 import {EventRecorder} from './events.js'
-import {BaseRequestHandler, PolicyGuard} from './handlers.js'
+import {ping, RequestTable} from './handlers.js'
 import {collectInventory, inventoryKey} from './inventory.js'
 import {DeviceJobs} from './jobs/device-jobs.js'
 import type {UploadApi} from './logs/upload-api.js'
@@ -15,6 +15,9 @@ import {ControlSession, type SessionLog} from './session.js'
 import {writeStatus, type AgentStatus} from './status-file.js'
 import {TransportError, type Dialer} from './transport.js'
 import {Witness} from './witness.js'
+import type {DataLegDialer} from './tunnels/data-leg.js'
+import {takeSessionEndRequest} from './tunnels/end-requests.js'
+import {TunnelStreams} from './tunnels/streams.js'
 
 export interface AgentLog extends SessionLog {
   error(obj: object, msg: string): void
@@ -32,6 +35,10 @@ export interface DeviceAgentOptions {
   random?: () => number
   /** Log uploads: a connection by the control channel's route (runtime.ts). Absent: logs jobs fail. */
   uploadApi?: () => UploadApi
+  /** Tunnel data legs: a connection by the control channel's route (runtime.ts). Absent: tunnels fail. */
+  dataLeg?: DataLegDialer
+  /** The current approval of an engineer for a port (approval-required mode). */
+  grantFor?: (user: string, port: number) => Promise<unknown>
   /** For the server-reachability diagnostic. */
   serverCa?: string
   proxy?: ProxyConfig
@@ -52,6 +59,8 @@ export class DeviceAgent {
   readonly jobs: DeviceJobs
   /** The latest signed checkpoint of the server's audit chain, kept and shown in every hello. */
   readonly witness: Witness
+  /** Live tunnel streams through this device. */
+  readonly tunnels: TunnelStreams
   /** The logger, with a copy of recent lines kept for the agent-log-tail diagnostic. */
   private readonly log: AgentLog
   private session?: ControlSession
@@ -74,11 +83,22 @@ export class DeviceAgent {
     this.log = ring.wrap(o.log)
     this.witness = new Witness(o.files, this.log, () => o.clock.now())
     this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, serverCa: o.serverCa, proxy: o.proxy})
+    this.tunnels = new TunnelStreams({
+      config: o.config, recorder: this.recorder, log: this.log, now: () => o.clock.now(),
+      dialData: o.dataLeg ?? (() => Promise.reject(new Error('this agent has no data-leg dialer'))),
+      mode: async () => effectiveMode(await readPolicy(o.files.policy), o.clock.now()),
+      grantFor: o.grantFor ?? (async () => null),
+      takeEndRequest: () => takeSessionEndRequest(o.files),
+      onChange: () => {
+        this.status.sessions = this.tunnels.list()
+        void this.saveStatus()
+      },
+    })
     const now = new Date(o.clock.now()).toISOString()
     this.status = {
       pid: process.pid, updatedAt: now, startedAt: now, state: 'initial', stateSince: now, server: o.config.server, serial: o.config.serial,
       proxy: o.proxyDisplay, mode: 'allow', modeUntil: null, protocolVersion: null, connectedSince: null, lastConnectedAt: null,
-      nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null, outboxPending: 0,
+      nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null, outboxPending: 0, sessions: [],
     }
     this.machine.onChange((change) => {
       this.log.info({from: change.from, to: change.to, reason: change.reason}, `connection ${change.to}`)
@@ -121,6 +141,7 @@ export class DeviceAgent {
     if (this.closed()) return
     this.machine.transition('closed', 'stopping')
     this.jobs.stop()
+    this.tunnels.end('all', 'agent-stopping')
     this.session?.close(CloseCodes.normal, 'agent stopping')
     if (this.waitTimer) this.o.clock.clearTimeout(this.waitTimer)
     this.wake?.()
@@ -145,7 +166,7 @@ export class DeviceAgent {
       clock: this.o.clock,
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
-      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
+      handler: new RequestTable({ping, 'tunnel.open': (request) => this.tunnels.open(request)}),
       onEventAck: (ack) => void this.acked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
@@ -234,6 +255,8 @@ export class DeviceAgent {
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()
+      await this.tunnels.recheck()
+      this.status.sessions = this.tunnels.list()
       this.mode = {mode: mode.mode, until: mode.until}
       this.status.mode = mode.mode
       this.status.modeUntil = mode.until

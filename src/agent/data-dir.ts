@@ -31,6 +31,8 @@ export function agentFiles(dir: string) {
     checkpointKey: join(dir, 'checkpoint-key.json'),
     witness: join(dir, 'witness.json'),
     lock: join(dir, '.lock'),
+    /** `tether agent sessions end` asks the running agent to end streams (tunnels/end-requests.ts). */
+    endSessions: join(dir, 'end-sessions.json'),
     proxySecrets: join(dir, 'proxy-credentials.json'),
     /** Log bundles being built or uploaded, and their upload state (resumable across restarts). */
     spool: join(dir, 'spool'),
@@ -85,6 +87,10 @@ export const AgentConfig = z.object({
   outboxMax: ms.default(1000),
   /** Local TCP ports a tunnel may reach through this device; empty = none. */
   allowedTunnelPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /** Hosts on the device's network a tunnel may reach, exactly as "host:port" ("[v6]:port"); empty = none. */
+  allowedTunnelTargets: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port')).default([]),
+  /** Run on remote-session start and end (argv, no shell) with a JSON event on stdin. */
+  sessionHook: z.array(z.string().min(1)).min(1).optional(),
   /** Job kinds this device accepts. */
   acceptedJobKinds: z.array(z.enum(JOB_KINDS)).default(['diagnostics', 'logs']),
   /** Named diagnostic scripts the server may run by name (besides the built-ins). */

@@ -1,50 +1,27 @@
 import type {RequestMessage} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
-import type {AgentConfig} from './data-dir.js'
-import type {EventRecorder} from './events.js'
-import {decideSessionOpen, effectiveMode, readPolicy} from './policy.js'
 import type {RequestHandler, ResponseBody} from './session.js'
 
+/** Answers one request kind; registered in the agent's table. */
+export type KindHandler<K extends RequestMessage['kind']> = (request: Extract<RequestMessage, {kind: K}>) => Promise<ResponseBody>
+
+export type RequestHandlers = {[K in RequestMessage['kind']]: KindHandler<K>}
+
 /**
- * What the agent does for a request once policy has let it through. Tunnels and remote desktop
- * come in a later issue: for now an accepted session.open is answered {accepted: true}.
+ * What the agent does for a request: one handler per kind (frp's message table in spirit), so
+ * a feature registers its entry and nothing here branches on a kind. Policy is not here: the
+ * handlers that reach into the device (tunnel.open) ask the customer's policy first, in their
+ * own module (tunnels/decide.ts).
  */
-export class BaseRequestHandler implements RequestHandler {
+export class RequestTable implements RequestHandler {
+  constructor(private readonly handlers: RequestHandlers) {}
+
   async handle(request: RequestMessage): Promise<ResponseBody> {
-    switch (request.kind) {
-      case 'ping':
-        return {ok: true, result: {pong: true}}
-      case 'session.open':
-        return {ok: true, result: {accepted: true}}
-      default:
-        return {ok: false, error: {code: ProtocolErrorCodes.unknownKind, message: `unknown request kind "${(request as {kind: string}).kind}"`}}
-    }
+    const handler = (this.handlers as Record<string, KindHandler<RequestMessage['kind']> | undefined>)[request.kind]
+    if (!handler) return {ok: false, error: {code: ProtocolErrorCodes.unknownKind, message: `unknown request kind "${request.kind}"`}}
+    return handler(request as never)
   }
 }
 
-/**
- * The customer's policy wrapped around the handler (policy wraps the session's request
- * handling, it does not live inside it). It reads policy.json on every remote-access request,
- * so a change made a moment ago with `tether agent access set` already applies, and records
- * every remote-access request in the local audit; refusals also go to the server.
- */
-export class PolicyGuard implements RequestHandler {
-  constructor(
-    private readonly inner: RequestHandler,
-    private readonly deps: {policyPath: string; config: Pick<AgentConfig, 'allowedTunnelPorts'>; recorder: EventRecorder; now: () => number},
-  ) {}
-
-  async handle(request: RequestMessage): Promise<ResponseBody> {
-    if (request.kind !== 'session.open') return this.inner.handle(request)
-    const mode = effectiveMode(await readPolicy(this.deps.policyPath), this.deps.now())
-    const decision = decideSessionOpen(request.params, mode, this.deps.config)
-    const details = {requestId: request.id, target: request.params.target, ...(request.params.port === undefined ? {} : {port: request.params.port}), mode: mode.mode}
-    if (!decision.allowed) {
-      await this.deps.recorder.record({action: 'device.session.refused', outcome: 'denied', actor: 'server', details: {...details, code: decision.code, reason: decision.message}}, {forServer: true})
-      return {ok: false, error: {code: decision.code, message: decision.message}}
-    }
-    const answer = await this.inner.handle(request)
-    await this.deps.recorder.record({action: 'session.accepted', outcome: answer.ok ? 'success' : 'failure', actor: 'server', details}, {forServer: false})
-    return answer
-  }
-}
+/** Answered by every agent: the fan-in benchmark's broadcast and liveness checks. */
+export const ping: KindHandler<'ping'> = async () => ({ok: true, result: {pong: true}})

@@ -1,9 +1,7 @@
 import {z} from 'zod'
-import type {AccessMode, SessionOpenParams} from '../protocol/agent/index.js'
-import {ProtocolErrorCodes} from '../protocol/agent/index.js'
+import type {AccessMode} from '../protocol/agent/index.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
-import type {AgentConfig} from './data-dir.js'
 import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
@@ -52,22 +50,4 @@ export function effectiveMode(policy: PolicyFile, now: number): AccessMode & {ex
 export function newPolicy(mode: 'allow' | 'no-access', untilMs: number | undefined, actor: string, now: number): PolicyFile {
   if (untilMs !== undefined && mode !== 'allow') throw new UsageError('--until: only a temporary allow can expire; no-access stays until it is changed')
   return {mode, until: untilMs === undefined ? null : new Date(now + untilMs).toISOString(), changedAt: new Date(now).toISOString(), changedBy: actor}
-}
-
-export type Decision = {allowed: true} | {allowed: false; code: string; message: string}
-
-/**
- * The policy's verdict on a remote-access request. Checked before any handler runs, so a
- * request the customer has not allowed never reaches the code that would act on it.
- */
-export function decideSessionOpen(params: SessionOpenParams, mode: AccessMode, config: Pick<AgentConfig, 'allowedTunnelPorts'>): Decision {
-  if (mode.mode !== 'allow') return {allowed: false, code: ProtocolErrorCodes.refusedByDevice, message: 'the device is in no-access mode'}
-  if (params.target === 'tunnel' && (params.port === undefined || !config.allowedTunnelPorts.includes(params.port))) {
-    const allowed = config.allowedTunnelPorts.length > 0 ? config.allowedTunnelPorts.join(', ') : 'none'
-    return {allowed: false, code: ProtocolErrorCodes.portNotAllowed, message: `port ${params.port ?? '(none)'} is not in this device's allowed tunnel ports (${allowed})`}
-  }
-  if (params.target === 'remote-desktop' && params.port !== undefined && !config.allowedTunnelPorts.includes(params.port)) {
-    return {allowed: false, code: ProtocolErrorCodes.portNotAllowed, message: `port ${params.port} is not in this device's allowed tunnel ports`}
-  }
-  return {allowed: true}
 }

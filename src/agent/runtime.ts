@@ -1,3 +1,4 @@
+import {dataLegDialer} from './tunnels/data-leg.js'
 import {readFile} from 'node:fs/promises'
 import {parseProxyUrl, proxyFromSettings, type ProxyConfig} from '../shared/proxy-connect.js'
 import {UsageError} from '../shared/errors.js'
@@ -25,7 +26,8 @@ export async function createAgent(options: StartOptions): Promise<{agent: Device
   const proxy = await resolveProxy(config, options, files.proxySecrets)
   const dialer = new TlsWebSocketDialer({server: new URL(config.server), key, cert, serverCa, proxy, timeoutMs: config.connectTimeoutMs})
   const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(new URL(config.server), () => dialer.connectTls())
-  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, serverCa, proxy})
+  const dataLeg = dataLegDialer(new URL(config.server), () => dialer.connectTls(), config.connectTimeoutMs)
+  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, dataLeg, serverCa, proxy})
   return {agent, config, route: dialer.describeRoute()}
 }
 

@@ -63,6 +63,14 @@ export interface SessionOptions {
   maxConcurrentRequests?: number
 }
 
+/**
+ * Requests handled at once. A tunnel.open is in flight while the device connects to the target
+ * and dials its data leg (milliseconds to seconds), and an engineer's `tunnels open` may start
+ * dozens of streams at once (a VNC viewer, a browser on a service page): 128 leaves room for
+ * that while still bounding what a misbehaving server can make the device hold.
+ */
+export const MAX_CONCURRENT_REQUESTS = 128
+
 export class ControlSession {
   readonly ended: Promise<SessionEnd>
   welcome?: WelcomeMessage
@@ -190,7 +198,7 @@ export class ControlSession {
   }
 
   private async dispatch(request: RequestMessage): Promise<void> {
-    if (this.inFlight >= (this.options.maxConcurrentRequests ?? 32)) {
+    if (this.inFlight >= (this.options.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS)) {
       return this.send({type: 'response', id: request.id, ok: false, error: {code: 'BUSY', message: 'the agent is handling too many requests; retry'}})
     }
     this.inFlight++

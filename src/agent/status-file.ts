@@ -22,6 +22,10 @@ export const AgentStatus = z.object({
   lastError: z.string().nullable(),
   lastErrorAt: z.string().nullable(),
   outboxPending: z.number(),
+  /** Live remote sessions (tunnel streams) through this device. */
+  sessions: z
+    .array(z.object({id: z.string(), user: z.string(), target: z.string(), reason: z.string().nullable(), since: z.string(), bytesToDevice: z.number(), bytesFromDevice: z.number()}))
+    .default([]),
 })
 export type AgentStatus = z.infer<typeof AgentStatus>
 

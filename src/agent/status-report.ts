@@ -18,6 +18,8 @@ export interface AgentStatusReport extends WitnessReport {
   lastError: string | null
   lastErrorAt: string | null
   outboxPending: number
+  /** Live remote sessions (none when the agent is not running). */
+  sessions: AgentStatus['sessions']
   updatedAt: string | null
 }
 
@@ -42,6 +44,7 @@ export async function statusReport(dataDir: string, now = Date.now()): Promise<A
     lastError: status?.lastError ?? null,
     lastErrorAt: status?.lastErrorAt ?? null,
     outboxPending: pending.length,
+    sessions: running ? status!.sessions : [],
     updatedAt: status?.updatedAt ?? null,
     ...witness,
   }

@@ -1,5 +1,5 @@
 import type {z} from 'zod'
-import {CreateEnrollTokenRequest, EnrollTokenView, OpenSessionRequest, OpenSessionView, RevokeView} from '../protocol/api/enrollment.js'
+import {CreateEnrollTokenRequest, EnrollTokenView, RevokeView} from '../protocol/api/enrollment.js'
 import type {AdminApi} from './admin-api.js'
 
 /** Client side of the agent issue's admin routes (kept beside AdminApi, same ApiClient). */
@@ -7,7 +7,6 @@ const seg = encodeURIComponent
 
 export type EnrollToken = z.infer<typeof EnrollTokenView>
 export type Revoked = z.infer<typeof RevokeView>
-export type OpenedSession = z.infer<typeof OpenSessionView>
 
 export function createEnrollToken(api: AdminApi, body: z.input<typeof CreateEnrollTokenRequest>): Promise<EnrollToken> {
   return api.client.call('POST', '/devices/enroll-tokens', {body, bodySchema: CreateEnrollTokenRequest, response: EnrollTokenView})
@@ -15,8 +14,4 @@ export function createEnrollToken(api: AdminApi, body: z.input<typeof CreateEnro
 
 export function revokeDevice(api: AdminApi, serial: string): Promise<Revoked> {
   return api.client.call('POST', `/devices/${seg(serial)}/revoke`, {body: {}, response: RevokeView})
-}
-
-export function openSession(api: AdminApi, serial: string, body: z.input<typeof OpenSessionRequest>): Promise<OpenedSession> {
-  return api.client.call('POST', `/devices/${seg(serial)}/sessions`, {body, bodySchema: OpenSessionRequest, response: OpenSessionView})
 }

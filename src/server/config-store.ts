@@ -54,6 +54,7 @@ const ConfigFile = z.strictObject({
     .optional(),
   trustProxy: z.array(z.string().min(1)).optional(),
   agents: z.strictObject({heartbeatIntervalMs: Positive, heartbeatTimeoutMs: Positive, requestTimeoutMs: Positive}).partial().optional(),
+  tunnels: z.strictObject({idleTimeoutSeconds: Positive, setupTimeoutMs: Positive}).partial().optional(),
   logs: z
     .strictObject({
       storageDir: z.string().min(1),
@@ -108,6 +109,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     limits: {...d.limits, ...file.limits},
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
+    tunnels: {...d.tunnels, ...file.tunnels},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
     audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
   }
@@ -138,6 +140,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     limits: config.limits,
     trustProxy: config.trustProxy,
     agents: config.agents,
+    tunnels: config.tunnels,
     logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
     audit: {...config.audit, checkpointKeyFile: rel(config.audit.checkpointKeyFile)},
   }

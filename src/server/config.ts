@@ -43,8 +43,15 @@ export interface ServerConfig {
     heartbeatIntervalMs: number
     /** A connection silent (no pong, no message) this long is terminated. */
     heartbeatTimeoutMs: number
-    /** How long a remote request (session.open) waits for the agent's answer. */
+    /** How long a request on the control channel waits for the agent's answer. */
     requestTimeoutMs: number
+  }
+  /** Tunnels (docs/tunnels.md). */
+  tunnels: {
+    /** A stream with no bytes either way for this long is closed (audited as idle). */
+    idleTimeoutSeconds: number
+    /** Asking the device, its connecting to the target and dialling back must finish within this. */
+    setupTimeoutMs: number
   }
   /** Log bundles (docs/logs.md). */
   logs: {

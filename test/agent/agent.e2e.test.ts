@@ -74,11 +74,12 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
     expectExit(await agent.run(['agent', 'status']), 0)
   })
 
-  it('allow: a session request on an allowed port is accepted and audited locally', async () => {
-    const res = await adminApi(sc, 'POST', `/devices/${SERIAL}/sessions`, {target: 'tunnel', port: 22})
-    assert.equal(res.status, 200, JSON.stringify(res.json))
-    const audit = json<{entries: Array<{action: string}>}>(await agent.run(['agent', 'audit', '--json']))
-    assert.ok(audit.entries.some((e) => e.action === 'session.accepted'))
+  it('allow: a stream to a port the device does not allow is refused by the device, named as such, and audited locally', async () => {
+    const r = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', '23'], ''), 4)
+    assert.match(r.stderr, /refused by the device: port 23 is not in this device's allowed tunnel ports \(22\) \[device\]/)
+    assert.equal(r.stdout, '', 'nothing but the stream on stdout')
+    const audit = json<{entries: Array<{action: string; details: {code?: string}}>}>(await agent.run(['agent', 'audit', '--json']))
+    assert.ok(audit.entries.some((e) => e.action === 'device.session.refused' && e.details.code === 'PORT_NOT_ALLOWED'))
   })
 
   it('no-access: the agent refuses a server-side request by itself; both audits show it, exactly once', async () => {
@@ -86,9 +87,8 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
     assert.equal(set.mode, 'no-access')
     // The running agent reports the change (inventory) …
     await eventually(async () => ((await sc.device(SERIAL)).inventory as {accessMode: {mode: string}}).accessMode.mode === 'no-access', 'inventory shows no-access')
-    const res = await adminApi(sc, 'POST', `/devices/${SERIAL}/sessions`, {target: 'remote-desktop'})
-    assert.equal(res.status, 409)
-    assert.equal(res.json.error.code, 'REFUSED_BY_DEVICE')
+    const r = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', '22', '--json'], ''), 4)
+    assert.equal(json<{error: {code: string}}>(r).error.code, 'REFUSED_BY_DEVICE')
 
     const local = json<{entries: Array<{action: string; outcome: string; eventId?: string}>; verify: {ok: boolean}}>(expectExit(await agent.run(['agent', 'audit', '--verify', '--json']), 0))
     assert.equal(local.verify.ok, true)
@@ -99,7 +99,7 @@ for (const kind of DB_KINDS) describe(`tether agent against a real server (${kin
     await eventually(async () => (await agent.status()).outboxPending === 0, 'outbox drained')
     const events = (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; outcome: string; details: Record<string, unknown>}>
     const text = JSON.stringify(events)
-    assert.ok(events.some((e) => e.action === 'session.request' && e.outcome === 'denied'), text)
+    assert.ok(events.some((e) => e.action === 'tunnel.refused' && e.outcome === 'denied' && e.details.layer === 'device'), text)
     assert.equal(text.split(refusal.eventId!).length - 1, 1, `refusal event ${refusal.eventId} recorded exactly once: ${text}`)
     assert.equal(text.split(change.eventId!).length - 1, 1, `mode change ${change.eventId} recorded exactly once`)
   })

@@ -67,7 +67,7 @@ describe('DeviceAgent against a scripted server (real mTLS WebSocket on loopback
     const conn = server.connections[0]
     conn.ws.send('{not json')
     conn.ws.send(JSON.stringify({type: 'teleport', id: 'x1'}))
-    conn.ws.send(JSON.stringify({type: 'request', id: 'x2', kind: 'session.open', params: {target: 'nowhere'}}))
+    conn.ws.send(JSON.stringify({type: 'request', id: 'x2', kind: 'tunnel.open', params: {target: 'nowhere'}}))
     await server.until(() => conn.received.filter((m) => m.type === 'error').length === 3, 'three error replies')
     const codes = conn.received.filter((m) => m.type === 'error').map((m) => m.code)
     assert.deepEqual(codes, ['MALFORMED', 'UNKNOWN_TYPE', 'INVALID_MESSAGE'])
@@ -90,7 +90,7 @@ describe('DeviceAgent against a scripted server (real mTLS WebSocket on loopback
     startAgent()
     await connected()
     const conn = server.connections[0]
-    conn.ws.send(JSON.stringify({type: 'request', id: 's1', kind: 'session.open', params: {target: 'tunnel', port: 22}}))
+    conn.ws.send(JSON.stringify({type: 'request', id: 's1', kind: 'tunnel.open', params: {streamId: 'stream-0001', ticket: 't'.repeat(32), target: {host: '127.0.0.1', port: 22}, user: 'eng'}}))
     await server.until(() => conn.received.some((m) => m.id === 's1'), 'an answer')
     const answer = conn.received.find((m) => m.id === 's1') as {ok: boolean; error: {code: string}}
     assert.equal(answer.ok, false)

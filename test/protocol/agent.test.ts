@@ -25,7 +25,7 @@ describe('agent protocol registry', () => {
     for (const m of [
       {type: 'welcome', protocolVersion: 1, serverTime: 'now', heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000},
       {type: 'event-ack', eventId: '0b6f3a43-2f55-4c7c-9a3f-0c3c3b7a0c11'},
-      {type: 'request', id: 'r1', kind: 'session.open', params: {target: 'tunnel', port: 22}},
+      {type: 'request', id: 'r1', kind: 'tunnel.open', params: {streamId: 'stream-0001', ticket: 't'.repeat(32), target: {host: '127.0.0.1', port: 22}, user: 'eng', reason: 'INC-1'}},
       {type: 'request', id: 'r2', kind: 'ping'},
       {type: 'bye', reason: 'revoked'},
     ]) {

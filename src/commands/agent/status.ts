@@ -32,6 +32,7 @@ connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
         ['next retry', report.nextRetryAt],
         ['last error', report.lastError ? `${report.lastError} (${report.lastErrorAt})` : null],
         ['outbox', `${report.outboxPending} event(s) waiting for the server`],
+        ['remote sessions', report.sessions.length === 0 ? 'none' : report.sessions.map((s) => `${s.id}: ${s.user} → ${s.target} since ${s.since}${s.reason ? ` (${s.reason})` : ''}`).join('\n')],
         ['checkpoint key', checkpointKeyText(report)],
         ['audit witness', report.witness ? `seq ${report.witness.seq}, hash ${report.witness.hash.slice(0, 12)}…, signed ${report.witness.time} (key ${report.witness.keyId})` : 'none yet'],
         ['updated', report.updatedAt],

@@ -40,6 +40,17 @@ export const DEVICE_EVENTS = {
     code: Text(64),
     reason: Text(1024),
   }),
+  /**
+   * The device ended a live tunnel stream itself: the access mode changed, the target left the
+   * allowlist, the approval ended, or someone at the device ended it (`agent sessions end`).
+   */
+  'device.session.ended': z.strictObject({
+    actor: Actor,
+    streamId: Text(64),
+    user: Text(128),
+    target: Text(300),
+    why: z.enum(['no-access', 'not-allowed', 'approval-ended', 'ended-on-device', 'agent-stopping']),
+  }),
   /** The device refused a job (a kind its agent.json does not accept). */
   'device.job.refused': z.strictObject({
     actor: Actor,

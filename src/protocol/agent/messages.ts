@@ -1,6 +1,7 @@
 import {z} from 'zod'
 import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
 import {JobMessage, JobUpdateMessage} from './jobs.js'
+import {TunnelOpenRequest} from './tunnels.js'
 
 /**
  * The agent control channel: one WebSocket per device at AGENT_CONNECT_PATH, JSON text frames.
@@ -73,9 +74,6 @@ export const Inventory = z.object({
   jobKinds: z.array(z.string().max(32)).max(16).optional(),
 })
 export type Inventory = z.infer<typeof Inventory>
-
-export const SessionTarget = z.enum(['tunnel', 'remote-desktop'])
-export type SessionTarget = z.infer<typeof SessionTarget>
 
 const Id = z.string().min(1).max(128)
 
@@ -158,18 +156,6 @@ export const CheckpointMessage = z.object({
   checkpoint: AuditCheckpoint,
 })
 
-export const SessionOpenParams = z.object({
-  target: SessionTarget,
-  port: z.number().int().min(1).max(65535).optional(),
-})
-export type SessionOpenParams = z.infer<typeof SessionOpenParams>
-
-export const SessionOpenRequest = z.object({
-  type: z.literal('request'),
-  id: Id,
-  kind: z.literal('session.open'),
-  params: SessionOpenParams,
-})
 /** Answered with {ok: true, result: {pong: true}}; used by bench/agent-fanin's broadcast. */
 export const PingRequest = z.object({
   type: z.literal('request'),
@@ -177,7 +163,8 @@ export const PingRequest = z.object({
   kind: z.literal('ping'),
   params: z.object({}).optional(),
 })
-export const RequestMessage = z.discriminatedUnion('kind', [SessionOpenRequest, PingRequest])
+/** Requests by `kind`; the agent answers each through its handler table (src/agent/handlers.ts). */
+export const RequestMessage = z.discriminatedUnion('kind', [TunnelOpenRequest, PingRequest])
 
 /** Reply to a malformed or unknown message; refId names the offending message's id if any. */
 export const ErrorMessage = z.object({
@@ -216,7 +203,6 @@ export type ResponseMessage = z.infer<typeof ResponseMessage>
 export type WelcomeMessage = z.infer<typeof WelcomeMessage>
 export type EventAckMessage = z.infer<typeof EventAckMessage>
 export type RequestMessage = z.infer<typeof RequestMessage>
-export type SessionOpenRequest = z.infer<typeof SessionOpenRequest>
 export type PingRequest = z.infer<typeof PingRequest>
 export type ErrorMessage = z.infer<typeof ErrorMessage>
 export type ByeMessage = z.infer<typeof ByeMessage>
@@ -230,7 +216,17 @@ export const ProtocolErrorCodes = {
   unsupportedVersion: 'UNSUPPORTED_VERSION',
   helloRequired: 'HELLO_REQUIRED',
   unknownKind: 'UNKNOWN_KIND',
+  /** The device is in no-access mode. */
   refusedByDevice: 'REFUSED_BY_DEVICE',
+  /** The port is not in the device's allowedTunnelPorts. */
   portNotAllowed: 'PORT_NOT_ALLOWED',
+  /** host:port is not in the device's allowedTunnelTargets. */
+  targetNotAllowed: 'TARGET_NOT_ALLOWED',
+  /** approval-required mode and no current approval for this engineer and port. */
+  approvalRequired: 'APPROVAL_REQUIRED',
+  /** The device could not connect to the target (nothing listening, refused, timeout). */
+  targetRefused: 'TARGET_REFUSED',
+  /** The device could not dial the server for the stream's data connection. */
+  dataLegFailed: 'DATA_LEG_FAILED',
   internal: 'INTERNAL',
 } as const

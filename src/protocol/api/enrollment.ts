@@ -32,14 +32,3 @@ export const RevokeView = z.strictObject({
   disconnected: z.boolean(),
 })
 export type RevokeView = z.infer<typeof RevokeView>
-
-// POST /devices/:serial/sessions (tunnels:open, in scope): asks the agent to open a session.
-// 200 {accepted: true}; 409 REFUSED_BY_DEVICE (no-access mode or port not allowed);
-// 503 DEVICE_OFFLINE; 504 DEVICE_TIMEOUT when the agent does not answer in time.
-export const OpenSessionRequest = z.strictObject({
-  target: z.enum(['tunnel', 'remote-desktop']),
-  port: z.number().int().min(1).max(65535).optional(),
-})
-export type OpenSessionRequest = z.infer<typeof OpenSessionRequest>
-export const OpenSessionView = z.strictObject({accepted: z.literal(true), result: z.unknown().optional()})
-export type OpenSessionView = z.infer<typeof OpenSessionView>

@@ -6,8 +6,8 @@ import type {Duplex} from 'node:stream'
 export {authenticateDevice as authenticateUpgrade, type DeviceVerdict as UpgradeVerdict} from '../auth/device-cert.js'
 
 /** Answers a refused upgrade with a plain HTTP response (the agent reads the status and body). */
-export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({error: {code, message}})
+export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
+  const body = JSON.stringify({error: {code, message, ...extra}})
   const head = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
     'Connection: close',

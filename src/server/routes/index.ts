@@ -10,8 +10,9 @@ import {logsPlugin} from '../logs/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
 import {registryRoutes} from './registry.js'
-import {sessionsRoutes} from './sessions.js'
 import {tokensRoutes} from './tokens.js'
+import {tunnelsRoutes} from './tunnels.js'
+import {tunnelsPlugin} from '../tunnels/plugin.js'
 import {uploadsRoutes} from './uploads.js'
 import {usersRoutes} from './users.js'
 
@@ -20,6 +21,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   // Services the diagnostics/logs routes use (named plugins with declared dependencies).
   await app.register(logsPlugin)
   await app.register(jobsPlugin)
+  await app.register(tunnelsPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -28,7 +30,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(registryRoutes)
       await api.register(auditRoutes)
       await api.register(enrollmentRoutes)
-      await api.register(sessionsRoutes)
+      await api.register(tunnelsRoutes)
       await api.register(agentRoutes)
       await api.register(jobsRoutes)
       await api.register(diagnosticsRoutes)

@@ -6,6 +6,7 @@ import {auditEvents, call, seedUser, sessionFor} from '../helpers/app.js'
 import {eventually} from '../../helpers/eventually.js'
 import {DB_KINDS} from '../helpers/database.js'
 import {FakeAgent} from './fake-agent.js'
+import {dialTunnel} from './tunnel-dial.js'
 import {type HubFixture, startHubFixture} from './server-fixture.js'
 
 async function refusal(promise: Promise<unknown>): Promise<{status: number; body: string}> {
@@ -175,38 +176,36 @@ for (const kind of DB_KINDS) {
       assert.equal(JSON.parse(rows[0].details).to, 'no-access')
     })
 
-    it('sessions API: refused by the device is 409 REFUSED_BY_DEVICE, accepted is 200, offline is 503; all audited', async () => {
+    it('tunnels: the device refusing is 403 naming the device layer, offline is 503, unknown is 404, a bad port is 400; all audited', async () => {
       const refuser = await connect('SN-NOACC', {
         onRequest: () => ({ok: false, error: {code: 'REFUSED_BY_DEVICE', message: 'the device is in no-access mode'}}),
       })
       await refuser.hello('SN-NOACC')
-      const refused = await call(fx.server.app, 'POST', '/devices/SN-NOACC/sessions', {token: admin, body: {target: 'tunnel', port: 22}})
-      assert.equal(refused.statusCode, 409, refused.body)
-      assert.equal(refused.json().error.code, 'REFUSED_BY_DEVICE')
-      assert.match(refused.json().error.message, /no-access/)
+      const refused = await dialTunnel(fx.server.url, fx.serverCaPem, 'SN-NOACC', 'port=22&reason=INC-1', admin)
+      assert.deepEqual(refused, {status: 403, code: 'REFUSED_BY_DEVICE', layer: 'device', message: 'refused by the device: the device is in no-access mode'})
       const request = refuser.received.find((m) => m.type === 'request')
-      assert.equal(request?.type === 'request' && request.kind, 'session.open')
-
-      const accepter = await connect('SN-ACC')
-      await accepter.hello('SN-ACC')
-      const ok = await call(fx.server.app, 'POST', '/devices/SN-ACC/sessions', {token: admin, body: {target: 'remote-desktop'}})
-      assert.equal(ok.statusCode, 200, ok.body)
-      assert.equal(ok.json().accepted, true)
+      assert.ok(request?.type === 'request' && request.kind === 'tunnel.open')
+      const params = request.params as {target: unknown; user: string; reason: string; ticket: string}
+      assert.deepEqual([params.target, params.user, params.reason], [{host: '127.0.0.1', port: 22}, 'boss', 'INC-1'])
+      assert.ok(params.ticket.length >= 32, 'a ticket worth guessing nothing')
 
       await fx.issue('SN-OFF')
-      const offline = await call(fx.server.app, 'POST', '/devices/SN-OFF/sessions', {token: admin, body: {target: 'tunnel', port: 22}})
-      assert.equal(offline.statusCode, 503)
-      assert.equal(offline.json().error.code, 'DEVICE_OFFLINE')
-      const missing = await call(fx.server.app, 'POST', '/devices/NOPE/sessions', {token: admin, body: {target: 'tunnel'}})
-      assert.equal(missing.statusCode, 404)
+      assert.deepEqual(await dialTunnel(fx.server.url, fx.serverCaPem, 'SN-OFF', 'port=22', admin), {status: 503, code: 'DEVICE_OFFLINE', layer: 'network', message: 'device "SN-OFF" is offline (its agent is not connected)'})
+      assert.equal((await dialTunnel(fx.server.url, fx.serverCaPem, 'NOPE', 'port=22', admin)).status, 404)
+      const bad = await dialTunnel(fx.server.url, fx.serverCaPem, 'SN-OFF', 'port=70000', admin)
+      assert.equal(bad.status, 400)
+      assert.match(bad.message, /^port: /)
+      assert.equal((await dialTunnel(fx.server.url, fx.serverCaPem, 'SN-OFF', 'port=22', 'not-a-token')).status, 401)
 
-      const audited = await auditEvents(fx.server.app, 'session.request')
+      const audited = await auditEvents(fx.server.app, 'tunnel.refused')
       assert.deepEqual(
-        audited.map((e) => [e.device_serial, e.outcome]),
+        audited.map((e) => [e.device_serial, e.outcome, JSON.parse(e.details).layer]),
         [
-          ['SN-NOACC', 'denied'],
-          ['SN-ACC', 'success'],
-          ['SN-OFF', 'failure'],
+          ['SN-NOACC', 'denied', 'device'],
+          ['SN-OFF', 'failure', 'network'],
+          [null, 'denied', 'server'],
+          [null, 'denied', 'server'],
+          [null, 'denied', 'server'],
         ],
       )
     })

@@ -1,0 +1,97 @@
+import {isIP} from 'node:net'
+import tls from 'node:tls'
+import {TUNNEL_UPGRADE_PROTOCOL, tunnelConnectPath} from '../protocol/agent/tunnels.js'
+import {AuthError, ConflictError, ForbiddenError, NotFoundError, OperationFailedError, TetherError, UnavailableError, UsageError} from '../shared/errors.js'
+import {UpgradeRefusedError, upgradeSocket} from '../shared/upgrade-client.js'
+import type {ApiClient} from './api-client.js'
+import {errorFromNetwork} from './http-errors.js'
+import {connectOptions, type Trust} from './trust.js'
+
+export interface StreamRequest {
+  serial: string
+  port: number
+  host?: string
+  reason?: string
+}
+
+/** A live stream: raw bytes to and from the device's target. */
+export interface OpenedStream {
+  socket: tls.TLSSocket
+  /** The server's id of the stream (`tunnels list`, `tunnels close`). */
+  id: string
+}
+
+const SETUP_TIMEOUT_MS = 15_000
+
+/**
+ * The engineer's leg: one new TLS connection per stream to the server's HTTPS port (trust as for
+ * every API call), upgraded with the user's token. An expired access token is refreshed once and
+ * the stream asked again. Refusals become typed errors that say which layer refused.
+ */
+export class TunnelDialer {
+  constructor(
+    private readonly client: ApiClient,
+    private readonly trust: Trust,
+  ) {}
+
+  async open(request: StreamRequest): Promise<OpenedStream> {
+    try {
+      return await this.attempt(request)
+    } catch (error) {
+      if (!(error instanceof UpgradeRefusedError && error.status === 401 && this.client.refreshToken)) throw refusalError(error, this.client.server, request)
+      await this.client.refresh()
+      try {
+        return await this.attempt(request)
+      } catch (again) {
+        throw refusalError(again, this.client.server, request)
+      }
+    }
+  }
+
+  private async attempt(request: StreamRequest): Promise<OpenedStream> {
+    const url = new URL(this.client.server)
+    const host = url.hostname.replace(/^\[|\]$/g, '')
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({...connectOptions(this.trust), host, port: Number(url.port || 443), servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1']})
+      s.once('secureConnect', () => {
+        s.removeAllListeners('error')
+        resolve(s)
+      })
+      s.once('error', reject)
+    })
+    socket.setNoDelay(true)
+    const query = new URLSearchParams({port: String(request.port), ...(request.host ? {host: request.host} : {}), ...(request.reason ? {reason: request.reason} : {})})
+    const {head} = await upgradeSocket(socket, {
+      host: url.host,
+      path: `${tunnelConnectPath(request.serial)}?${query}`,
+      protocol: TUNNEL_UPGRADE_PROTOCOL,
+      headers: {authorization: `Bearer ${this.client.accessToken ?? ''}`},
+      timeoutMs: SETUP_TIMEOUT_MS,
+    })
+    return {socket, id: /^x-tether-tunnel: *([A-Za-z0-9_-]+)/im.exec(head)?.[1] ?? ''}
+  }
+}
+
+/** The refusal as the error the command renders: the layer that refused is in the message and details. */
+export function refusalError(error: unknown, server: string, request: StreamRequest): TetherError {
+  if (!(error instanceof UpgradeRefusedError)) return errorFromNetwork(server, error)
+  const where = error.layer ? ` [${error.layer}]` : ''
+  const details = {status: error.status, serverCode: error.code, ...(error.layer ? {layer: error.layer} : {})}
+  const message = `${error.message}${where}`
+  switch (error.status) {
+    case 400:
+      return new UsageError(message, {code: error.code, details})
+    case 401:
+      return new AuthError(`not authenticated: ${message}`, {details, suggestions: ['Run `tether login` (or set TETHER_TOKEN).']})
+    case 403:
+      return new ForbiddenError(message, {code: error.code, details, suggestions: error.code === 'APPROVAL_REQUIRED' ? [`Ask at the device: tether access request ${request.serial} --port ${request.port} --reason "…" --for 2h`] : []})
+    case 404:
+      return new NotFoundError(message, {code: error.code, details})
+    case 409:
+      return new ConflictError(message, {code: error.code, details})
+    case 502:
+      return new OperationFailedError(message, {code: error.code, details})
+    default:
+      return new UnavailableError(message, {code: error.code, details})
+  }
+}

@@ -1,0 +1,80 @@
+import type {TLSSocket} from 'node:tls'
+import type {TunnelView} from '../protocol/api/tunnels.js'
+import {renderTable} from '../shared/output.js'
+import {openApi} from './session.js'
+import {TunnelDialer, type OpenedStream, type StreamRequest} from './tunnel-dial.js'
+import {parseListen, TunnelListener, type ListenerStats} from './tunnel-listener.js'
+
+/** One stream with the active session (`tunnels connect`). */
+export async function openStream(request: StreamRequest): Promise<OpenedStream> {
+  const {api, session} = await openApi()
+  try {
+    return await new TunnelDialer(api.client, session.trust).open(request)
+  } finally {
+    await api.client.close()
+  }
+}
+
+/**
+ * stdin → stream → stdout, with half-close passed through: EOF on stdin ends our sending side
+ * only, and the command ends when the device's side has ended too (ssh's `cat > f` works).
+ */
+export function pipeStdio(socket: TLSSocket): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.pipe(socket)
+    socket.pipe(process.stdout)
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => {
+      process.stdin.unpipe(socket)
+      process.stdin.destroy()
+      resolve()
+    })
+  })
+}
+
+/** `tunnels open`: serves until SIGINT/SIGTERM, with a live line on a terminal. */
+export async function serveUntilSignal(request: StreamRequest, listenText: string | undefined, say: (line: string) => void): Promise<{listen: string; device: string; target: string; stats: ListenerStats}> {
+  const address = parseListen(listenText)
+  const {api, session} = await openApi()
+  const live = process.stderr.isTTY === true
+  const line = (): void => {
+    if (!live) return
+    const s = listener.stats
+    process.stderr.write(`\r\x1b[2K${s.active} active, ${s.total} total${s.failed ? `, ${s.failed} failed` : ''} · ↑ ${bytes(s.bytesToDevice)} ↓ ${bytes(s.bytesFromDevice)}${s.lastError ? ` · last error: ${s.lastError}` : ''}`)
+  }
+  const listener: TunnelListener = new TunnelListener(new TunnelDialer(api.client, session.trust), request, () => line())
+  try {
+    const bound = await listener.listen(address)
+    const listen = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`
+    const target = `${request.host ?? 'device'}:${request.port}`
+    say(`Forwarding ${listen} → ${request.serial} ${target}. Ctrl-C to stop.`)
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    if (live) process.stderr.write('\n')
+    await listener.close()
+    return {listen, device: request.serial, target, stats: listener.stats}
+  } finally {
+    await api.client.close()
+  }
+}
+
+export function tunnelsTable(tunnels: TunnelView[]): string {
+  return renderTable(
+    ['ID', 'USER', 'DEVICE', 'TARGET', 'REASON', 'SINCE', 'TO DEVICE', 'FROM DEVICE'],
+    tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, bytes(t.bytesToDevice), bytes(t.bytesFromDevice)]),
+  )
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(1)} ${units[i]}`
+}

@@ -1,0 +1,61 @@
+import {z} from 'zod'
+
+/**
+ * Tunnels: every stream has its own connections, never multiplexed (application-level windows
+ * are what cap other tools). The engineer's CLI opens TUNNEL_CONNECT_PATH on the server's HTTPS
+ * port with its token; the server asks the agent, on the control channel, for `tunnel.open`;
+ * the agent connects to the target, then dials TUNNEL_DATA_PATH with its device certificate and
+ * the single-use ticket from the request. After each HTTP Upgrade (101, `Upgrade: tether-tunnel`)
+ * both connections carry raw bytes and the server splices them.
+ *
+ * This file must not import messages.ts (messages.ts imports it).
+ */
+
+export const TUNNEL_UPGRADE_PROTOCOL = 'tether-tunnel'
+/** The engineer's leg: `?port=22[&host=H][&reason=R]`, `Authorization: Bearer …`. */
+export const TUNNEL_CONNECT_PATH = '/api/v1/devices/:serial/tunnel'
+/** The device's leg: mTLS with the device certificate, the ticket in TUNNEL_TICKET_HEADER. */
+export const TUNNEL_DATA_PATH = '/api/v1/agent/tunnels/:streamId'
+export const TUNNEL_TICKET_HEADER = 'x-tether-ticket'
+
+export function tunnelConnectPath(serial: string): string {
+  return TUNNEL_CONNECT_PATH.replace(':serial', encodeURIComponent(serial))
+}
+
+export function tunnelDataPath(streamId: string): string {
+  return TUNNEL_DATA_PATH.replace(':streamId', encodeURIComponent(streamId))
+}
+
+/** The device's own loopback: the default target, reachable only on allowedTunnelPorts. */
+export const DEVICE_LOOPBACK = '127.0.0.1'
+
+export const TunnelTarget = z.object({
+  /** DEVICE_LOOPBACK, or a host on the device's network that the device allows as host:port. */
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535),
+})
+export type TunnelTarget = z.infer<typeof TunnelTarget>
+
+export const TunnelOpenParams = z.object({
+  streamId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  /** Single use, bound to this stream and device; valid for seconds. */
+  ticket: z.string().min(16).max(128),
+  target: TunnelTarget,
+  /** The engineer's username (approvals are per engineer). */
+  user: z.string().min(1).max(128),
+  reason: z.string().max(200).optional(),
+})
+export type TunnelOpenParams = z.infer<typeof TunnelOpenParams>
+
+/** Answered ok once the target is connected and the data leg is up; errors name the layer. */
+export const TunnelOpenRequest = z.object({
+  type: z.literal('request'),
+  id: z.string().min(1).max(128),
+  kind: z.literal('tunnel.open'),
+  params: TunnelOpenParams,
+})
+export type TunnelOpenRequest = z.infer<typeof TunnelOpenRequest>
+
+export function formatTarget(target: TunnelTarget): string {
+  return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
+}

@@ -1,0 +1,182 @@
+import {randomBytes} from 'node:crypto'
+import type {IncomingMessage} from 'node:http'
+import type {Duplex} from 'node:stream'
+import type {TLSSocket} from 'node:tls'
+import type {FastifyInstance} from 'fastify'
+import {DEVICE_LOOPBACK, formatTarget, TUNNEL_UPGRADE_PROTOCOL, type TunnelTarget} from '../../protocol/agent/tunnels.js'
+import {TunnelConnectQuery} from '../../protocol/api/tunnels.js'
+import {AuthError, TetherError} from '../../shared/errors.js'
+import {describeBadInput, findBadInput} from '../../shared/input-check.js'
+import type {AuditInput} from '../audit/types.js'
+import {hasPermission} from '../auth/permissions.js'
+import type {Principal} from '../auth/principal.js'
+import {rejectUpgrade} from '../hub/upgrade.js'
+import {getDevice} from '../registry/service.js'
+import type {DataLegBroker} from './broker.js'
+import type {CloseReason, LiveTunnels} from './live.js'
+import {refusalFromDevice, TunnelRefusal} from './refusal.js'
+import {splice} from '../../shared/splice.js'
+
+interface Opening {
+  principal: Principal
+  serial: string
+  customerId: string
+  siteId: string | null
+  target: TunnelTarget
+  reason: string | null
+}
+
+/**
+ * The engineer's leg (TUNNEL_CONNECT_PATH): checks the three server-side conditions (a valid
+ * credential, `tunnels:open`, the device in the user's scope), asks the device for the stream,
+ * waits for its data leg, answers 101 and splices. Every outcome is audited: tunnel.open,
+ * tunnel.refused (with the layer that refused) and, when it ends, tunnel.close with the bytes
+ * each way and the duration.
+ */
+export class EngineerLeg {
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly broker: DataLegBroker,
+    private readonly live: LiveTunnels,
+  ) {}
+
+  async accept(request: IncomingMessage, socket: Duplex, _head: Buffer, params: Record<string, string>): Promise<void> {
+    const started = performance.now()
+    let opening: Partial<Opening> = {serial: params.serial}
+    try {
+      opening = await this.authorize(request, params.serial)
+      const device = await this.openOnDevice(opening as Opening)
+      if (socket.destroyed) {
+        device.destroy()
+        throw new TunnelRefusal(499, 'ENGINEER_GONE', 'network', 'the engineer disconnected during set-up')
+      }
+      await this.start(request, socket as TLSSocket, device, opening as Opening, performance.now() - started)
+    } catch (error) {
+      const refusal = error instanceof TunnelRefusal ? error : asRefusal(error)
+      if (refusal.status >= 500 && !(error instanceof TunnelRefusal) && !(error instanceof TetherError)) this.app.log.error({err: error}, 'tunnels: set-up failed')
+      await this.audit(request, opening, {action: 'tunnel.refused', outcome: refusal.layer === 'server' || refusal.layer === 'device' ? 'denied' : 'failure', details: {layer: refusal.layer, code: refusal.code, message: refusal.message}}).catch((e: unknown) =>
+        this.app.log.error({err: e}, 'tunnels: could not audit a refusal'),
+      )
+      rejectUpgrade(socket, refusal.status, refusal.code, refusal.message, {layer: refusal.layer})
+    }
+  }
+
+  private async authorize(request: IncomingMessage, serial: string): Promise<Opening> {
+    const query = Object.fromEntries(new URL(request.url ?? '/', 'https://x').searchParams)
+    const bad = findBadInput(query)
+    if (bad) throw new TunnelRefusal(400, 'INVALID_REQUEST', 'server', describeBadInput(bad, '').message)
+    const parsed = TunnelConnectQuery.safeParse(query)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new TunnelRefusal(400, 'INVALID_REQUEST', 'server', `${issue.path.join('.') || 'query'}: ${issue.message}`)
+    }
+    const header = request.headers.authorization
+    const token = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined
+    if (!token) throw new TunnelRefusal(401, 'AUTH', 'server', 'authentication required: log in or send an API token')
+    const principal = await this.app.sessions.resolveBearer(token)
+    if (principal.mfaEnrollmentRequired) throw new TunnelRefusal(403, 'MFA_ENROLLMENT_REQUIRED', 'server', 'your role requires MFA: enrol it, then log in again')
+    const device = await getDevice(this.app.db, principal.scope, serial)
+    const opening = {principal, serial, customerId: device.customer_id, siteId: device.site_id, target: {host: parsed.data.host ?? DEVICE_LOOPBACK, port: parsed.data.port}, reason: parsed.data.reason ?? null}
+    if (!hasPermission(principal.permissions, 'tunnels:open')) {
+      throw new TunnelRefusal(403, 'FORBIDDEN', 'server', `permission "tunnels:open" required${principal.auth === 'api-token' ? ' (not granted to this API token)' : ` (role ${principal.role})`}`)
+    }
+    if (device.revoked_at !== null) throw new TunnelRefusal(409, 'DEVICE_REVOKED', 'server', `device "${serial}" was revoked`)
+    return opening
+  }
+
+  /** Asks the agent for the stream and waits for its data leg; both within the set-up timeout. */
+  private async openOnDevice(o: Opening): Promise<TLSSocket> {
+    if (!this.app.hub.isOnline(o.serial)) throw new TunnelRefusal(503, 'DEVICE_OFFLINE', 'network', `device "${o.serial}" is offline (its agent is not connected)`)
+    const streamId = randomBytes(12).toString('base64url')
+    const ticket = randomBytes(24).toString('base64url')
+    const timeoutMs = this.app.config.tunnels.setupTimeoutMs
+    const leg = this.broker.expect(streamId, o.serial, ticket, timeoutMs)
+    leg.catch(() => undefined) // observed below; a refusal from the device cancels it first
+    const params = {streamId, ticket, target: o.target, user: o.principal.username, ...(o.reason ? {reason: o.reason} : {})}
+    let answer
+    try {
+      answer = await this.app.hub.request(o.serial, {kind: 'tunnel.open', params}, timeoutMs)
+    } catch (error) {
+      this.broker.cancel(streamId, error as Error)
+      throw error
+    }
+    if (!answer.ok) {
+      const refusal = refusalFromDevice(answer.error)
+      this.broker.cancel(streamId, refusal)
+      throw refusal
+    }
+    return leg
+  }
+
+  private async start(request: IncomingMessage, socket: TLSSocket, device: TLSSocket, o: Opening, setupMs: number): Promise<void> {
+    const id = randomBytes(9).toString('base64url')
+    const target = formatTarget(o.target)
+    const since = Date.now()
+    const counters = {toDevice: 0, fromDevice: 0, lastActivity: since}
+    const base = {tunnelId: id, target, ...(o.reason ? {reason: o.reason} : {})}
+    try {
+      await this.audit(request, o, {action: 'tunnel.open', outcome: 'success', details: {...base, setupMs: Math.round(setupMs)}})
+    } catch (error) {
+      device.destroy()
+      throw new TunnelRefusal(503, 'AUDIT_UNAVAILABLE', 'server', `the audit trail cannot record the tunnel, so it is not opened: ${(error as Error).message}`)
+    }
+    let closeReason: CloseReason | null = null
+    let closedBy: string | undefined
+    const cut = splice(socket, device, counters, (end) => {
+      this.live.remove(id)
+      const reason = closeReason ?? end
+      const details = {...base, why: reason, ...(closedBy ? {closedBy} : {}), bytesToDevice: counters.toDevice, bytesFromDevice: counters.fromDevice, durationMs: Date.now() - since}
+      this.track(this.audit(request, o, {action: 'tunnel.close', outcome: 'success', details}).catch((e: unknown) => this.app.log.error({err: e, tunnelId: id}, 'tunnels: could not audit a close')))
+    })
+    this.live.add({
+      id, serial: o.serial, customerId: o.customerId, siteId: o.siteId, userId: o.principal.userId, username: o.principal.username,
+      tokenId: o.principal.tokenId ?? null, epoch: o.principal.auth === 'session' ? await this.epochOf(o.principal.userId) : null,
+      target, reason: o.reason, since, counters,
+      close: (reason, by) => {
+        closeReason ??= reason
+        closedBy ??= by
+        cut()
+      },
+    })
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n\r\n`)
+  }
+
+  /** Shutdown: waits (bounded) until every closed stream has been audited. */
+  async drain(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await Promise.all(this.pendingAudits)
+  }
+
+  private readonly pendingAudits = new Set<Promise<unknown>>()
+
+  private track(work: Promise<unknown>): void {
+    this.pendingAudits.add(work)
+    void work.finally(() => this.pendingAudits.delete(work))
+  }
+
+  private async epochOf(userId: string): Promise<number | null> {
+    const row = await this.app.db.selectFrom('users').select('token_epoch').where('id', '=', userId).executeTakeFirst()
+    return row?.token_epoch ?? null
+  }
+
+  private audit(request: IncomingMessage, o: Partial<Opening>, input: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown> {
+    return this.app.audit.append({
+      ...input,
+      actorType: o.principal ? 'user' : 'system',
+      actor: o.principal?.username ?? 'anonymous',
+      sourceIp: request.socket.remoteAddress ?? null,
+      deviceSerial: o.customerId ? (o.serial ?? null) : null,
+      customerId: o.customerId ?? null,
+    })
+  }
+}
+
+function asRefusal(error: unknown): TunnelRefusal {
+  if (error instanceof AuthError) return new TunnelRefusal(401, 'AUTH', 'server', error.message)
+  if (error instanceof TetherError) {
+    const status = {NOT_FOUND: 404, DEVICE_OFFLINE: 503, DEVICE_TIMEOUT: 504, TUNNEL_SETUP_TIMEOUT: 504, DEVICE_BUSY: 503, SHUTTING_DOWN: 503}[error.code] ?? 400
+    return new TunnelRefusal(status, error.code, status === 404 ? 'server' : 'network', error.message)
+  }
+  return new TunnelRefusal(500, 'INTERNAL', 'server', 'the server could not set up the tunnel')
+}

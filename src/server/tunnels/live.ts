@@ -1,0 +1,75 @@
+import type {TunnelView} from '../../protocol/api/tunnels.js'
+import type {StreamCounters} from '../../shared/splice.js'
+
+/** Why a stream ended, as the audit records it. */
+export type CloseReason =
+  | 'finished'
+  | 'engineer-gone'
+  | 'device-gone'
+  | 'closed-by-user'
+  | 'user-disabled'
+  | 'credentials-revoked'
+  | 'device-revoked'
+  | 'idle'
+  | 'server-shutdown'
+
+/** One live stream on this node. The credential's identity is kept to re-check it while it lives. */
+export interface LiveTunnel {
+  id: string
+  serial: string
+  customerId: string
+  siteId: string | null
+  userId: string
+  username: string
+  /** API token id, or null for an interactive session (then `epoch` is the user's token epoch). */
+  tokenId: string | null
+  epoch: number | null
+  target: string
+  reason: string | null
+  since: number
+  counters: StreamCounters
+  /** Cuts the stream; the close is then audited once, with `by` when a user closed it. */
+  close(reason: CloseReason, by?: string): void
+}
+
+/** The live streams of this node, by id. */
+export class LiveTunnels {
+  private readonly byId = new Map<string, LiveTunnel>()
+
+  add(tunnel: LiveTunnel): void {
+    this.byId.set(tunnel.id, tunnel)
+  }
+
+  remove(id: string): void {
+    this.byId.delete(id)
+  }
+
+  get(id: string): LiveTunnel | undefined {
+    return this.byId.get(id)
+  }
+
+  get size(): number {
+    return this.byId.size
+  }
+
+  all(): LiveTunnel[] {
+    return [...this.byId.values()]
+  }
+
+  closeAll(reason: CloseReason): void {
+    for (const tunnel of this.all()) tunnel.close(reason)
+  }
+}
+
+export function tunnelView(t: LiveTunnel): TunnelView {
+  return {
+    id: t.id,
+    user: t.username,
+    device: t.serial,
+    target: t.target,
+    reason: t.reason,
+    since: new Date(t.since).toISOString(),
+    bytesToDevice: t.counters.toDevice,
+    bytesFromDevice: t.counters.fromDevice,
+  }
+}

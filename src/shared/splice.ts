@@ -1,0 +1,62 @@
+import type {Socket} from 'node:net'
+
+/**
+ * Bytes each way and the last time any moved (idle timeout, `tunnels list`). `toDevice` counts
+ * what flows from the engineer's side towards the device's side, wherever the splice runs.
+ */
+export interface StreamCounters {
+  toDevice: number
+  fromDevice: number
+  lastActivity: number
+}
+
+export type SpliceEnd = 'finished' | 'engineer-gone' | 'device-gone'
+
+/**
+ * Joins two connections byte for byte: on the server the engineer's leg and the device's data
+ * leg; on the agent the data leg (the engineer's side) and the target. pipe() gives backpressure
+ * end to end (a slow reader pauses the other side; nothing buffers without bound), and ends
+ * the other side's writable half when one side ends, so a half-close (ssh's EOF on stdin)
+ * passes through while the other direction keeps flowing. An error or abrupt close of either
+ * side destroys both. Returns a function that cuts the stream at once.
+ */
+export function splice(engineer: Socket, device: Socket, counters: StreamCounters, onEnd: (end: SpliceEnd) => void): (reason?: Error) => void {
+  for (const socket of [engineer, device]) {
+    socket.allowHalfOpen = true
+    socket.setNoDelay(true)
+  }
+  let ended = false
+  const finish = (end: SpliceEnd): void => {
+    if (ended) return
+    ended = true
+    onEnd(end)
+  }
+  engineer.on('data', (chunk: Buffer) => {
+    counters.toDevice += chunk.length
+    counters.lastActivity = Date.now()
+  })
+  device.on('data', (chunk: Buffer) => {
+    counters.fromDevice += chunk.length
+    counters.lastActivity = Date.now()
+  })
+  engineer.pipe(device)
+  device.pipe(engineer)
+  // Errors are expected (a peer resets); 'close' follows and ends the stream.
+  engineer.on('error', () => undefined)
+  device.on('error', () => undefined)
+  const cleanlyDone = (s: Socket): boolean => s.readableEnded && s.writableFinished
+  engineer.on('close', () => {
+    if (cleanlyDone(engineer) && cleanlyDone(device)) return finish('finished')
+    device.destroy()
+    finish(cleanlyDone(engineer) ? 'finished' : 'engineer-gone')
+  })
+  device.on('close', () => {
+    if (cleanlyDone(engineer) && cleanlyDone(device)) return finish('finished')
+    engineer.destroy()
+    finish(cleanlyDone(device) ? 'finished' : 'device-gone')
+  })
+  return (reason?: Error) => {
+    engineer.destroy(reason)
+    device.destroy(reason)
+  }
+}

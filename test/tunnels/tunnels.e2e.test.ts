@@ -1,0 +1,192 @@
+import {strict as assert} from 'node:assert'
+import {execFile, spawn} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {readFile, writeFile} from 'node:fs/promises'
+import {createServer, connect, type Server, type Socket} from 'node:net'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {BIN} from '../helpers/cli.js'
+import {eventually} from '../helpers/eventually.js'
+import {TestSshd} from '../helpers/sshd.js'
+import {startTinyproxy, tinyproxyAvailable, type Tinyproxy} from '../checks/fixtures/tinyproxy.js'
+import {adminApi} from '../agent/helpers/admin-api.js'
+import {enrollAgent, type AgentUnderTest} from '../agent/helpers/agent-process.js'
+import {expectExit, json, SupportCenter} from '../agent/helpers/support-center.js'
+import {testEnv} from '../helpers/cli.js'
+
+const execFileP = promisify(execFile)
+
+/** An echo service on the device's loopback: what a VNC or service port stands in for. */
+async function echoServer(): Promise<{server: Server; port: number}> {
+  const server = createServer({allowHalfOpen: true}, (s) => s.pipe(s))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {server, port: (server.address() as {port: number}).port}
+}
+
+const sha256File = (path: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const hash = createHash('sha256')
+    createReadStream(path).on('data', (d) => hash.update(d)).on('end', () => resolve(hash.digest('hex'))).on('error', reject)
+  })
+
+/**
+ * Tunnels end to end, every part a real process on loopback: a real OpenSSH client through
+ * `tether tunnels connect` as its ProxyCommand, the server, the agent, and a real sshd behind it.
+ */
+describe('tunnels through a real agent (e2e)', function () {
+  this.timeout(240_000)
+  let sc: SupportCenter
+  let agent: AgentUnderTest
+  let sshd: TestSshd
+  let echo: {server: Server; port: number}
+  const SERIAL = 'SN-TUN-1'
+  const proxyCommand = (extra = ''): string => `${process.execPath} ${BIN} tunnels connect ${SERIAL} --port ${sshd.port} --reason INC-4711${extra}`
+
+  const ssh = (command: string, options: {input?: string | Buffer; file?: string; proxy?: string} = {}) =>
+    new Promise<{code: number | null; stdout: Buffer; stderr: string}>((resolve, reject) => {
+      const child = spawn('ssh', [...sshd.sshArgs(options.proxy ?? proxyCommand()), command], {env: testEnv(sc.adminEnv()), stdio: ['pipe', 'pipe', 'pipe']})
+      const out: Buffer[] = []
+      let stderr = ''
+      child.stdout.on('data', (d: Buffer) => out.push(d))
+      child.stderr.on('data', (d) => (stderr += d))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({code, stdout: Buffer.concat(out), stderr}))
+      if (options.file) createReadStream(options.file).pipe(child.stdin)
+      else child.stdin.end(options.input ?? '')
+    })
+
+  before(async () => {
+    sc = await SupportCenter.create()
+    await sc.start()
+    await sc.loginAdmin()
+    sshd = await TestSshd.start(join(sc.dir, 'sshd'))
+    echo = await echoServer()
+    agent = await enrollAgent(sc, SERIAL, {enrollArgs: ['--allow-port', String(sshd.port), '--allow-port', String(echo.port), '--session-hook', `${process.execPath} -e require('fs').appendFileSync(process.argv[1],require('fs').readFileSync(0)) ${join(sc.dir, 'hook.jsonl')}`]})
+    await agent.tune()
+    agent.start()
+    await eventually(async () => (await agent.status()).state === 'connected', 'agent connected')
+  })
+
+  after(async () => {
+    await agent?.stop()
+    await sshd?.stop()
+    echo?.server.close()
+    await sc?.dispose()
+  })
+
+  it('ssh runs a command through `tunnels connect` as ProxyCommand, and both audits record the stream', async () => {
+    const r = await ssh('echo hello-from-the-device')
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout.toString(), 'hello-from-the-device\n')
+    const events = await eventually(async () => {
+      const all = (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; actor: string; details: Record<string, unknown>}>
+      return all.some((e) => e.action === 'tunnel.close') ? all : undefined
+    }, 'close audited')
+    const open = events.find((e) => e.action === 'tunnel.open')!
+    const close = events.find((e) => e.action === 'tunnel.close')!
+    assert.equal(open.actor, 'admin')
+    assert.deepEqual([open.details.target, open.details.reason], [`127.0.0.1:${sshd.port}`, 'INC-4711'])
+    assert.equal(close.details.why, 'finished')
+    assert.ok((close.details.bytesToDevice as number) > 0 && (close.details.bytesFromDevice as number) > 0)
+    const local = json<{entries: Array<{action: string; actor: string}>}>(await agent.run(['agent', 'audit', '--json']))
+    assert.ok(local.entries.some((e) => e.action === 'tunnel.opened' && e.actor === 'admin'))
+    assert.ok(local.entries.some((e) => e.action === 'tunnel.closed'))
+    const hook = (await readFile(join(sc.dir, 'hook.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as {event: string; user: string})
+    assert.deepEqual(hook.slice(0, 2).map((e) => [e.event, e.user]), [['session.start', 'admin'], ['session.end', 'admin']])
+  })
+
+  it('a 50 MB file crosses both ways with the same SHA-256; EOF on stdin is passed through (cat > f)', async () => {
+    const file = join(sc.dir, 'big.bin')
+    await writeFile(file, randomBytes(50 * 1024 * 1024))
+    const want = await sha256File(file)
+    const remote = join(sc.dir, 'received.bin')
+    const up = await ssh(`cat > ${remote}`, {file})
+    assert.equal(up.code, 0, up.stderr)
+    assert.equal(await sha256File(remote), want)
+    const down = await ssh(`cat ${remote}`)
+    assert.equal(down.code, 0, down.stderr)
+    assert.equal(createHash('sha256').update(down.stdout).digest('hex'), want)
+  })
+
+  it('the same through a real tinyproxy on the agent leg', async function () {
+    if (!tinyproxyAvailable()) this.skip()
+    let proxy: Tinyproxy | undefined
+    try {
+      proxy = await startTinyproxy({connectPorts: [sc.port]})
+      await agent.stop()
+      agent.start(['--proxy', proxy.url])
+      await eventually(async () => (await agent.status()).state === 'connected', 'agent connected via proxy')
+      const r = await ssh('echo via-proxy')
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stdout.toString(), 'via-proxy\n')
+    } finally {
+      await agent.stop()
+      await proxy?.stop()
+      agent.start()
+      await eventually(async () => (await agent.status()).state === 'connected', 'agent connected directly again')
+    }
+  })
+
+  it('`tunnels open` carries 50 parallel streams, each its own echo; `tunnels list` shows them live', async () => {
+    const open = spawn(process.execPath, [BIN, 'tunnels', 'open', SERIAL, '--port', String(echo.port), '--listen', '127.0.0.1:0', '--reason', 'bulk'], {env: testEnv(sc.adminEnv()), stdio: ['ignore', 'pipe', 'pipe']})
+    let stderr = ''
+    open.stderr.on('data', (d) => (stderr += d))
+    try {
+      const port = Number((await eventually(async () => /Forwarding 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1], 'listening line')) ?? 0)
+      const payloads = Array.from({length: 50}, (_, i) => randomBytes(64 * 1024 + i))
+      const sockets: Socket[] = []
+      const echoed = payloads.map(
+        (payload) =>
+          new Promise<Buffer>((resolve, reject) => {
+            const s = connect(port, '127.0.0.1', () => s.write(payload))
+            sockets.push(s)
+            const got: Buffer[] = []
+            let n = 0
+            s.on('data', (d: Buffer) => {
+              got.push(d)
+              n += d.length
+              if (n >= payload.length) resolve(Buffer.concat(got))
+            })
+            s.on('error', reject)
+            s.on('close', () => reject(new Error(`stream closed after ${n} bytes: ${stderr}`)))
+          }),
+      )
+      const results = await Promise.all(echoed)
+      results.forEach((r, i) => assert.ok(r.equals(payloads[i]), `stream ${i} echoed`))
+      const list = json<{tunnels: Array<{user: string; reason: string; bytesToDevice: number}>}>(expectExit(await sc.admin(['tunnels', 'list', '--device', SERIAL, '--json']), 0))
+      assert.equal(list.tunnels.filter((t) => t.reason === 'bulk').length, 50)
+      assert.ok(list.tunnels.every((t) => t.user === 'admin' && t.bytesToDevice > 0))
+      for (const s of sockets) s.destroy()
+      await eventually(async () => json<{tunnels: unknown[]}>(await sc.admin(['tunnels', 'list', '--json'])).tunnels.length === 0, 'all streams closed')
+    } finally {
+      open.kill('SIGINT')
+      await new Promise((resolve) => open.once('close', resolve))
+    }
+  })
+
+  it('refusals say which layer refused, with their exit codes: permission, scope, port, target', async () => {
+    // A port the device allows but where nothing listens: the target refused (exit 1).
+    const closed = echo.port + 1 === sshd.port ? echo.port + 2 : echo.port + 1
+    await agent.stop()
+    await agent.tune({allowedTunnelPorts: [sshd.port, echo.port, closed]})
+    agent.start()
+    await eventually(async () => (await agent.status()).state === 'connected', 'agent connected')
+    const target = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', String(closed)]), 1)
+    assert.match(target.stderr, new RegExp(`nothing accepts connections on 127\\.0\\.0\\.1:${closed} on the device \\(ECONNREFUSED\\) \\[target\\]`))
+    const port = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', '3306']), 4)
+    assert.match(port.stderr, /refused by the device: port 3306 is not in this device's allowed tunnel ports .* \[device\]/)
+    const host = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--host', '10.9.9.9', '--port', '443']), 4)
+    assert.match(host.stderr, /10\.9\.9\.9:443 is not in this device's allowed tunnel targets \[device\]/)
+    const unknown = expectExit(await sc.admin(['tunnels', 'connect', 'SN-NOPE', '--port', '22']), 5)
+    assert.match(unknown.stderr, /no device "SN-NOPE" \[server\]/)
+    // An API token without tunnels:open: refused by the server (exit 4), never asked of the device.
+    const token = json<{token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'reader', '--permission', 'devices:read', '--json']), 0)).token
+    const env = {...sc.adminEnv(), TETHER_TOKEN: token, TETHER_SERVER: sc.url, TETHER_CA: sc.caFile}
+    const reader = await execFileP(process.execPath, [BIN, 'tunnels', 'connect', SERIAL, '--port', String(echo.port)], {env: testEnv(env)}).catch((e: {code: number; stderr: string}) => e)
+    assert.equal((reader as {code: number}).code, 4)
+    assert.match((reader as {stderr: string}).stderr, /permission "tunnels:open" required \(not granted to this API token\) \[server\]/)
+    const bad = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', '70000']), 2)
+    assert.match(bad.stderr, /port/i)
+  })
+})
