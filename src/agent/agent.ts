@@ -6,6 +6,7 @@ import {ConnectionStateMachine, type ConnectionState} from './connection-state.j
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import {LogRing} from './diagnostics/log-ring.js'
 import {EventRecorder} from './events.js'
+import {sweepAccessRequests} from './access-requests.js'
 import {BaseRequestHandler, PolicyGuard} from './handlers.js'
 import {collectInventory, inventoryKey} from './inventory.js'
 import {DeviceJobs} from './jobs/device-jobs.js'
@@ -145,7 +146,7 @@ export class DeviceAgent {
       clock: this.o.clock,
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
-      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
+      handler: new PolicyGuard(new BaseRequestHandler({files: this.o.files, recorder: this.recorder, now: () => this.o.clock.now()}), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
       onEventAck: (ack) => void this.acked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
@@ -231,6 +232,7 @@ export class DeviceAgent {
         await writePolicy(this.o.files.policy, {mode: 'no-access', until: null, changedAt: new Date(now).toISOString(), changedBy: 'agent (temporary allow expired)'})
         await this.recorder.record({action: 'device.access-mode.changed', outcome: 'success', actor: 'agent', details: {from: 'allow', to: 'no-access', reason: 'expired', until: policy.until}}, {forServer: true})
       }
+      await sweepAccessRequests(this.o.files, this.recorder, now)
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()

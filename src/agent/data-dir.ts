@@ -32,6 +32,8 @@ export function agentFiles(dir: string) {
     witness: join(dir, 'witness.json'),
     lock: join(dir, '.lock'),
     proxySecrets: join(dir, 'proxy-credentials.json'),
+    /** Just-in-time access: requests from engineers and the grants approved at the device (access-requests.ts, grants.ts). */
+    accessRequests: join(dir, 'access-requests.json'),
     /** Log bundles being built or uploaded, and their upload state (resumable across restarts). */
     spool: join(dir, 'spool'),
   }

@@ -1,24 +1,43 @@
 import type {RequestMessage} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
-import type {AgentConfig} from './data-dir.js'
+import {receiveAccessRequest} from './access-requests.js'
+import type {AgentConfig, AgentFiles} from './data-dir.js'
 import type {EventRecorder} from './events.js'
 import {decideSessionOpen, effectiveMode, readPolicy} from './policy.js'
 import type {RequestHandler, ResponseBody} from './session.js'
 
+/** What a request handler may use: the data dir, the recorder (both audits), the clock. */
+export interface HandlerContext {
+  files: AgentFiles
+  recorder: EventRecorder
+  now: () => number
+}
+
+type KindHandler<K extends RequestMessage['kind']> = (request: Extract<RequestMessage, {kind: K}>, ctx: HandlerContext) => Promise<ResponseBody>
+
 /**
- * What the agent does for a request once policy has let it through. Tunnels and remote desktop
- * come in a later issue: for now an accepted session.open is answered {accepted: true}.
+ * One handler per request kind (the registry the hub has for message types): a feature adds
+ * its entry here, nothing else branches on a kind. A kind added to RequestMessage without an
+ * entry does not compile. Tunnels and remote desktop come in a later issue: for now an accepted
+ * session.open is answered {accepted: true}.
  */
+export const REQUEST_HANDLERS: {[K in RequestMessage['kind']]: KindHandler<K>} = {
+  ping: async () => ({ok: true, result: {pong: true}}),
+  'session.open': async () => ({ok: true, result: {accepted: true}}),
+  'access.request': async (request, ctx) => {
+    const stored = await receiveAccessRequest(ctx.files, ctx.recorder, request.params, ctx.now())
+    return {ok: true, result: {state: stored.state}}
+  },
+}
+
+/** What the agent does for a request once policy has let it through. */
 export class BaseRequestHandler implements RequestHandler {
+  constructor(private readonly ctx: HandlerContext) {}
+
   async handle(request: RequestMessage): Promise<ResponseBody> {
-    switch (request.kind) {
-      case 'ping':
-        return {ok: true, result: {pong: true}}
-      case 'session.open':
-        return {ok: true, result: {accepted: true}}
-      default:
-        return {ok: false, error: {code: ProtocolErrorCodes.unknownKind, message: `unknown request kind "${(request as {kind: string}).kind}"`}}
-    }
+    const handler = REQUEST_HANDLERS[request.kind] as KindHandler<typeof request.kind> | undefined
+    if (!handler) return {ok: false, error: {code: ProtocolErrorCodes.unknownKind, message: `unknown request kind "${(request as {kind: string}).kind}"`}}
+    return handler(request, this.ctx)
   }
 }
 

@@ -1,5 +1,6 @@
 import {z} from 'zod'
 import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
+import {AccessRequestRequest} from './access.js'
 import {JobMessage, JobUpdateMessage} from './jobs.js'
 
 /**
@@ -49,7 +50,7 @@ export const CloseCodes = {
   revoked: 4003,
 } as const
 
-export const AccessModeName = z.enum(['allow', 'no-access'])
+export const AccessModeName = z.enum(['allow', 'no-access', 'approval-required'])
 export type AccessModeName = z.infer<typeof AccessModeName>
 
 export const AccessMode = z.object({
@@ -177,7 +178,7 @@ export const PingRequest = z.object({
   kind: z.literal('ping'),
   params: z.object({}).optional(),
 })
-export const RequestMessage = z.discriminatedUnion('kind', [SessionOpenRequest, PingRequest])
+export const RequestMessage = z.discriminatedUnion('kind', [SessionOpenRequest, PingRequest, AccessRequestRequest])
 
 /** Reply to a malformed or unknown message; refId names the offending message's id if any. */
 export const ErrorMessage = z.object({

@@ -1,5 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 import {API_PREFIX} from '../../protocol/api/common.js'
+import {accessPlugin} from '../access/plugin.js'
+import {accessRoutes} from './access.js'
 import {agentRoutes} from './agent.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
@@ -20,6 +22,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   // Services the diagnostics/logs routes use (named plugins with declared dependencies).
   await app.register(logsPlugin)
   await app.register(jobsPlugin)
+  await app.register(accessPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -34,6 +37,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(diagnosticsRoutes)
       await api.register(logsRoutes)
       await api.register(uploadsRoutes)
+      await api.register(accessRoutes)
     },
     {prefix: API_PREFIX},
   )
