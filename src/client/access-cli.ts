@@ -18,7 +18,7 @@ export function accessRequestBody(flags: {reason: string; for: string; port?: st
   if (reason === '') throw new UsageError('--reason: say why you need access (an incident or ticket number, e.g. "INC-4711")')
   if (reason.length > 256) throw new UsageError(`--reason: at most 256 characters (got ${reason.length})`)
   const forMs = parseDuration(flags.for, '--for')
-  if (forMs > MAX_ACCESS_SECONDS * 1000) throw new UsageError(`--for: at most ${formatDuration(MAX_ACCESS_SECONDS * 1000)} (got ${flags.for}); ask again when it runs out`)
+  if (forMs > MAX_ACCESS_SECONDS * 1000) throw new UsageError(`--for: at most ${MAX_ACCESS_SECONDS / 3600}h (got ${flags.for}); ask again when it runs out`)
   if (forMs < 1000) throw new UsageError(`--for: at least 1s (got ${flags.for})`)
   const ttlMs = parseDuration(flags.ttl, '--ttl')
   if (ttlMs > MAX_ACCESS_DECISION_TTL_SECONDS * 1000) throw new UsageError(`--ttl: at most ${formatDuration(MAX_ACCESS_DECISION_TTL_SECONDS * 1000)} (got ${flags.ttl})`)
