@@ -21,7 +21,7 @@ export const accessRoutes: FastifyPluginAsync = async (app) => {
       const {serial} = request.params as z.infer<typeof SerialParam>
       const principal = principalOf(request)
       const device = await getDevice(app.db, principal.scope, serial)
-      if (device.revoked_at !== null) throw new ConflictError(`device "${serial}" is revoked: it can no longer be reached`, {code: 'DEVICE_REVOKED'})
+      if (device.revoked_at !== null) throw new ConflictError(`device "${serial}" is revoked: it can no longer be reached`)
       const created = await app.access.create(device, {...(request.body as CreateAccessRequest), requestedBy: principal.username, sourceIp: request.ip})
       return reply.code(201).send(accessRequestView(created))
     },
