@@ -25,6 +25,9 @@ export interface DecideOptions {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** The device cannot take a request now (its file is damaged, too many undecided); the server retries. */
+export class AccessIntakeError extends Error {}
+
 /**
  * Stores a request the server delivered. Delivery is at-least-once (again on every connect
  * until the server has our answer), so a request already stored is answered with its state.
@@ -32,11 +35,11 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export async function receiveAccessRequest(files: AgentFiles, recorder: EventRecorder, params: AccessRequestParams, now: number): Promise<StoredAccessRequest> {
   return recorder.recordChange(async () => {
     const read = await readAccessFile(files.accessRequests)
-    if (!read.ok) throw new Error(`${files.accessRequests} is damaged (${read.problem}); fix it on the device`)
+    if (!read.ok) throw new AccessIntakeError(`${files.accessRequests} is damaged (${read.problem}); fix it on the device`)
     const known = read.requests.find((r) => r.id === params.requestId)
     if (known) return {result: known, records: []}
     if (read.requests.filter((r) => r.state === 'pending').length >= MAX_PENDING) {
-      throw new Error(`this device already holds ${MAX_PENDING} undecided access requests`)
+      throw new AccessIntakeError(`this device already holds ${MAX_PENDING} undecided access requests`)
     }
     const stored: StoredAccessRequest = {
       id: params.requestId,

@@ -1,6 +1,6 @@
 import type {RequestMessage} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
-import {receiveAccessRequest} from './access-requests.js'
+import {AccessIntakeError, receiveAccessRequest} from './access-requests.js'
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import type {EventRecorder} from './events.js'
 import {decideSessionOpen, effectiveMode, readPolicy} from './policy.js'
@@ -25,8 +25,14 @@ export const REQUEST_HANDLERS: {[K in RequestMessage['kind']]: KindHandler<K>} =
   ping: async () => ({ok: true, result: {pong: true}}),
   'session.open': async () => ({ok: true, result: {accepted: true}}),
   'access.request': async (request, ctx) => {
-    const stored = await receiveAccessRequest(ctx.files, ctx.recorder, request.params, ctx.now())
-    return {ok: true, result: {state: stored.state}}
+    try {
+      const stored = await receiveAccessRequest(ctx.files, ctx.recorder, request.params, ctx.now())
+      return {ok: true, result: {state: stored.state}}
+    } catch (error) {
+      // Said to the server (it logs it and delivers again later); anything else is a bug and throws.
+      if (error instanceof AccessIntakeError) return {ok: false, error: {code: ProtocolErrorCodes.refusedByDevice, message: error.message}}
+      throw error
+    }
   },
 }
 

@@ -136,6 +136,9 @@ describe('agent: access requests and grants', () => {
     assert.equal(await activeGrant(files, 'eng', 5900, T0 + 1000), null)
     await assert.rejects(listAccessRequests(files, recorder, T0), (e: Error) => e instanceof UsageError && e.message.startsWith(`${files.accessRequests} is damaged: not JSON`))
     await assert.rejects(receiveAccessRequest(files, recorder, params(), T0), /is damaged/)
+    const answer = await new BaseRequestHandler({files, recorder, now: () => T0}).handle({type: 'request', id: 'r9', kind: 'access.request', params: params()})
+    assert.deepEqual([answer.ok, answer.error?.code], [false, 'REFUSED_BY_DEVICE'])
+    assert.match(answer.error?.message ?? '', /access-requests\.json is damaged \(not JSON/)
     assert.equal(await readFile(files.accessRequests, 'utf8'), '{"version":1,"requests":[{"id":')
   })
 
