@@ -1,9 +1,12 @@
 import type {AccessDecision, AccessRequestParams} from '../protocol/agent/access.js'
+import {ProtocolErrorCodes} from '../protocol/agent/messages.js'
 import {ConflictError, NotFoundError, UsageError} from '../shared/errors.js'
 import {formatDuration} from '../shared/duration.js'
 import {MAX_PENDING, readAccessFile, readAccessRequestsOrThrow, writeAccessFile, type StoredAccessRequest} from './access-file.js'
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import type {EventRecorder, RecordInput} from './events.js'
+import type {HandlerContext} from './handlers.js'
+import type {ResponseBody} from './session.js'
 
 /**
  * Just-in-time access on the device (docs/access-requests.md). The server delivers an
@@ -62,6 +65,18 @@ export async function receiveAccessRequest(files: AgentFiles, recorder: EventRec
       records: [{action: 'access.requested', outcome: 'success', actor: 'server', details, options: {forServer: false}}],
     }
   })
+}
+
+/** The `access.request` entry of the agent's request handlers: stored, answered with its state. */
+export async function handleAccessRequest(params: AccessRequestParams, ctx: HandlerContext): Promise<ResponseBody> {
+  try {
+    const stored = await receiveAccessRequest(ctx.files, ctx.recorder, params, ctx.now())
+    return {ok: true, result: {state: stored.state}}
+  } catch (error) {
+    // Said to the server (it logs it and delivers again later); anything else is a bug and throws.
+    if (error instanceof AccessIntakeError) return {ok: false, error: {code: ProtocolErrorCodes.refusedByDevice, message: error.message}}
+    throw error
+  }
 }
 
 /** Expires what is due (a request nobody decided in time, a grant that ran out); recorded in both audits. */

@@ -1,6 +1,6 @@
 import type {RequestMessage} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
-import {AccessIntakeError, receiveAccessRequest} from './access-requests.js'
+import {handleAccessRequest} from './access-requests.js'
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import type {EventRecorder} from './events.js'
 import {decideSessionOpen, effectiveMode, readPolicy} from './policy.js'
@@ -24,16 +24,7 @@ type KindHandler<K extends RequestMessage['kind']> = (request: Extract<RequestMe
 export const REQUEST_HANDLERS: {[K in RequestMessage['kind']]: KindHandler<K>} = {
   ping: async () => ({ok: true, result: {pong: true}}),
   'session.open': async () => ({ok: true, result: {accepted: true}}),
-  'access.request': async (request, ctx) => {
-    try {
-      const stored = await receiveAccessRequest(ctx.files, ctx.recorder, request.params, ctx.now())
-      return {ok: true, result: {state: stored.state}}
-    } catch (error) {
-      // Said to the server (it logs it and delivers again later); anything else is a bug and throws.
-      if (error instanceof AccessIntakeError) return {ok: false, error: {code: ProtocolErrorCodes.refusedByDevice, message: error.message}}
-      throw error
-    }
-  },
+  'access.request': (request, ctx) => handleAccessRequest(request.params, ctx),
 }
 
 /** What the agent does for a request once policy has let it through. */
