@@ -13,6 +13,9 @@ import {transition} from './transitions.js'
 
 type Db = Kysely<Database>
 
+/** Requests one sweep sends at most (the rest go in the next second's sweep). */
+const MAX_DELIVERIES_PER_SWEEP = 200
+
 /** What the service needs of the hub: ask a connected agent and wait for its answer. */
 export interface AccessSender {
   isOnline(serial: string): boolean
@@ -74,16 +77,19 @@ export class AccessService {
   /** One sweep: expire what is due, then deliver undelivered requests to devices now online. */
   async sweep(now = new Date()): Promise<void> {
     await this.expireDue(now)
+    // Ids and serials only, then the online ones in full: requests waiting for offline devices
+    // must not crowd out those a device that just connected should get now.
     const undelivered = await this.db
       .selectFrom('access_requests')
-      .selectAll()
+      .select(['id', 'serial'])
       .where('state', '=', 'pending')
       .where('delivered_at', 'is', null)
       .where('expires_at', '>', now.toISOString())
-      .orderBy('created_at')
-      .limit(500)
       .execute()
-    await Promise.all(undelivered.filter((r) => this.sender.isOnline(r.serial)).map((r) => this.deliver(r)))
+    const due = undelivered.filter((r) => this.sender.isOnline(r.serial)).map((r) => r.id).slice(0, MAX_DELIVERIES_PER_SWEEP)
+    if (due.length === 0) return
+    const rows = await this.db.selectFrom('access_requests').selectAll().where('id', 'in', due).orderBy('created_at').execute()
+    await Promise.all(rows.map((r) => this.deliver(r)))
   }
 
   /** Pending past their decision deadline, and approved past their grant's end, become expired (audited each). */

@@ -131,6 +131,33 @@ for (const kind of DB_KINDS) {
       assert.notEqual((await t.app.db.selectFrom('access_requests').select('delivered_at').where('id', '=', created.id).executeTakeFirstOrThrow()).delivered_at, null)
     })
 
+    it('requests waiting for offline devices do not hold back one for a device that just connected', async () => {
+      const hub = new FakeHub()
+      const service = new AccessService(t.app.db, t.app.audit, hub, t.app.log)
+      const stale = Array.from({length: 600}, (_, i) => ({
+        id: randomUUID(),
+        serial: 'SN-9',
+        customer_id: 'other',
+        requested_by: 'root',
+        reason: `old-${i}`,
+        ports: '[]',
+        duration_seconds: 60,
+        state: 'pending' as const,
+        created_at: new Date(Date.now() - 600_000 + i).toISOString(),
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        delivered_at: null,
+        decided_at: null,
+        decided_by: null,
+        until: null,
+      }))
+      for (let i = 0; i < stale.length; i += 200) await t.app.db.insertInto('access_requests').values(stale.slice(i, i + 200)).execute()
+      const device = await t.app.db.selectFrom('devices').selectAll().where('serial', '=', 'SN-1').executeTakeFirstOrThrow()
+      const fresh = await service.create(device, {reason: 'now', durationSeconds: 60, requestedBy: 'eng'})
+      hub.online.add('SN-1')
+      await service.sweep()
+      assert.deepEqual(hub.sent.map((sent) => sent.params.requestId), [fresh.id])
+    })
+
     it("the device's decision moves the request once, in the transaction that records the event; another device's word changes nothing", async () => {
       const id = (await ask('SN-1', {reason: 'INC-2', durationSeconds: 3600, ports: [22]})).json().id as string
       const until = new Date(Date.now() + 3_600_000).toISOString()
