@@ -6,6 +6,8 @@ import {ConnectionStateMachine, type ConnectionState} from './connection-state.j
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import {LogRing} from './diagnostics/log-ring.js'
 import {EventRecorder} from './events.js'
+import {handleAccessRequest, sweepAccessRequests} from './access-requests.js'
+import {activeGrant} from './grants.js'
 import {ping, RequestTable} from './handlers.js'
 import {collectInventory, inventoryKey} from './inventory.js'
 import {DeviceJobs} from './jobs/device-jobs.js'
@@ -87,7 +89,7 @@ export class DeviceAgent {
       config: o.config, recorder: this.recorder, log: this.log, now: () => o.clock.now(),
       dialData: o.dataLeg ?? (() => Promise.reject(new Error('this agent has no data-leg dialer'))),
       mode: async () => effectiveMode(await readPolicy(o.files.policy), o.clock.now()),
-      grantFor: o.grantFor ?? (async () => null),
+      grantFor: o.grantFor ?? ((user, port) => activeGrant(o.files, user, port, o.clock.now())),
       takeEndRequest: () => takeSessionEndRequest(o.files),
       onChange: () => {
         this.status.sessions = this.tunnels.list()
@@ -166,7 +168,11 @@ export class DeviceAgent {
       clock: this.o.clock,
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
-      handler: new RequestTable({ping, 'tunnel.open': (request) => this.tunnels.open(request)}),
+      handler: new RequestTable({
+        ping,
+        'tunnel.open': (request) => this.tunnels.open(request),
+        'access.request': (request) => handleAccessRequest(request.params, {files: this.o.files, recorder: this.recorder, now: () => this.o.clock.now()}),
+      }),
       onEventAck: (ack) => void this.acked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
@@ -252,6 +258,7 @@ export class DeviceAgent {
         await writePolicy(this.o.files.policy, {mode: 'no-access', until: null, changedAt: new Date(now).toISOString(), changedBy: 'agent (temporary allow expired)'})
         await this.recorder.record({action: 'device.access-mode.changed', outcome: 'success', actor: 'agent', details: {from: 'allow', to: 'no-access', reason: 'expired', until: policy.until}}, {forServer: true})
       }
+      await sweepAccessRequests(this.o.files, this.recorder, now)
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()

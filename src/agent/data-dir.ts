@@ -34,6 +34,8 @@ export function agentFiles(dir: string) {
     /** `tether agent sessions end` asks the running agent to end streams (tunnels/end-requests.ts). */
     endSessions: join(dir, 'end-sessions.json'),
     proxySecrets: join(dir, 'proxy-credentials.json'),
+    /** Just-in-time access: requests from engineers and the grants approved at the device (access-requests.ts, grants.ts). */
+    accessRequests: join(dir, 'access-requests.json'),
     /** Log bundles being built or uploaded, and their upload state (resumable across restarts). */
     spool: join(dir, 'spool'),
   }

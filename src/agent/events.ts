@@ -28,21 +28,37 @@ export class EventRecorder {
   }
 
   async record(input: Omit<LocalAuditInput, 'eventId'>, options: {forServer: boolean}): Promise<LocalAuditEntry> {
-    if (options.forServer) {
-      const check = checkDeviceEvent(input.action, serverDetails(input.details ?? {}, input.actor))
-      if (!check.ok) throw new TypeError(`the server would refuse "${input.action}" (${check.code}): ${check.message}`)
-    }
+    checkForServer(input, options)
+    return withDataLock(this.files.lock, () => this.write(input, options))
+  }
+
+  /**
+   * A change to a data-dir file and its records under one lock, so another process never sees
+   * the change without its audit lines (or the reverse). `plan` reads and decides; what it returns
+   * is checked, then `save` writes the change, then the records are written. A throw from `plan`
+   * changes and records nothing.
+   */
+  async recordChange<T>(plan: () => Promise<{result: T; save?: () => Promise<void>; records: RecordInput[]}>): Promise<T> {
     return withDataLock(this.files.lock, async () => {
-      const eventId = options.forServer ? randomUUID() : undefined
-      const entry = await this.audit.append({...input, ...(eventId ? {eventId} : {})})
-      if (eventId) {
-        const {dropped} = await this.outbox.enqueue({eventId, time: entry.time, action: entry.action, outcome: entry.outcome, details: serverDetails(entry.details, entry.actor)})
-        if (dropped > 0) {
-          await this.audit.append({action: 'agent.outbox.dropped', outcome: 'failure', actor: 'agent', details: {dropped, reason: `outbox full (${this.outbox.max} events); oldest undelivered events dropped`}})
-        }
-      }
-      return entry
+      const {result, save, records} = await plan()
+      for (const {options, ...input} of records) checkForServer(input, options)
+      await save?.()
+      for (const {options, ...input} of records) await this.write(input, options)
+      return result
     })
+  }
+
+  /** Local audit line, and for the server the outbox entry with the same eventId. Callers hold the lock. */
+  private async write(input: Omit<LocalAuditInput, 'eventId'>, options: {forServer: boolean}): Promise<LocalAuditEntry> {
+    const eventId = options.forServer ? randomUUID() : undefined
+    const entry = await this.audit.append({...input, ...(eventId ? {eventId} : {})})
+    if (eventId) {
+      const {dropped} = await this.outbox.enqueue({eventId, time: entry.time, action: entry.action, outcome: entry.outcome, details: serverDetails(entry.details, entry.actor)})
+      if (dropped > 0) {
+        await this.audit.append({action: 'agent.outbox.dropped', outcome: 'failure', actor: 'agent', details: {dropped, reason: `outbox full (${this.outbox.max} events); oldest undelivered events dropped`}})
+      }
+    }
+    return entry
   }
 
   async ack(eventIds: string[]): Promise<number> {
@@ -66,6 +82,14 @@ export class EventRecorder {
       return event
     })
   }
+}
+
+export type RecordInput = Omit<LocalAuditInput, 'eventId'> & {options: {forServer: boolean}}
+
+function checkForServer(input: Omit<LocalAuditInput, 'eventId'>, options: {forServer: boolean}): void {
+  if (!options.forServer) return
+  const check = checkDeviceEvent(input.action, serverDetails(input.details ?? {}, input.actor))
+  if (!check.ok) throw new TypeError(`the server would refuse "${input.action}" (${check.code}): ${check.message}`)
 }
 
 /** What the server receives as an event's details: the local details plus the local actor. */

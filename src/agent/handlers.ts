@@ -1,6 +1,15 @@
 import type {RequestMessage} from '../protocol/agent/index.js'
 import {ProtocolErrorCodes} from '../protocol/agent/index.js'
+import type {AgentFiles} from './data-dir.js'
+import type {EventRecorder} from './events.js'
 import type {RequestHandler, ResponseBody} from './session.js'
+
+/** What a request handler may use: the data dir, the recorder (both audits), the clock. */
+export interface HandlerContext {
+  files: AgentFiles
+  recorder: EventRecorder
+  now: () => number
+}
 
 /** Answers one request kind; registered in the agent's table. */
 export type KindHandler<K extends RequestMessage['kind']> = (request: Extract<RequestMessage, {kind: K}>) => Promise<ResponseBody>

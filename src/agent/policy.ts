@@ -1,17 +1,19 @@
 import {z} from 'zod'
-import type {AccessMode} from '../protocol/agent/index.js'
+import type {AccessMode, AccessModeName} from '../protocol/agent/index.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
 import {readTextIfExists} from '../shared/optional-file.js'
 
 /**
  * The customer's access policy, decided on the device and enforced by the device: in
- * no-access mode every remote-access request is refused here, whatever the server says.
+ * no-access mode every remote-access request is refused here, whatever the server says; in
+ * approval-required mode only an engineer holding a grant approved at the device gets in
+ * (grants.ts, access-requests.ts).
  * policy.json is written by `tether agent access set` and re-read by the running agent.
  * An allow with `until` is temporary: when it passes, the mode is no-access again.
  */
 export const PolicyFile = z.object({
-  mode: z.enum(['allow', 'no-access']),
+  mode: z.enum(['allow', 'no-access', 'approval-required']),
   until: z.string().nullable().default(null),
   changedAt: z.string().optional(),
   changedBy: z.string().optional(),
@@ -47,7 +49,7 @@ export function effectiveMode(policy: PolicyFile, now: number): AccessMode & {ex
 }
 
 /** Builds the new policy for `access set`; --until only makes sense for a temporary allow. */
-export function newPolicy(mode: 'allow' | 'no-access', untilMs: number | undefined, actor: string, now: number): PolicyFile {
-  if (untilMs !== undefined && mode !== 'allow') throw new UsageError('--until: only a temporary allow can expire; no-access stays until it is changed')
+export function newPolicy(mode: AccessModeName, untilMs: number | undefined, actor: string, now: number): PolicyFile {
+  if (untilMs !== undefined && mode !== 'allow') throw new UsageError(`--until: only a temporary allow can expire; ${mode} stays until it is changed`)
   return {mode, until: untilMs === undefined ? null : new Date(now + untilMs).toISOString(), changedAt: new Date(now).toISOString(), changedBy: actor}
 }

@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {AccessModeName} from '../protocol/agent/messages.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {readTextIfExists} from '../shared/optional-file.js'
 
@@ -12,7 +13,7 @@ export const AgentStatus = z.object({
   server: z.string(),
   serial: z.string(),
   proxy: z.string().nullable(),
-  mode: z.enum(['allow', 'no-access']),
+  mode: AccessModeName,
   modeUntil: z.string().nullable(),
   protocolVersion: z.number().nullable(),
   connectedSince: z.string().nullable(),

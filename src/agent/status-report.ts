@@ -1,3 +1,4 @@
+import type {AccessModeName} from '../protocol/agent/messages.js'
 import {agentFiles, readAgentConfig} from './data-dir.js'
 import {Outbox} from './outbox.js'
 import {effectiveMode, readPolicy} from './policy.js'
@@ -11,7 +12,7 @@ export interface AgentStatusReport extends WitnessReport {
   server: string
   serial: string
   proxy: string | null
-  mode: 'allow' | 'no-access'
+  mode: AccessModeName
   modeUntil: string | null
   connectedSince: string | null
   nextRetryAt: string | null

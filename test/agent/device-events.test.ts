@@ -3,7 +3,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
-import {setAccess} from '../../src/agent/access.js'
+import {decideAccess, setAccess} from '../../src/agent/access.js'
 import {DeviceAgent} from '../../src/agent/agent.js'
 import {agentFiles, writeAgentConfig} from '../../src/agent/data-dir.js'
 import {EventRecorder} from '../../src/agent/events.js'
@@ -60,8 +60,14 @@ describe('device events for the server', function () {
   const push = (conn: FakeConnection, jobId: string, kind: string, params: Msg): void =>
     conn.ws.send(JSON.stringify({type: 'job', jobId, kind, params, deadline: new Date(Date.now() + 60_000).toISOString()}))
 
-  it('access set, an expiring allow, refused sessions and refused jobs queue only events the registry accepts', async () => {
+  it('access set, an expiring allow, refused sessions, refused jobs and access decisions queue only events the registry accepts', async () => {
     const conn = await startAgent()
+    const requestId = '5d0e4f7a-1b2c-4d3e-8f9a-0b1c2d3e4f5a'
+    const params = {requestId, user: 'eve', reason: 'INC-1', ports: [22], durationSeconds: 3600, requestedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString()}
+    conn.ws.send(JSON.stringify({type: 'request', id: 'a-1', kind: 'access.request', params}))
+    await server.until(() => conn.received.some((m) => m.type === 'response' && m.id === 'a-1' && m.ok), 'access request stored')
+    // Approved for 300 ms: the running agent then expires the grant by itself.
+    await decideAccess(dir, requestId, 'approved', 300)
     ask(conn, 's-port', 23)
     push(conn, 'j-kind', 'logs', {since: '2026-01-01T00:00:00Z'})
     push(conn, 'j-name', 'diagnostic', {name: 'not-in-the-catalogue'})
@@ -69,10 +75,11 @@ describe('device events for the server', function () {
     // The running agent ends the temporary allow by itself; then no-access refuses the session.
     await server.until(() => sent(conn).filter((e) => e.action === 'device.access-mode.changed').length === 2, 'expiry reported', 5000)
     ask(conn, 's-mode', 22)
-    await server.until(() => sent(conn).length === 6, 'six events sent')
+    await server.until(() => sent(conn).filter((e) => e.action === 'device.access.decided').length === 2, 'grant expiry reported', 5000)
+    await server.until(() => sent(conn).length === 8, 'eight events sent')
 
     const queued = await outbox()
-    assert.deepEqual(queued.map((e) => e.eventId).sort(), sent(conn).map((e) => e.eventId).sort(), 'the fake server acks nothing: all six stay queued')
+    assert.deepEqual(queued.map((e) => e.eventId).sort(), sent(conn).map((e) => e.eventId).sort(), 'the fake server acks nothing: all eight stay queued')
     for (const event of [...queued, ...sent(conn)]) {
       const check = checkDeviceEvent(event.action, event.details)
       assert.ok(check.ok, `${event.action}: ${JSON.stringify(check)} ${JSON.stringify(event.details)}`)
@@ -81,8 +88,10 @@ describe('device events for the server', function () {
     // device.session.ended needs a live stream: test/tunnels/tunnels.e2e.test.ts checks it against the registry.
     assert.deepEqual([...new Set(actions)].sort(), DEVICE_EVENT_ACTIONS.filter((a) => a !== 'device.session.ended').sort())
     assert.deepEqual(
-      queued.filter((e) => e.action !== 'device.access-mode.changed').map((e) => [e.action, e.details.code]).sort(),
+      queued.filter((e) => e.action !== 'device.access-mode.changed').map((e) => [e.action, e.details.code ?? e.details.decision]).sort(),
       [
+        ['device.access.decided', 'approved'],
+        ['device.access.decided', 'expired'],
         ['device.job.refused', 'KIND_NOT_ALLOWED'],
         ['device.job.refused', 'UNKNOWN_DIAGNOSTIC'],
         ['device.session.refused', 'PORT_NOT_ALLOWED'],

@@ -15,7 +15,7 @@ import {z} from 'zod'
  */
 
 const Text = (max: number) => z.string().max(max)
-const Mode = z.enum(['allow', 'no-access'])
+const Mode = z.enum(['allow', 'no-access', 'approval-required'])
 const Actor = Text(128)
 
 /** A job's params as the server sent them: small, flat, and of JSON primitives only. */
@@ -50,6 +50,20 @@ export const DEVICE_EVENTS = {
     user: Text(128),
     target: Text(300),
     why: z.enum(['no-access', 'not-allowed', 'approval-ended', 'ended-on-device', 'agent-stopping']),
+  }),
+  /**
+   * Someone at the device decided an access request (approved, denied, or revoked a grant early),
+   * or the agent found it expired. The server moves its copy of the request to that state.
+   */
+  'device.access.decided': z.strictObject({
+    actor: Actor,
+    requestId: z.uuid(),
+    decision: z.enum(['approved', 'denied', 'revoked', 'expired']),
+    /** The engineer the request is for. */
+    user: Text(64),
+    /** Approved: the ports granted and when the grant ends (ISO-8601 UTC). */
+    ports: z.array(z.number().int().min(1).max(65535)).max(16).optional(),
+    until: Text(64).nullable().optional(),
   }),
   /** The device refused a job (a kind its agent.json does not accept). */
   'device.job.refused': z.strictObject({

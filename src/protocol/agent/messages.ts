@@ -1,5 +1,6 @@
 import {z} from 'zod'
 import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
+import {AccessRequestRequest} from './access.js'
 import {JobMessage, JobUpdateMessage} from './jobs.js'
 import {TunnelOpenRequest} from './tunnels.js'
 
@@ -50,7 +51,7 @@ export const CloseCodes = {
   revoked: 4003,
 } as const
 
-export const AccessModeName = z.enum(['allow', 'no-access'])
+export const AccessModeName = z.enum(['allow', 'no-access', 'approval-required'])
 export type AccessModeName = z.infer<typeof AccessModeName>
 
 export const AccessMode = z.object({
@@ -164,7 +165,7 @@ export const PingRequest = z.object({
   params: z.object({}).optional(),
 })
 /** Requests by `kind`; the agent answers each through its handler table (src/agent/handlers.ts). */
-export const RequestMessage = z.discriminatedUnion('kind', [TunnelOpenRequest, PingRequest])
+export const RequestMessage = z.discriminatedUnion('kind', [TunnelOpenRequest, PingRequest, AccessRequestRequest])
 
 /** Reply to a malformed or unknown message; refId names the offending message's id if any. */
 export const ErrorMessage = z.object({

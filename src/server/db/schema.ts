@@ -22,6 +22,7 @@ export interface Database {
   logs_keys: LogsKeysTable
   audit_checkpoints: AuditCheckpointsTable
   audit_witnesses: AuditWitnessesTable
+  access_requests: AccessRequestsTable
 }
 
 export interface CustomersTable {
@@ -243,6 +244,30 @@ export interface AuditWitnessesTable {
   verdict: WitnessVerdict
 }
 
+/** Engineers' just-in-time access requests (migration 007; src/server/access). */
+export interface AccessRequestsTable {
+  id: string
+  serial: string
+  customer_id: string
+  /** The engineer's username. */
+  requested_by: string
+  reason: string
+  /** JSON array of ports; empty = the ports the device allows. Once approved: the ports granted. */
+  ports: string
+  duration_seconds: number
+  state: 'pending' | 'approved' | 'denied' | 'expired' | 'revoked'
+  created_at: string
+  /** Undecided after this, the request expires. */
+  expires_at: string
+  delivered_at: string | null
+  decided_at: string | null
+  /** The local actor at the device ("local:alice"), or "agent"/"server" for an expiry. */
+  decided_by: string | null
+  /** Approved: when the grant ends (as the device set it). */
+  until: string | null
+}
+
+export type AccessRequest = Selectable<AccessRequestsTable>
 export type Job = Selectable<JobsTable>
 export type LogUpload = Selectable<LogUploadsTable>
 export type EnrollmentToken = Selectable<EnrollmentTokensTable>

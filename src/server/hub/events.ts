@@ -5,6 +5,7 @@ import type {EventMessage, ServerToAgent} from '../../protocol/agent/messages.js
 import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
 import type {AgentConnection} from './connection.js'
+import {DEVICE_EVENT_EFFECTS} from './event-effects.js'
 
 /** Ids of recorded device events are kept this long; an outbox holding older events re-records them. */
 export const AGENT_EVENT_RETENTION_MS = 90 * 86_400_000
@@ -45,6 +46,7 @@ export async function recordDeviceEvent(
       customerId: device.customerId,
       details: {...checked.details, eventId: event.eventId, deviceTime: event.time},
     })
+    await DEVICE_EVENT_EFFECTS[event.action as keyof typeof DEVICE_EVENT_EFFECTS]?.(trx, record, device, checked.details)
     return {kind: 'recorded'} as const
   })
 }

@@ -1,5 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 import {API_PREFIX} from '../../protocol/api/common.js'
+import {accessPlugin} from '../access/plugin.js'
+import {accessRoutes} from './access.js'
 import {agentRoutes} from './agent.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
@@ -22,6 +24,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(logsPlugin)
   await app.register(jobsPlugin)
   await app.register(tunnelsPlugin)
+  await app.register(accessPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -36,6 +39,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(diagnosticsRoutes)
       await api.register(logsRoutes)
       await api.register(uploadsRoutes)
+      await api.register(accessRoutes)
     },
     {prefix: API_PREFIX},
   )

@@ -21,7 +21,7 @@ describe('tether agent access / audit / status / install-service', () => {
   it('access show defaults to allow with the configured ports', async () => {
     const {stdout, error} = await run(['agent', 'access', 'show', '--json'])
     assert.equal(error, undefined)
-    assert.deepEqual(JSON.parse(stdout), {mode: 'allow', until: null, changedAt: null, changedBy: null, allowedTunnelPorts: [22, 5900], acceptedJobKinds: ['diagnostics', 'logs']})
+    assert.deepEqual(JSON.parse(stdout), {mode: 'allow', until: null, changedAt: null, changedBy: null, allowedTunnelPorts: [22, 5900], acceptedJobKinds: ['diagnostics', 'logs'], pendingRequests: 0, activeGrants: 0})
   })
 
   it('access set writes policy.json (0600), audits locally and queues the change for the server', async () => {

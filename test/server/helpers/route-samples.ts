@@ -28,6 +28,8 @@ export interface SampleIds {
   diagnosticJobId: string
   /** An API token of another user (DELETE /tokens/:id). */
   tokenId: string
+  /** A pending just-in-time access request for `serial`. */
+  accessRequestId: string
 }
 
 type Extra = Omit<RouteSample, 'path'> & {params?: Record<string, string>}
@@ -54,6 +56,8 @@ export const SAMPLES: Record<string, (ids: SampleIds) => Extra> = {
   'POST /devices/:serial/logs': () => ({body: {}}),
   'GET /jobs/:id': (ids) => ({params: {id: ids.diagnosticJobId}}),
   'POST /jobs/:id/cancel': (ids) => ({params: {id: ids.diagnosticJobId}, object: 'diagnostic'}),
+  'POST /devices/:serial/access-requests': () => ({body: {reason: 'INC-MATRIX', durationSeconds: 3600, ports: [5900]}}),
+  'GET /access-requests/:id': (ids) => ({params: {id: ids.accessRequestId}}),
   'POST /agent/uploads': () => ({body: {size: 10, sha256: '0'.repeat(64)}}),
   'PUT /agent/uploads/:id': () => ({query: {offset: '0'}, headers: {'content-type': 'application/octet-stream'}, body: Buffer.from('0123456789')}),
 }

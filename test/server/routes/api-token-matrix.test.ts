@@ -118,7 +118,9 @@ for (const kind of DB_KINDS) {
       assert.equal(job.statusCode, 202, job.body)
       await seedUser(t.app, {username: 'target', role: 'viewer', mfa: false})
       const victim = await mint(t.app, root, 'victim', ['devices:read'])
-      ids = {serial: 'SN-1', revocableSerial: 'SN-2', username: 'target', diagnosticJobId: job.json().id, tokenId: victim.id}
+      const access = await call(t.app, 'POST', '/devices/SN-1/access-requests', {token: root, body: {reason: 'INC-1', durationSeconds: 600}})
+      assert.equal(access.statusCode, 201, access.body)
+      ids = {serial: 'SN-1', revocableSerial: 'SN-2', username: 'target', diagnosticJobId: job.json().id, tokenId: victim.id, accessRequestId: access.json().id}
 
       // Tokens of one admin, each holding exactly one permission.
       await seedUser(t.app, {username: 'owner', role: 'admin', scope: ALL})

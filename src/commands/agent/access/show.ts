@@ -10,6 +10,7 @@ export function renderAccess(view: AccessView): string {
     ['changed', view.changedAt ? `${view.changedAt} by ${view.changedBy ?? '?'}` : 'never (default)'],
     ['tunnel ports', view.allowedTunnelPorts.length > 0 ? view.allowedTunnelPorts.join(', ') : 'none'],
     ['job kinds', view.acceptedJobKinds.join(', ') || 'none'],
+    ['requests', view.mode === 'approval-required' || view.pendingRequests + view.activeGrants > 0 ? `${view.pendingRequests} pending, ${view.activeGrants} approved (tether agent access requests)` : null],
   ])
 }
 
