@@ -85,6 +85,10 @@ export const AgentConfig = z.object({
   outboxMax: ms.default(1000),
   /** Local TCP ports a tunnel may reach through this device; empty = none. */
   allowedTunnelPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /** Other hosts a tunnel may reach through this device, as "host:port"; empty = none. */
+  allowedTunnelTargets: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.0.5.20:22"')).default([]),
+  /** A program (argv, no shell) run when a tunnel session opens; absent = none. */
+  sessionHook: z.array(z.string().min(1)).min(1).optional(),
   /** Job kinds this device accepts. */
   acceptedJobKinds: z.array(z.enum(JOB_KINDS)).default(['diagnostics', 'logs']),
   /** Named diagnostic scripts the server may run by name (besides the built-ins). */
