@@ -35,6 +35,8 @@ export interface DeviceAgentOptions {
   /** For the server-reachability diagnostic. */
   serverCa?: string
   proxy?: ProxyConfig
+  /** True when the identity (device key/certificate) or route (server, proxy) on disk changed: reconnect with it. */
+  routeChanged?: () => Promise<boolean>
 }
 
 const STATUS_REFRESH_MS = 30_000
@@ -145,7 +147,7 @@ export class DeviceAgent {
       clock: this.o.clock,
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
-      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.o.config, recorder: this.recorder, now: () => this.o.clock.now()}),
+      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.jobs.current, recorder: this.recorder, now: () => this.o.clock.now()}),
       onEventAck: (ack) => void this.acked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
@@ -197,10 +199,22 @@ export class DeviceAgent {
 
   private inventory(): Inventory {
     return {
-      ...collectInventory({serial: this.o.config.serial, model: this.o.config.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
+      ...collectInventory({serial: this.jobs.current.serial, model: this.jobs.current.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
       diagnostics: this.jobs.catalogue(),
       jobKinds: this.jobs.jobKinds(),
     }
+  }
+
+  /**
+   * A new identity or route on disk: end the current link (or the wait for the next attempt,
+   * including a revoked device's slow retry) so that the next dial uses it.
+   */
+  private reconnect(): void {
+    if (this.closed() || this.machine.state === 'connecting') return
+    this.log.info({state: this.machine.state}, 'device identity or route changed on disk; reconnecting')
+    if (this.session) this.session.close(CloseCodes.normal, 'agent reconnecting with a new identity or route')
+    if (this.waitTimer) this.o.clock.clearTimeout(this.waitTimer)
+    this.wake?.()
   }
 
   private sleep(ms: number): Promise<void> {
@@ -234,6 +248,7 @@ export class DeviceAgent {
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()
+      if (this.o.routeChanged && (await this.o.routeChanged())) this.reconnect()
       this.mode = {mode: mode.mode, until: mode.until}
       this.status.mode = mode.mode
       this.status.modeUntil = mode.until
