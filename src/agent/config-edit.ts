@@ -27,6 +27,17 @@ export interface ConfigResult {
   value: unknown
   previous?: unknown
   changed: boolean
+  /** True when a running agent reads this setting only at start (agent.ts): it applies at the next `agent start`. */
+  restartNeeded: boolean
+}
+
+/** Settings the running agent reads once, at start (agent.ts, jobs/runner.ts); everything else is re-read on its poll or per job. */
+const READ_AT_START = ['pollMs', 'backoff', 'heartbeatTimeoutMs', 'outboxMax', 'jobs.concurrency', 'jobs.queueMax']
+
+/** True when KEY is, holds or sits inside a setting read at start. */
+function restartNeeded(path: Segment[]): boolean {
+  const key = path.join('.')
+  return READ_AT_START.some((k) => key === k || key.startsWith(`${k}.`) || k.startsWith(`${key}.`))
 }
 
 /** Keys that are not the customer's to set here, with where they do change. */
@@ -40,9 +51,9 @@ const MANAGED: Record<string, string> = {
 export async function getConfig(dataDir: string, key?: string): Promise<ConfigResult> {
   const files = agentFiles(dataDir)
   const config = await readAgentConfig(files)
-  if (key === undefined) return {file: files.config, operation: 'get', key: null, value: config, changed: false}
+  if (key === undefined) return {file: files.config, operation: 'get', key: null, value: config, changed: false, restartNeeded: false}
   const {path} = resolveKey(key)
-  return {file: files.config, operation: 'get', key, value: getAt(config, path) ?? null, changed: false}
+  return {file: files.config, operation: 'get', key, value: getAt(config, path) ?? null, changed: false, restartNeeded: false}
 }
 
 export async function editConfig(dataDir: string, operation: Exclude<ConfigOperation, 'get'>, key: string, raw?: string): Promise<ConfigResult> {
@@ -58,7 +69,7 @@ export async function editConfig(dataDir: string, operation: Exclude<ConfigOpera
     const value = getAt(next, path)
     const changed = !isDeepStrictEqual(next, config)
     if (changed) await writeAgentConfig(files, next)
-    return {file: files.config, operation, key, previous: previous ?? null, value: value ?? null, changed}
+    return {file: files.config, operation, key, previous: previous ?? null, value: value ?? null, changed, restartNeeded: changed && restartNeeded(path)}
   })
   if (result.changed) {
     await new EventRecorder(files).record(

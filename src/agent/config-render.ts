@@ -9,5 +9,6 @@ const compact = (v: unknown): string => (v === undefined || v === null ? 'unset'
 
 export function renderConfigChange(r: ConfigResult): string {
   if (!r.changed) return `${r.key}: unchanged (${compact(r.value)}); nothing written`
-  return `${r.key}: ${compact(r.previous)} → ${compact(r.value)}\nWritten to ${r.file}; a running agent applies it within a poll interval.`
+  const when = r.restartNeeded ? 'the agent reads this setting at start: it applies at the next `tether agent start` (or service restart)' : 'a running agent applies it within a poll interval'
+  return `${r.key}: ${compact(r.previous)} → ${compact(r.value)}\nWritten to ${r.file}; ${when}.`
 }

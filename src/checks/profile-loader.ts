@@ -85,6 +85,8 @@ export function parseProfileText(text: string, format: ProfileFormat, source: st
 }
 
 async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  // Someone typing `--file -` at a prompt is about to paste: say how to finish.
+  if ((stream as NodeJS.ReadStream).isTTY) process.stderr.write('Paste the table, then press Ctrl-D on a line of its own.\n')
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream) {

@@ -46,6 +46,10 @@ describe('agent config get|set|add|remove', () => {
     // What is on disk is what the agent reads.
     assert.ok(AgentConfig.safeParse(await onDisk()).success)
 
+    assert.equal((await editConfig(dir, 'set', 'backoff.capMs', '30000')).restartNeeded, true, 'read once at start')
+    assert.equal((await editConfig(dir, 'set', 'jobs.logsTimeoutSeconds', '600')).restartNeeded, false, 'read per job')
+    assert.equal((await editConfig(dir, 'add', 'logSources', '/var/log/b.log')).restartNeeded, false)
+    await editConfig(dir, 'remove', 'logSources', '/var/log/b.log')
     const again = await editConfig(dir, 'add', 'allowedTunnelPorts', '22')
     assert.equal(again.changed, false, 'adding what is there changes nothing')
     await editConfig(dir, 'remove', 'allowedTunnelPorts', '22')
