@@ -140,7 +140,8 @@ async function post(server: URL, body: AgentEnrollRequest, trust: Trust, proxy: 
       json = null
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      const parsed = AgentEnrollResponse.safeParse(json)
+      // Loose: a newer server may add fields (as `model` was added); what this agent needs is still checked.
+      const parsed = AgentEnrollResponse.loose().safeParse(json)
       if (!parsed.success) throw new OperationFailedError(`${server.origin} answered the enrollment with an unexpected document`)
       return parsed.data
     }

@@ -91,6 +91,15 @@ describe('vendor table (pasted as it is)', () => {
     assert.match(p.warnings?.[0] ?? '', /^r\.md:6: ignored columns "DNS", "TCP", "TLS", "Proxy", "Verdict"/)
   })
 
+  it('reads back a real --report of a dry run: the same hosts, documented IPs and ports', async () => {
+    const {checkPorts} = await import('../../src/checks/check-ports.js')
+    const {renderMarkdown} = await import('../../src/checks/report.js')
+    const profile = await loadNamedProfile('virtualcare')
+    const result = await checkPorts({profile, target: 'ip', tlsPorts: [443], map: new Map(), timeoutMs: 1000, concurrency: 4, adaptive: false, dryRun: true})
+    const back = parseProfileText(renderMarkdown(result), 'table', 'report.md')
+    assert.deepEqual(rows(back), shipped)
+  })
+
   it('keeps line-numbered errors in every layout', () => {
     usageError(() => parseVendorTable('IP Address\tHostname\tPort 443\n10.0.0.1\ta.example.com\tX\n10.0.0.300\tb.example.com\tX\n', 't.txt'), /^t\.txt:3: ip: not an IPv4 or IPv6 address \("10\.0\.0\.300"\)/)
     usageError(() => parseVendorTable('IP;Hostname;Port 443\r\n\r\n10.0.0.1;a.example.com;maybe\r\n', 't.csv'), /^t\.csv:3: column 443: "maybe" is neither X nor empty/)
