@@ -84,8 +84,30 @@ function resolveKey(key: string): {path: Segment[]; schema: z.ZodType} {
   const found = resolvePath(AgentConfig, key)
   if (found.path) return found
   const fields = fieldsOf(found.known ? (resolvePath(AgentConfig, found.known) as {schema: z.ZodType}).schema : AgentConfig)
+  const last = key.slice(found.known ? found.known.length + 1 : 0).split('.')[0]
+  const near = closest(last, fields)
   const where = found.known ? `${found.known} has` : 'agent.json has'
-  throw new UsageError(`"${key}" is not a setting of agent.json`, {suggestions: [`${where}: ${fields.join(', ') || '(named entries)'}`]})
+  throw new UsageError(`"${key}" is not a setting of agent.json${near ? `; did you mean ${found.known ? `${found.known}.` : ''}${near}?` : ''}`, {suggestions: [`${where}: ${fields.join(', ') || '(named entries)'}`]})
+}
+
+/** The known name within two edits of a mistyped one (logSorces → logSources), if any. */
+function closest(word: string, names: string[]): string | undefined {
+  let best: {name: string; d: number} | undefined
+  for (const name of names) {
+    const d = editDistance(word.toLowerCase(), name.toLowerCase())
+    if (d <= 2 && (!best || d < best.d)) best = {name, d}
+  }
+  return best?.name
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({length: b.length + 1}, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]
 }
 
 async function nextConfig(files: AgentFiles, config: AgentConfig, operation: Exclude<ConfigOperation, 'get'>, key: string, path: Segment[], schema: z.ZodType, raw: string | undefined): Promise<AgentConfig> {
@@ -93,13 +115,13 @@ async function nextConfig(files: AgentFiles, config: AgentConfig, operation: Exc
   const current = getAt(config, path)
   switch (operation) {
     case 'set':
-      return firstValid(key, candidates(raw as string).map((v) => setAt(config, path, v)), kindOf(schema) === 'array' ? `to add one entry: tether agent config add ${key} VALUE` : undefined)
+      return firstValid(key, candidates(raw as string).map((v) => setAt(config, path, v)), kindOf(schema) === 'array' ? `to add one entry: tether agent config add ${key} VALUE` : undefined, {value: raw as string})
     case 'add': {
       if (kindOf(schema) !== 'array') throw new UsageError(`add ${key}: ${key} is not a list; use \`tether agent config set ${key} VALUE\``)
       const list = Array.isArray(current) ? current : []
       const options = candidates(raw as string)
       if (options.some((v) => list.some((e) => isDeepStrictEqual(e, v)))) return config
-      return firstValid(key, options.map((v) => setAt(config, path, [...list, v])), elementHint(schema))
+      return firstValid(key, options.map((v) => setAt(config, path, [...list, v])), elementHint(schema), {index: path.length, value: raw as string})
     }
     case 'remove': {
       if (raw === undefined) return firstValid(key, [setAt(config, path, undefined)])
@@ -122,16 +144,21 @@ function candidates(raw: string): unknown[] {
   }
 }
 
-/** The first candidate config the agent's schema accepts; else the first one's problem, naming the key. */
-function firstValid(key: string, options: unknown[], hint?: string): AgentConfig {
+/**
+ * The first candidate config the agent's schema accepts; else the first one's problem, naming the
+ * key and the value given. For `add`, the list index the new entry would take is left out of the key.
+ */
+function firstValid(key: string, options: unknown[], hint?: string, given?: {index?: number; value: string}): AgentConfig {
   let first: z.core.$ZodIssue | undefined
   for (const option of options) {
     const parsed = AgentConfig.safeParse(option)
     if (parsed.success) return parsed.data
     first ??= parsed.error.issues[0]
   }
-  const at = first?.path.length ? first.path.join('.') : key
-  throw new UsageError(`${at}: ${first?.message ?? 'not accepted'}`, {suggestions: hint ? [hint] : []})
+  const path = (first?.path ?? []).filter((p, i) => !(i === given?.index && typeof p === 'number')).map(String)
+  const at = path.length > 0 ? path.join('.') : key
+  const value = given ? ` (given: ${given.value})` : ''
+  throw new UsageError(`${at}: ${first?.message ?? 'not accepted'}${value}`, {suggestions: hint ? [hint] : []})
 }
 
 function elementHint(schema: z.ZodType): string | undefined {
