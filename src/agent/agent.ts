@@ -147,7 +147,7 @@ export class DeviceAgent {
       clock: this.o.clock,
       log: this.log,
       onJob: (job) => this.jobs.runner.submit(job),
-      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.jobs.current, recorder: this.recorder, now: () => this.o.clock.now()}),
+      handler: new PolicyGuard(new BaseRequestHandler(), {policyPath: this.o.files.policy, config: this.liveConfig(), recorder: this.recorder, now: () => this.o.clock.now()}),
       onEventAck: (ack) => void this.acked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
@@ -206,6 +206,15 @@ export class DeviceAgent {
   }
 
   /**
+   * agent.json as it is now, read through on every property access: the policy guard sees an
+   * allowlist changed with `tether agent config` at the next request, without a reconnect.
+   */
+  private liveConfig(): AgentConfig {
+    const jobs = this.jobs
+    return new Proxy({} as AgentConfig, {get: (_target, key) => jobs.current[key as keyof AgentConfig]})
+  }
+
+  /**
    * A new identity or route on disk: end the current link (or the wait for the next attempt,
    * including a revoked device's slow retry) so that the next dial uses it.
    */
@@ -248,6 +257,9 @@ export class DeviceAgent {
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()
+      // status.json follows a re-enrolment (another serial or server) too.
+      this.status.serial = this.jobs.current.serial
+      this.status.server = this.jobs.current.server
       if (this.o.routeChanged && (await this.o.routeChanged())) this.reconnect()
       this.mode = {mode: mode.mode, until: mode.until}
       this.status.mode = mode.mode

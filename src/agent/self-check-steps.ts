@@ -1,5 +1,5 @@
 import {X509Certificate, createPrivateKey} from 'node:crypto'
-import {mkdir, readFile, statfs} from 'node:fs/promises'
+import {readFile, stat, statfs} from 'node:fs/promises'
 import type tls from 'node:tls'
 import {checkPorts} from '../checks/check-ports.js'
 import {probeAllowFromEnv} from '../checks/probe-allow.js'
@@ -124,11 +124,12 @@ const spool: SelfCheckStep = {
   title: 'Spool disk space',
   needs: ['config'],
   async run(ctx) {
-    await mkdir(ctx.files.spool, {recursive: true, mode: 0o700})
-    const fs = await statfs(ctx.files.spool)
+    // The spool is made by the first collection; until then its volume is the data dir's.
+    const where = (await stat(ctx.files.spool).then(() => true, () => false)) ? ctx.files.spool : ctx.files.dir
+    const fs = await statfs(where)
     const free = Number(fs.bavail) * Number(fs.bsize)
     const max = ctx.config!.logs.maxBundleBytes
-    const detail = `${mib(free)} free in ${ctx.files.spool}; the largest bundle is ${mib(max)} (logs.maxBundleBytes)`
+    const detail = `${mib(free)} free in ${where}; the largest bundle is ${mib(max)} (logs.maxBundleBytes)`
     if (free < SPOOL_MIN_BYTES) return {status: 'fail', detail, hint: 'Free disk space, or move the data dir (--data-dir) to a larger volume.'}
     if (free < max) return {status: 'warn', detail, hint: 'A log collection near the bound would fail: free space or lower it with `tether agent config set logs.maxBundleBytes BYTES`.'}
     return {status: 'pass', detail}

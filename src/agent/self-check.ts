@@ -78,7 +78,8 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
       checks.push({name: step.name, title: step.title, ...(await step.run(ctx))})
     } catch (error) {
       // A step that throws is a failed check with its message, never a crashed command.
-      const hint = error instanceof TetherError ? error.suggestions[0] : undefined
+      const denied = (error as NodeJS.ErrnoException).code === 'EACCES' ? `run it as the user the agent runs as, e.g. sudo -u tether-agent tether agent check --data-dir ${ctx.files.dir}` : undefined
+      const hint = error instanceof TetherError ? error.suggestions[0] : denied
       checks.push({name: step.name, title: step.title, status: 'fail', detail: (error as Error).message, ...(hint ? {hint} : {})})
     }
   }

@@ -2,6 +2,7 @@ import {strict as assert} from 'node:assert'
 import {execFileSync} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+import {adminApi} from '../../agent/helpers/admin-api.js'
 import {AgentUnderTest} from '../../agent/helpers/agent-process.js'
 import {eventually, expectExit, json, SupportCenter} from '../../agent/helpers/support-center.js'
 
@@ -57,6 +58,15 @@ describe('agent config and re-enrolment on a running agent (e2e)', function () {
     assert.match(execFileSync('tar', ['-tzf', out], {encoding: 'utf8'}), /analyzer\.log/)
     assert.equal(agent.child?.pid, pid, 'the same agent process')
     assert.equal(agent.child?.exitCode, null)
+  })
+
+  it('applies a tunnel port allowed with `agent config add` to the next session request, without reconnecting', async () => {
+    const connectedSince = (await agent.status()).connectedSince
+    const before = await adminApi(sc, 'POST', `/devices/${SERIAL}/sessions`, {target: 'tunnel', port: 2222})
+    assert.equal(before.status, 409, JSON.stringify(before.json))
+    expectExit(await agent.run(['agent', 'config', 'add', 'allowedTunnelPorts', '2222']), 0)
+    await eventually(async () => (await adminApi(sc, 'POST', `/devices/${SERIAL}/sessions`, {target: 'tunnel', port: 2222})).status === 200, 'session on 2222 accepted', 10_000, 300)
+    assert.equal((await agent.status()).connectedSince, connectedSince, 'same connection')
   })
 
   it('refuses an invalid value naming the field, exit 2, and the agent keeps running on the old settings', async () => {
