@@ -97,4 +97,15 @@ describe('agent config and re-enrolment on a running agent (e2e)', function () {
     assert.match(agent.output, /device identity or route changed on disk; reconnecting/)
     expectExit(await requestLogs(), 0)
   })
+
+  it('a revoked device that is enrolled again leaves `revoked` within seconds, not after the 10-minute retry', async () => {
+    expectExit(await sc.admin(['devices', 'revoke', SERIAL, '--json']), 0)
+    await eventually(async () => (await agent.status()).state === 'revoked', 'agent revoked', 30_000)
+    const token = json<{token: string}>(expectExit(await sc.admin(['devices', 'enroll-token', '--serial', SERIAL, '--customer', 'st-mary', '--ttl', '1h', '--json']), 0)).token
+    expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--ca', sc.caFile, '--force', '--json']), 0)
+    const started = Date.now()
+    await eventually(async () => (await agent.status()).state === 'connected', 'connected again after re-enrolment', 30_000)
+    assert.ok(Date.now() - started < 30_000)
+    assert.equal(json<{online: boolean}>(expectExit(await sc.admin(['devices', 'show', SERIAL, '--json']), 0)).online, true)
+  })
 })
