@@ -44,6 +44,8 @@ export interface DeviceAgentOptions {
   /** For the server-reachability diagnostic. */
   serverCa?: string
   proxy?: ProxyConfig
+  /** True when the identity (device key/certificate) or route (server, proxy) on disk changed: reconnect with it. */
+  routeChanged?: () => Promise<boolean>
 }
 
 const STATUS_REFRESH_MS = 30_000
@@ -86,7 +88,7 @@ export class DeviceAgent {
     this.witness = new Witness(o.files, this.log, () => o.clock.now())
     this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, serverCa: o.serverCa, proxy: o.proxy})
     this.tunnels = new TunnelStreams({
-      config: o.config, recorder: this.recorder, log: this.log, now: () => o.clock.now(),
+      config: this.liveConfig(), recorder: this.recorder, log: this.log, now: () => o.clock.now(),
       dialData: o.dataLeg ?? (() => Promise.reject(new Error('this agent has no data-leg dialer'))),
       mode: async () => effectiveMode(await readPolicy(o.files.policy), o.clock.now()),
       grantFor: o.grantFor ?? ((user, port) => activeGrant(o.files, user, port, o.clock.now())),
@@ -224,10 +226,31 @@ export class DeviceAgent {
 
   private inventory(): Inventory {
     return {
-      ...collectInventory({serial: this.o.config.serial, model: this.o.config.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
+      ...collectInventory({serial: this.jobs.current.serial, model: this.jobs.current.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
       diagnostics: this.jobs.catalogue(),
       jobKinds: this.jobs.jobKinds(),
     }
+  }
+
+  /**
+   * agent.json as it is now, read through on every property access: the policy guard sees an
+   * allowlist changed with `tether agent config` at the next request, without a reconnect.
+   */
+  private liveConfig(): AgentConfig {
+    const jobs = this.jobs
+    return new Proxy({} as AgentConfig, {get: (_target, key) => jobs.current[key as keyof AgentConfig]})
+  }
+
+  /**
+   * A new identity or route on disk: end the current link (or the wait for the next attempt,
+   * including a revoked device's slow retry) so that the next dial uses it.
+   */
+  private reconnect(): void {
+    if (this.closed() || this.machine.state === 'connecting') return
+    this.log.info({state: this.machine.state}, 'device identity or route changed on disk; reconnecting')
+    if (this.session) this.session.close(CloseCodes.normal, 'agent reconnecting with a new identity or route')
+    if (this.waitTimer) this.o.clock.clearTimeout(this.waitTimer)
+    this.wake?.()
   }
 
   private sleep(ms: number): Promise<void> {
@@ -264,6 +287,10 @@ export class DeviceAgent {
       await this.jobs.config()
       await this.tunnels.recheck()
       this.status.sessions = this.tunnels.list()
+      // status.json follows a re-enrolment (another serial or server) too.
+      this.status.serial = this.jobs.current.serial
+      this.status.server = this.jobs.current.server
+      if (this.o.routeChanged && (await this.o.routeChanged())) this.reconnect()
       this.mode = {mode: mode.mode, until: mode.until}
       this.status.mode = mode.mode
       this.status.modeUntil = mode.until

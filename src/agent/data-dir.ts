@@ -90,7 +90,7 @@ export const AgentConfig = z.object({
   /** Local TCP ports a tunnel may reach through this device; empty = none. */
   allowedTunnelPorts: z.array(z.number().int().min(1).max(65535)).default([]),
   /** Hosts on the device's network a tunnel may reach, exactly as "host:port" ("[v6]:port"); empty = none. */
-  allowedTunnelTargets: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port')).default([]),
+  allowedTunnelTargets: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.0.5.20:22"')).default([]),
   /** Run on remote-session start and end (argv, no shell) with a JSON event on stdin. */
   sessionHook: z.array(z.string().min(1)).min(1).optional(),
   /** Job kinds this device accepts. */

@@ -7,7 +7,7 @@ import {bypassesProxy, type ProxyConfig} from '../shared/proxy-connect.js'
 import {generateKeyPair, privateKeyToPem, SIGNING_ALGORITHM, x509} from '../shared/x509.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {AuthError, ConflictError, OperationFailedError, UnavailableError, UsageError} from '../shared/errors.js'
-import {AgentConfig, agentFiles, writeAgentConfig} from './data-dir.js'
+import {AgentConfig, agentFiles, readAgentConfig, writeAgentConfig, type AgentFiles} from './data-dir.js'
 import {EventRecorder} from './events.js'
 import {ProxySecrets, splitProxyUrl} from './proxy-secret.js'
 
@@ -37,6 +37,10 @@ export interface EnrollResult {
   certificateFingerprint: string
   proxy: string | null
   proxyPasswordStore: 'keychain' | 'file' | null
+  /** The model the registry holds for this device (reported in the inventory). */
+  model: string | null
+  /** True when a re-enrolment kept the settings of the agent.json it replaced. */
+  settingsKept: boolean
 }
 
 /** The identity to request: the token's serial, cross-checked against --serial when given. */
@@ -79,25 +83,30 @@ export async function enrollAgent(options: EnrollOptions): Promise<EnrollResult>
   await writeFileAtomic(files.deviceCa, answer.caChain, 0o644)
   await writeFileAtomic(files.serverCa, answer.serverCa, 0o644)
 
-  let proxyUrl: string | null = null
-  let proxyPasswordStore: 'keychain' | 'file' | null = null
+  // A re-enrolment changes the identity only: the customer's settings (log sources, scripts,
+  // tunnel ports, proxy) stay unless this command names new ones.
+  const kept = options.force ? await keptSettings(files) : undefined
+  let proxyUrl: string | null = kept?.proxy ?? null
+  let proxyPasswordStore: 'keychain' | 'file' | null = kept?.proxyPasswordStore ?? null
   if (options.proxy) {
     const split = splitProxyUrl(options.proxy.url)
     proxyUrl = split.url
-    if (split.password !== null && split.account) proxyPasswordStore = await new ProxySecrets({filePath: files.proxySecrets}).save(split.account, split.password)
+    proxyPasswordStore = split.password !== null && split.account ? await new ProxySecrets({filePath: files.proxySecrets}).save(split.account, split.password) : null
   }
+  const model = answer.model ?? options.model ?? kept?.model
   const config = AgentConfig.parse({
+    ...kept,
     ...options.settings,
     version: 1,
     server: server.origin,
     serial: answer.serial,
-    ...(options.model ? {model: options.model} : {}),
+    ...(model ? {model} : {}),
     proxy: proxyUrl,
     proxyPasswordStore,
   })
   await writeAgentConfig(files, config)
-  await new EventRecorder(files).record({action: 'agent.enrolled', outcome: 'success', actor: localActor(), details: {server: server.origin, serial: answer.serial, certificateFingerprint: answer.fingerprint}}, {forServer: false})
-  return {serial: answer.serial, server: server.origin, dataDir: files.dir, certificateFingerprint: answer.fingerprint, proxy: proxyUrl, proxyPasswordStore}
+  await new EventRecorder(files).record({action: 'agent.enrolled', outcome: 'success', actor: localActor(), details: {server: server.origin, serial: answer.serial, certificateFingerprint: answer.fingerprint, settingsKept: kept !== undefined}}, {forServer: false})
+  return {serial: answer.serial, server: server.origin, dataDir: files.dir, certificateFingerprint: answer.fingerprint, proxy: proxyUrl, proxyPasswordStore, model: model ?? null, settingsKept: kept !== undefined}
 }
 
 async function post(server: URL, body: AgentEnrollRequest, trust: Trust, proxy: ProxyConfig | undefined): Promise<AgentEnrollResponse> {
@@ -131,7 +140,8 @@ async function post(server: URL, body: AgentEnrollRequest, trust: Trust, proxy: 
       json = null
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      const parsed = AgentEnrollResponse.safeParse(json)
+      // Loose: a newer server may add fields (as `model` was added); what this agent needs is still checked.
+      const parsed = AgentEnrollResponse.loose().safeParse(json)
       if (!parsed.success) throw new OperationFailedError(`${server.origin} answered the enrollment with an unexpected document`)
       return parsed.data
     }
@@ -146,6 +156,17 @@ async function post(server: URL, body: AgentEnrollRequest, trust: Trust, proxy: 
 
 export function localActor(): string {
   return `local:${process.env.SUDO_USER || process.env.USER || process.env.LOGNAME || `uid ${process.getuid?.() ?? '?'}`}`
+}
+
+/** The settings of the enrolment being replaced; undefined when there is none or it does not parse (then defaults apply). */
+async function keptSettings(files: AgentFiles): Promise<AgentConfig | undefined> {
+  if (!(await exists(files.config))) return undefined
+  try {
+    return await readAgentConfig(files)
+  } catch (error) {
+    if (error instanceof UsageError) return undefined
+    throw error
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import {systemClock} from './clock.js'
 import {agentFiles, readAgentConfig, type AgentConfig} from './data-dir.js'
 import {ProxySecrets, proxyAccount} from './proxy-secret.js'
 import {HttpsUploadApi} from './logs/upload-api.js'
+import {ReloadingDialer} from './reloading-dialer.js'
 import {TlsWebSocketDialer} from './transport.js'
 
 export interface StartOptions {
@@ -22,12 +23,21 @@ export interface StartOptions {
 export async function createAgent(options: StartOptions): Promise<{agent: DeviceAgent; config: AgentConfig; route: string}> {
   const files = agentFiles(options.dataDir)
   const config = await readAgentConfig(files)
-  const [key, cert, serverCa] = await Promise.all([files.key, files.cert, files.serverCa].map((p) => readPem(p)))
+  const serverCa = await readPem(files.serverCa)
   const proxy = await resolveProxy(config, options, files.proxySecrets)
-  const dialer = new TlsWebSocketDialer({server: new URL(config.server), key, cert, serverCa, proxy, timeoutMs: config.connectTimeoutMs})
-  const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(new URL(config.server), () => dialer.connectTls())
-  const dataLeg = dataLegDialer(new URL(config.server), () => dialer.connectTls(), config.connectTimeoutMs)
-  const agent = new DeviceAgent({config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, dataLeg, serverCa, proxy})
+  // Re-read on every dial: a re-enrolment or a proxy change applies without a restart.
+  const dialer = await new ReloadingDialer(files, async () => {
+    const now = await readAgentConfig(files)
+    const [key, cert, ca] = await Promise.all([files.key, files.cert, files.serverCa].map((p) => readPem(p)))
+    const server = new URL(now.server)
+    return {server, dialer: new TlsWebSocketDialer({server, key, cert, serverCa: ca, proxy: await resolveProxy(now, options, files.proxySecrets), timeoutMs: now.connectTimeoutMs})}
+  }).init()
+  const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(dialer.server(), () => dialer.connectTls())
+  const dataLeg = dataLegDialer(() => dialer.server(), () => dialer.connectTls(), config.connectTimeoutMs)
+  const agent = new DeviceAgent({
+    config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, dataLeg, serverCa, proxy,
+    routeChanged: () => dialer.changed(),
+  })
   return {agent, config, route: dialer.describeRoute()}
 }
 

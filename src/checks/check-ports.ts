@@ -59,6 +59,8 @@ export interface CheckPortsResult {
   ok: boolean
   summary: CheckPortsSummary
   probes: PortProbe[]
+  /** What loading the profile ignored (unknown table columns, lines above the header). */
+  warnings: string[]
 }
 
 export interface CheckPortsOptions {
@@ -125,6 +127,7 @@ export async function checkPorts(options: CheckPortsOptions): Promise<CheckPorts
     ok: probes.every((p) => !p.required || p.verdict === 'pass' || p.verdict === 'warn' || p.verdict === 'skipped'),
     summary: summarize(probes),
     probes,
+    warnings: options.profile.warnings ?? [],
   }
 }
 

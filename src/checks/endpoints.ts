@@ -20,6 +20,8 @@ export interface Profile {
   endpoints: Endpoint[]
   /** Ports that speak TLS for this profile, in addition to --tls-ports. */
   tlsPorts?: number[]
+  /** What the loader ignored in a pasted table (unknown columns, lines above the header): said once. */
+  warnings?: string[]
 }
 
 /** One (host, port) pair of a profile: what a probe is about. */

@@ -21,6 +21,8 @@ export interface FirewallRulesResult {
   format: FirewallFormat
   rules: FirewallRule[]
   text: string
+  /** What loading the profile ignored (unknown table columns, lines above the header). */
+  warnings: string[]
 }
 
 export function firewallRules(profile: Profile): FirewallRule[] {

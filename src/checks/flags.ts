@@ -5,7 +5,7 @@ import type {Profile} from './endpoints.js'
 /** --profile / --file / --server, shared by `check ports` and `check firewall-rules`. */
 export const profileFlags = {
   profile: Flags.string({char: 'p', description: 'Shipped endpoint profile: virtualcare, tether (with --server).', exclusive: ['file'], helpValue: 'NAME'}),
-  file: Flags.string({char: 'f', description: 'Custom endpoint list: CSV laid out like the vendor table (IP,Hostname,443,80,... with X), JSON or YAML.', exclusive: ['profile'], helpValue: 'FILE'}),
+  file: Flags.string({char: 'f', description: 'Custom endpoint list: the vendor table as pasted (IP Address, Hostname, Port 443, ... with X; tab, comma or semicolon separated, or Markdown), JSON or YAML. "-" reads standard input.', exclusive: ['profile'], helpValue: 'FILE'}),
   server: Flags.string({description: 'Tether server URL for --profile tether (port 443 unless the URL names one).', helpValue: 'URL'}),
 }
 

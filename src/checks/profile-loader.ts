@@ -1,13 +1,14 @@
 import {readdir, readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {basename, extname, join} from 'node:path'
-import {parse as parseCsv} from 'csv-parse/sync'
 import {LineCounter, parseDocument, isNode} from 'yaml'
 import {UsageError} from '../shared/errors.js'
 import {packageRoot} from '../shared/paths.js'
-import {endpointSchema, profileSchema, type Endpoint, type Profile} from './endpoints.js'
+import {profileSchema, type Endpoint, type Profile} from './endpoints.js'
+import {parseVendorTable} from './vendor-table.js'
 
-export type ProfileFormat = 'json' | 'yaml' | 'csv'
+/** 'table': a pasted vendor table (CSV, semicolon, tab-separated or Markdown; vendor-table.ts). */
+export type ProfileFormat = 'json' | 'yaml' | 'table'
 
 /** Built in, not a file: the endpoints of a Tether server come from --server. */
 export const TETHER_PROFILE = 'tether'
@@ -41,30 +42,63 @@ export async function loadNamedProfile(name: string, serverUrl?: string): Promis
       if (error.code === 'ENOENT') return undefined
       throw error
     })
-    if (text !== undefined) return {...parseProfileText(text, formatOf(path), `${name}${ext}`), name}
+    if (text !== undefined) return {...parseProfileText(text, formatOf(path) ?? 'table', `${name}${ext}`), name}
   }
   const known = await listProfiles()
   throw new UsageError(`unknown profile "${name}"`, {suggestions: [`Known profiles: ${known.join(', ')}`, 'Or pass your own list with --file FILE (CSV, JSON or YAML).']})
 }
 
-export async function loadProfileFile(path: string): Promise<Profile> {
+/** `--file PATH`, or `--file -` for standard input (a table pasted into the terminal or piped). */
+export async function loadProfileFile(path: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<Profile> {
+  if (path === '-') {
+    const text = await readStream(stdin)
+    return {...parseProfileText(text, sniffFormat(text), 'stdin'), name: 'stdin'}
+  }
   const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`--file: cannot read ${path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`)
   })
-  const profile = parseProfileText(text, formatOf(path), basename(path))
+  const profile = parseProfileText(text, formatOf(path) ?? sniffFormat(text), basename(path))
   return {...profile, name: profile.name || basename(path, extname(path))}
 }
 
-export function formatOf(path: string): ProfileFormat {
+const TABLE_EXTENSIONS = new Set(['.csv', '.tsv', '.txt', '.md', '.markdown'])
+
+/** The format an extension names; undefined when it names none (then the text decides). */
+export function formatOf(path: string): ProfileFormat | undefined {
   const ext = extname(path).toLowerCase()
-  if (ext === '.csv') return 'csv'
+  if (TABLE_EXTENSIONS.has(ext)) return 'table'
   if (ext === '.json') return 'json'
   if (ext === '.yaml' || ext === '.yml') return 'yaml'
-  throw new UsageError(`${basename(path)}: unknown profile format "${ext}"; use .csv, .json, .yaml or .yml`)
+  return undefined
+}
+
+/** JSON starts with { or [, YAML with "key:" (e.g. endpoints:), anything else is a table. */
+export function sniffFormat(text: string): ProfileFormat {
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/).find((l) => l.trim() !== '' && !l.trimStart().startsWith('#')) ?? ''
+  if (/^\s*[[{]/.test(first)) return 'json'
+  if (/^(name|description|endpoints|tlsPorts|source)\s*:/.test(first)) return 'yaml'
+  return 'table'
 }
 
 export function parseProfileText(text: string, format: ProfileFormat, source: string): Profile {
-  return format === 'csv' ? parseCsvProfile(text, source) : parseStructured(text, format, source)
+  return format === 'table' ? parseVendorTable(text, source) : parseStructured(text, format, source)
+}
+
+async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  // Someone typing `--file -` at a prompt is about to paste: say how to finish.
+  if ((stream as NodeJS.ReadStream).isTTY) process.stderr.write('Paste the table, then press Ctrl-D on a line of its own.\n')
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
+    size += b.length
+    // A vendor table is a few kilobytes; a runaway pipe is not one.
+    if (size > 4 * 1024 * 1024) throw new UsageError('--file -: standard input holds more than 4 MiB; that is not an endpoint table')
+    chunks.push(b)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') throw new UsageError('--file -: standard input was empty; paste the table or pipe a file (tether check ports --file - < table.txt)')
+  return text
 }
 
 export function tetherProfile(serverUrl: string): Profile {
@@ -123,66 +157,4 @@ function jsonErrorLine(text: string, message: string): string {
   if (pos) return `:${text.slice(0, Number(pos[1])).split('\n').length}`
   const line = parseDocument(text).errors[0]?.linePos?.[0].line
   return line ? `:${line}` : ''
-}
-
-const MARKS = new Set(['x', 'yes', 'y', '✓', '✔', '1', 'true'])
-const BLANKS = new Set(['', '-', 'no', 'n', '0', 'false'])
-
-/**
- * A vendor's table pasted as CSV: IP, Hostname, then one column per port with X where
- * needed. An optional Required column (yes/no) marks optional rows.
- */
-function parseCsvProfile(text: string, source: string): Profile {
-  let rows: Array<{record: string[]; info: {lines: number}}>
-  try {
-    rows = parseCsv(text, {info: true, relax_column_count: true, skip_empty_lines: true, trim: true, comment: '#', bom: true}) as unknown as typeof rows
-  } catch (error) {
-    const e = error as Error & {lines?: number}
-    throw new UsageError(`${source}${e.lines ? `:${e.lines}` : ''}: malformed CSV: ${e.message}`)
-  }
-  if (rows.length === 0) throw new UsageError(`${source}: empty CSV; expected a header like "IP,Hostname,443,80"`)
-  const [header, ...body] = rows
-  const columns = header.record.map((h, i) => csvColumn(h, i, `${source}:${header.info.lines}`))
-  if (!columns.some((c) => c.kind === 'ip' || c.kind === 'host')) throw new UsageError(`${source}:${header.info.lines}: header needs an IP or a Hostname column`)
-  if (!columns.some((c) => c.kind === 'port')) throw new UsageError(`${source}:${header.info.lines}: header needs at least one port column (e.g. 443)`)
-  if (body.length === 0) throw new UsageError(`${source}: no rows after the header`)
-
-  const endpoints = body.map(({record, info}) => {
-    const where = `${source}:${info.lines}`
-    if (record.length > columns.length) throw new UsageError(`${where}: ${record.length} cells, but the header has ${columns.length} columns`)
-    const row: {ip?: string; host?: string; ports: number[]; required: boolean} = {ports: [], required: true}
-    columns.forEach((col, i) => {
-      const cell = (record[i] ?? '').trim()
-      if (col.kind === 'ip' && cell) row.ip = cell
-      else if (col.kind === 'host' && cell) row.host = cell
-      else if (col.kind === 'required') row.required = !['no', 'n', 'false', 'optional', '0'].includes(cell.toLowerCase())
-      else if (col.kind === 'port') {
-        const v = cell.toLowerCase()
-        if (MARKS.has(v)) row.ports.push(col.port)
-        else if (!BLANKS.has(v)) throw new UsageError(`${where}: column ${col.port}: "${cell}" is neither X nor empty`)
-      }
-    })
-    const parsed = endpointSchema.safeParse(row)
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]
-      const field = issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
-      const value = issue.path[0] === 'ip' ? ` ("${row.ip}")` : issue.path[0] === 'host' ? ` ("${row.host}")` : ''
-      throw new UsageError(`${where}: ${field}${issue.message}${value}`)
-    }
-    return {...parsed.data, source: where} satisfies Endpoint
-  })
-  return {name: '', endpoints}
-}
-
-type CsvColumn = {kind: 'ip' | 'host' | 'required' | 'ignore'} | {kind: 'port'; port: number}
-
-function csvColumn(title: string, index: number, where: string): CsvColumn {
-  const t = title.trim().toLowerCase()
-  if (['ip', 'ip address', 'address', 'ipv4'].includes(t)) return {kind: 'ip'}
-  if (['hostname', 'host', 'fqdn', 'dns name', 'name'].includes(t)) return {kind: 'host'}
-  if (t === 'required') return {kind: 'required'}
-  if (['description', 'comment', 'notes'].includes(t)) return {kind: 'ignore'}
-  const port = /^(?:tcp\s*)?(\d{1,5})(?:\/tcp)?$/.exec(t)
-  if (port && Number(port[1]) >= 1 && Number(port[1]) <= 65535) return {kind: 'port', port: Number(port[1])}
-  throw new UsageError(`${where}: column ${index + 1} "${title}" is not IP, Hostname, Required or a port number`)
 }

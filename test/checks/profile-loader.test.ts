@@ -58,7 +58,7 @@ describe('profile loader', () => {
 
   describe('CSV', () => {
     it('reads a pasted vendor table with optional rows and comments', () => {
-      const p = parseProfileText('# vendor table\nIP,Hostname,443,17001,Required\n10.0.0.1,a.example.com,X,x,yes\n,b.example.com,X,,no\n', 'csv', 't.csv')
+      const p = parseProfileText('# vendor table\nIP,Hostname,443,17001,Required\n10.0.0.1,a.example.com,X,x,yes\n,b.example.com,X,,no\n', 'table', 't.csv')
       assert.deepEqual(p.endpoints.map((e) => [e.ip, e.host, e.ports, e.required, e.source]), [
         ['10.0.0.1', 'a.example.com', [443, 17001], true, 't.csv:3'],
         [undefined, 'b.example.com', [443], false, 't.csv:4'],
@@ -66,13 +66,14 @@ describe('profile loader', () => {
     })
 
     it('names the line of a malformed row', () => {
-      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,X\n10.0.0.300,b.example.com,X\n', 'csv', 't.csv'), /^t\.csv:3: ip: not an IPv4 or IPv6 address \("10\.0\.0\.300"\)/)
-      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,maybe\n', 'csv', 't.csv'), /^t\.csv:2: column 443: "maybe" is neither X nor empty/)
-      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,,\n', 'csv', 't.csv'), /^t\.csv:2: 4 cells, but the header has 3 columns/)
-      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,\n', 'csv', 't.csv'), /^t\.csv:2: ports: needs at least one port/)
-      usageError(() => parseProfileText('IP,Hostname,443\n,,X\n', 'csv', 't.csv'), /^t\.csv:2: needs an ip or a host/)
-      usageError(() => parseProfileText('IP,Hostname,https\n', 'csv', 't.csv'), /^t\.csv:1: column 3 "https" is not/)
-      usageError(() => parseProfileText('IP,Hostname,443\n"10.0.0.1,a,X\n', 'csv', 't.csv'), /malformed CSV/)
+      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,X\n10.0.0.300,b.example.com,X\n', 'table', 't.csv'), /^t\.csv:3: ip: not an IPv4 or IPv6 address \("10\.0\.0\.300"\)/)
+      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,maybe\n', 'table', 't.csv'), /^t\.csv:2: column 443: "maybe" is neither X nor empty/)
+      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,X,Y\n', 'table', 't.csv'), /^t\.csv:2: 4 cells, but the header has 3 columns/)
+      usageError(() => parseProfileText('IP,Hostname,443\n10.0.0.1,a.example.com,\n', 'table', 't.csv'), /^t\.csv:2: ports: needs at least one port/)
+      usageError(() => parseProfileText('IP,Hostname,443\n,,X\n', 'table', 't.csv'), /^t\.csv:2: needs an ip or a host/)
+      usageError(() => parseProfileText('IP,Hostname,https\n', 'table', 't.csv'), /^t\.csv:1: header needs at least one port column/)
+      usageError(() => parseProfileText('Server name,443\n', 'table', 't.csv'), /^t\.csv:1: header needs an IP or a Hostname column/)
+      usageError(() => parseProfileText('IP,Hostname,443\n"10.0.0.1,a,X\n', 'table', 't.csv'), /malformed CSV/)
     })
   })
 

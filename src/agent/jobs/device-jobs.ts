@@ -82,6 +82,11 @@ export class DeviceJobs {
     return this.lastConfig
   }
 
+  /** The last good agent.json (re-read on every poll and job). */
+  get current(): AgentConfig {
+    return this.lastConfig
+  }
+
   /** For the inventory: what this device will run. */
   catalogue(): string[] {
     return diagnosticCatalogue(this.lastConfig)

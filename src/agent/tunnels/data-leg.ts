@@ -10,10 +10,10 @@ export type DataLegDialer = (streamId: string, ticket: string) => Promise<TLSSoc
  * through the site's proxy), upgraded with the stream's single-use ticket. After the 101 it
  * carries the stream's raw bytes.
  */
-export function dataLegDialer(server: URL, connectTls: () => Promise<TLSSocket>, timeoutMs: number): DataLegDialer {
+export function dataLegDialer(server: () => URL, connectTls: () => Promise<TLSSocket>, timeoutMs: number): DataLegDialer {
   return async (streamId, ticket) => {
     const socket = await connectTls()
-    await upgradeSocket(socket, {host: server.host, path: tunnelDataPath(streamId), protocol: TUNNEL_UPGRADE_PROTOCOL, headers: {[TUNNEL_TICKET_HEADER]: ticket}, timeoutMs})
+    await upgradeSocket(socket, {host: server().host, path: tunnelDataPath(streamId), protocol: TUNNEL_UPGRADE_PROTOCOL, headers: {[TUNNEL_TICKET_HEADER]: ticket}, timeoutMs})
     return socket
   }
 }

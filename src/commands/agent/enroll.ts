@@ -25,7 +25,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     server: Flags.string({description: 'Support-center URL (https://HOST:PORT).', required: true, helpValue: 'URL'}),
     token: Flags.string({description: 'One-time enrollment token (from `tether devices enroll-token`).', required: true, env: 'TETHER_ENROLL_TOKEN', helpValue: 'TOKEN'}),
     serial: Flags.string({description: "This device's serial number (default: the one the token was issued for; if given, it must match).", env: 'TETHER_AGENT_SERIAL', helpValue: 'SERIAL'}),
-    model: Flags.string({description: 'Device model, reported in the inventory.', helpValue: 'MODEL'}),
+    model: Flags.string({description: 'Device model for the inventory, when the server has none for this device (it normally comes with the token).', helpValue: 'MODEL'}),
     ca: Flags.string({description: 'PEM file of the server CA to trust.', exclusive: ['fingerprint'], helpValue: 'FILE'}),
     fingerprint: Flags.string({description: 'SHA-256 fingerprint of the server CA (or certificate) to trust.', exclusive: ['ca'], helpValue: 'SHA256'}),
     proxy: Flags.string({description: 'HTTP proxy for CONNECT (http://[user:pass@]host:port). Default: HTTPS_PROXY; NO_PROXY applies.', helpValue: 'URL'}),
@@ -33,7 +33,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     'allow-target': Flags.string({description: 'A HOST:PORT on this device\'s network that tunnels may reach (repeatable), e.g. 10.1.2.3:443.', multiple: true, helpValue: 'HOST:PORT'}),
     'session-hook': Flags.string({description: 'Command run at remote-session start and end with a JSON event on stdin (argv split on spaces, no shell).', helpValue: 'COMMAND'}),
     'job-kind': Flags.string({description: 'Job kinds this device accepts (repeatable).', multiple: true, options: ['diagnostics', 'logs', 'updates']}),
-    force: Flags.boolean({description: 'Enroll again over an existing enrollment (new key and certificate).'}),
+    force: Flags.boolean({description: 'Enroll again over an existing enrollment: new key and certificate, the settings in agent.json are kept.'}),
     'data-dir': agentDataDirFlag,
   }
 
@@ -69,10 +69,12 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     if (!this.jsonEnabled()) {
       this.log(renderFields([
         ['enrolled', result.serial],
+        ['model', result.model],
         ['server', result.server],
         ['data dir', result.dataDir],
         ['certificate', result.certificateFingerprint],
         ['proxy', result.proxy ? `${result.proxy}${result.proxyPasswordStore ? ` (password in ${result.proxyPasswordStore === 'file' ? 'proxy-credentials.json, 0600' : 'the OS keychain'})` : ''}` : 'none'],
+        ...(flags.force ? [['settings', result.settingsKept ? 'kept from the previous enrolment (a running agent switches to the new identity by itself)' : 'defaults (no readable previous agent.json)'] as [string, string]] : []),
       ]))
       this.log(`\nNext: \`${this.config.bin} agent start${process.env.TETHER_AGENT_DIR || !this.argv.includes('--data-dir') ? '' : ` --data-dir ${result.dataDir}`}\` (or \`${this.config.bin} agent install-service\`).`)
     }

@@ -12,6 +12,7 @@ export default class CheckFirewallRules extends TetherCommand {
     '<%= config.bin %> check firewall-rules --profile virtualcare --format nftables > virtualcare.nft',
     '<%= config.bin %> check firewall-rules --profile virtualcare --format iptables | iptables-restore --noflush',
     '<%= config.bin %> check firewall-rules --file vendor-table.csv --format windows > allow-vendor.ps1',
+    'pbpaste | <%= config.bin %> check firewall-rules --file - --format iptables',
     '<%= config.bin %> check firewall-rules --profile virtualcare --format csv --json',
   ]
 
@@ -28,7 +29,11 @@ export default class CheckFirewallRules extends TetherCommand {
     const profile = await loadProfileFromFlags(flags)
     const format = flags.format as FirewallFormat
     const text = renderFirewallRules(profile, format)
-    if (!this.jsonEnabled()) process.stdout.write(text)
-    return {profile: profile.name, format, rules: firewallRules(profile), text}
+    const warnings = profile.warnings ?? []
+    if (!this.jsonEnabled()) {
+      for (const w of warnings) this.warn(w)
+      process.stdout.write(text)
+    }
+    return {profile: profile.name, format, rules: firewallRules(profile), text, warnings}
   }
 }

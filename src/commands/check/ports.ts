@@ -22,6 +22,8 @@ Set TETHER_PROBE_ALLOW=CIDR,... to restrict which addresses probes may reach.`
     '<%= config.bin %> check ports --profile virtualcare',
     '<%= config.bin %> check ports --profile virtualcare --proxy http://user:secret@proxy.hospital.local:3128 --report ticket-4711.md',
     '<%= config.bin %> check ports --file vendor-table.csv --target both --timeout 5s',
+    '<%= config.bin %> check ports --file white-paper-table.txt --dry-run   # pasted from the PDF: tabs, "Port 443" headers',
+    'pbpaste | <%= config.bin %> check ports --file -',
     '<%= config.bin %> check ports --profile tether --server https://tether.example.org',
     '<%= config.bin %> check ports --profile virtualcare --map medrad.axeda.com=10.20.0.15 --json',
     '<%= config.bin %> check ports --profile virtualcare --dry-run',
@@ -65,6 +67,7 @@ Set TETHER_PROBE_ALLOW=CIDR,... to restrict which addresses probes may reach.`
     if (flags.report && !reportFormat) throw new UsageError(`--report: cannot tell the format of "${flags.report}"; name it .csv or .md, or pass --report-format`)
     const extraCa = flags.ca ? [await readCa(flags.ca)] : undefined
     const profile = await loadProfileFromFlags(flags)
+    if (!this.jsonEnabled()) for (const w of profile.warnings ?? []) this.warn(w)
 
     const progress = this.progress()
     const result = await checkPorts({

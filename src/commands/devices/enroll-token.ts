@@ -9,10 +9,12 @@ export default class DevicesEnrollToken extends TetherCommand {
   static override examples = [
     '<%= config.bin %> devices enroll-token --serial SN-1234 --model "Analyzer X200" --customer st-mary --site st-mary-icu',
     '<%= config.bin %> devices enroll-token --serial SN-1234 --model X200 --customer st-mary --ttl 2h --json',
+    '<%= config.bin %> devices enroll-token --serial SN-1234 --customer st-mary   # re-enrolment of a registered device',
   ]
   static override enableJsonFlag = true
   static override flags = {
     ...deviceIdentityFlags,
+    model: Flags.string({description: 'Model name; needed only for a device not registered yet (a registered one keeps its model).'}),
     ttl: Flags.string({description: 'How long the token stays valid (5m to 30d).', default: '24h'}),
   }
 

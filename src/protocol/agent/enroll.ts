@@ -41,5 +41,7 @@ export const AgentEnrollResponse = z.strictObject({
   serverCa: z.string(),
   /** SHA-256 of the device certificate DER, lowercase hex. */
   fingerprint: z.string(),
+  /** The model the device is registered with (the agent reports it in its inventory). */
+  model: z.string().optional(),
 })
 export type AgentEnrollResponse = z.infer<typeof AgentEnrollResponse>

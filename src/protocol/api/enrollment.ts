@@ -5,7 +5,8 @@ import {Slug, Timestamp} from './common.js'
 // and returns a one-time token. The token is shown once; the server keeps only its hash.
 export const CreateEnrollTokenRequest = z.strictObject({
   serial: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, '1-128 letters, digits, or . _ -'),
-  model: z.string().min(1).max(128),
+  /** Required for a device not registered yet; a registered device keeps its model when absent. */
+  model: z.string().min(1).max(128).optional(),
   customer: Slug,
   site: Slug.optional(),
   /** Lifetime in seconds: 5 minutes to 30 days; default 24 h. */

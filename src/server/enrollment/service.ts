@@ -53,7 +53,10 @@ export async function createEnrollToken(db: Db, scope: Scope, actor: string, inp
       throw new ConflictError(`device "${input.serial}" is registered to another customer`)
     }
     if (existing) {
-      await trx.updateTable('devices').set({model: input.model, site_id: siteId}).where('serial', '=', input.serial).execute()
+      // A device already registered keeps its model unless a new one is given.
+      await trx.updateTable('devices').set({model: input.model ?? existing.model, site_id: siteId}).where('serial', '=', input.serial).execute()
+    } else if (input.model === undefined) {
+      throw fieldError('body.model', `device "${input.serial}" is not registered yet: give its model`)
     } else {
       await trx
         .insertInto('devices')
@@ -149,7 +152,7 @@ export async function claimEnrollment(db: Db, prepared: PreparedEnrollment, now 
     return d
   })
   const {serial, certPem: certificate, caChain, serverCa, fingerprint} = prepared
-  return {device, serial, certificate, caChain, serverCa, fingerprint}
+  return {device, serial, certificate, caChain, serverCa, fingerprint, model: device.model}
 }
 
 async function loadDeviceCa(config: ServerConfig): Promise<LoadedCa> {

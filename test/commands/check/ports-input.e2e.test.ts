@@ -1,5 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {runTether, type RunResult} from '../../helpers/cli.js'
@@ -65,6 +65,42 @@ describe('tether check ports: bad input', () => {
     assert.match(human.stdout, /64\.250\.188\.50 \(ip\)/)
     assert.match(human.stdout, /Dry run: 26 probes planned/)
     assert.equal(human.stderr, '', 'no spinner when stderr is not a terminal')
+  })
+
+  it('takes the white paper table pasted from the PDF on stdin (--file -): 26 probes, the ignored product column said once', async () => {
+    const table = await readFile(new URL('../../checks/fixtures/virtualcare-white-paper.txt', import.meta.url), 'utf8')
+    const human = await runTether(['check', 'ports', '--file', '-', '--dry-run', '--target', 'ip'], {input: table})
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /Dry run: 26 probes planned for profile "stdin"/)
+    assert.match(human.stdout, /medrad\.axeda\.com.*209\.202\.167\.124 \(ip\)/)
+    assert.equal(human.stderr.match(/ignored column/g)?.length, 1, human.stderr)
+    assert.match(human.stderr, /stdin:1: ignored column 1 \(no header\)/)
+    const json = await runTether(['check', 'ports', '--file', '-', '--dry-run', '--json'], {input: table})
+    assert.equal(json.code, 0, json.stderr)
+    const doc = JSON.parse(json.stdout)
+    assert.equal(doc.probes.length, 26)
+    assert.deepEqual(doc.warnings, ['stdin:1: ignored column 1 (no header) (not IP, Hostname, Required or a port)'])
+    assert.equal(json.stderr, '', 'with --json the warning is in the document only')
+  })
+
+  it('probes a pasted table end to end, mapped to loopback (semicolons, CRLF, "TCP 443" headers)', async () => {
+    const file = join(dir, 'spreadsheet.csv')
+    await writeFile(file, '\uFEFFGroup;IP Address;Hostname;TCP 443\r\nlab;127.0.0.9;closed.example.com;X\r\n')
+    const r = await runTether(['check', 'ports', '--file', file, '--target', 'ip', '--timeout', '1s', '--json'])
+    const doc = JSON.parse(r.stdout)
+    assert.equal(doc.probes.length, 1)
+    assert.equal(doc.probes[0].address, '127.0.0.9')
+    assert.equal(doc.probes[0].port, 443)
+    assert.match(doc.warnings[0], /spreadsheet\.csv:1: ignored column "Group"/)
+  })
+
+  it('check firewall-rules reads the same pasted table', async () => {
+    const table = await readFile(new URL('../../checks/fixtures/virtualcare-white-paper.txt', import.meta.url), 'utf8')
+    const r = await runTether(['check', 'firewall-rules', '--file', '-', '--format', 'iptables'], {input: table})
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout.match(/^-A OUTPUT/gm)?.length, 9)
+    assert.match(r.stdout, /-A OUTPUT -d 52\.192\.51\.252\/32 -p tcp -m multiport --dports 443,17001,17002 /)
+    assert.equal(r.stderr.match(/ignored column/g)?.length, 1)
   })
 
   it('without --map the real vendor addresses are refused by TETHER_PROBE_ALLOW (exit 1)', async () => {

@@ -116,6 +116,20 @@ for (const kind of DB_KINDS) {
       assert.equal((await enroll({token: second.token, csr})).statusCode, 200)
     })
 
+    it('a registered device needs no model for a new token and keeps its own; the agent learns it at enrolment', async () => {
+      const unknown = await newToken('SN-NOMODEL', {model: undefined})
+      assert.equal(unknown.statusCode, 400)
+      assert.equal(unknown.json().error.field, 'body.model')
+      assert.match(unknown.json().error.message, /not registered yet: give its model/)
+      assert.equal((await newToken('SN-M', {model: 'Analyzer X200'})).statusCode, 201)
+      const again = await newToken('SN-M', {model: undefined})
+      assert.equal(again.statusCode, 201, again.body)
+      assert.equal(again.json().model, 'Analyzer X200')
+      const res = await enroll({token: again.json().token, csr: (await createDeviceCsr('SN-M')).csrPem})
+      assert.equal(res.statusCode, 200, res.body)
+      assert.equal(res.json().model, 'Analyzer X200')
+    })
+
     it('checks permission and scope', async () => {
       assert.equal((await newToken('SN-V', {}, viewer)).statusCode, 403)
       const outside = await newToken('SN-O', {customer: 'other', site: undefined}, engineer)
