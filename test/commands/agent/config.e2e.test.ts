@@ -3,7 +3,6 @@ import {strict as assert} from 'node:assert'
 import {execFileSync} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {adminApi} from '../../agent/helpers/admin-api.js'
 import {AgentUnderTest} from '../../agent/helpers/agent-process.js'
 import {eventually, expectExit, json, SupportCenter} from '../../agent/helpers/support-center.js'
 
