@@ -189,4 +189,29 @@ describe('tunnels through a real agent (e2e)', function () {
     const bad = expectExit(await sc.admin(['tunnels', 'connect', SERIAL, '--port', '70000']), 2)
     assert.match(bad.stderr, /port/i)
   })
+
+  it('bad local input: a --listen address in use or malformed is exit 2 naming --listen', async () => {
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    try {
+      const inUse = expectExit(await sc.admin(['tunnels', 'open', SERIAL, '--port', String(echo.port), '--listen', `127.0.0.1:${(busy.address() as {port: number}).port}`]), 2)
+      assert.match(inUse.stderr, /--listen: 127\.0\.0\.1:\d+ is already in use/)
+      const malformed = expectExit(await sc.admin(['tunnels', 'open', SERIAL, '--port', String(echo.port), '--listen', 'here:there']), 2)
+      assert.match(malformed.stderr, /--listen: expected HOST:PORT/)
+    } finally {
+      busy.close()
+    }
+  })
+
+  it('the server dies mid-stream: the stream ends, the command does not hang', async () => {
+    const child = spawn(process.execPath, [BIN, 'tunnels', 'connect', SERIAL, '--port', String(echo.port)], {env: testEnv(sc.adminEnv())})
+    let stdout = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stdin.write('alive\n')
+    await eventually(async () => stdout.includes('alive'), 'stream live')
+    const exited = new Promise((resolve) => child.on('close', resolve))
+    await sc.kill9()
+    const done = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))])
+    assert.equal(done, true, 'tunnels connect still running 10 s after the server died')
+  })
 })
