@@ -1,7 +1,5 @@
 import type {IncomingMessage} from 'node:http'
 import type {Duplex} from 'node:stream'
-import type {FastifyBaseLogger} from 'fastify'
-import type {Kysely} from 'kysely'
 import {type RawData, type WebSocket, WebSocketServer} from 'ws'
 import {decodeAgentMessage, encodeMessage, negotiateVersion} from '../../protocol/agent/codec.js'
 import {
@@ -11,64 +9,27 @@ import {
   ProtocolErrorCodes,
   type AgentToServer,
   type ErrorMessage,
-  type Inventory,
   type RequestMessage,
   type ResponseMessage,
 } from '../../protocol/agent/messages.js'
-import type {JobMessage, JobUpdateMessage} from '../../protocol/agent/jobs.js'
+import type {JobMessage} from '../../protocol/agent/jobs.js'
 import {UnavailableError} from '../../shared/errors.js'
-import type {AuditLog} from '../audit/types.js'
-import type {Database} from '../db/schema.js'
-import {broadcastCheckpoint, exchangeCheckpoints, type HubAnchoring} from './anchoring.js'
+import {broadcastCheckpoint, exchangeCheckpoints} from './anchoring.js'
 import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
-import {DeviceEventIntake, pruneEventIds} from './events.js'
+import {DeviceEventIntake} from './events.js'
+import {HeartbeatSweep} from './heartbeat.js'
 import {PresenceWriter} from './presence.js'
 import {authenticateUpgrade, rejectUpgrade} from './upgrade.js'
 import type {UpgradeRouter} from './upgrade-routes.js'
+import type {BroadcastResult, HubDeps, HubJobHandler, HubOptions, Presence} from './types.js'
 
-const PRUNE_EVERY_MS = 3_600_000
+export type {BroadcastResult, HubDeps, HubJobHandler, HubOptions, Presence} from './types.js'
 
-export interface HubOptions {
-  heartbeatIntervalMs: number
-  heartbeatTimeoutMs: number
-  requestTimeoutMs: number
-  /** The first message must be a valid hello within this time. */
-  helloTimeoutMs?: number
-  /** How often last_seen_at of connected devices is refreshed in the database. */
-  touchIntervalMs?: number
-}
-
-export interface HubDeps {
-  db: Kysely<Database>
-  audit: AuditLog
-  log: FastifyBaseLogger
-  /** Audit checkpoints to hand out and witnesses to check (anchoring.ts); absent in some tests. */
-  anchoring?: HubAnchoring
-}
 
 /** Handles one decoded message type for a connection that said hello. */
 type MessageHandler<T extends AgentToServer['type']> = (c: AgentConnection, message: Extract<AgentToServer, {type: T}>) => Promise<void> | void
 
-export interface Presence {
-  online: boolean
-  lastSeenAt: string
-  inventory: Inventory | null
-}
-
-export interface BroadcastResult {
-  sent: number
-  answered: number
-  failed: number
-  elapsedMs: number
-}
-
 type RequestBody = Omit<RequestMessage, 'id' | 'type'>
-
-/** Jobs (src/server/jobs) plug in here: waiting jobs on connect, and agents' job updates. */
-export interface HubJobHandler {
-  connected(serial: string): Promise<unknown>
-  update(device: {serial: string; customerId: string}, update: JobUpdateMessage): Promise<void>
-}
 
 /**
  * The device hub: accepts agent WebSockets on the HTTPS server (mTLS checked in upgrade.ts),
@@ -81,8 +42,7 @@ export class DeviceHub {
   private readonly presence: PresenceWriter
   private readonly events: DeviceEventIntake
   private tick: NodeJS.Timeout | undefined
-  private lastTouch = Date.now()
-  private lastPrune = 0
+  private readonly sweep: HeartbeatSweep
   private nextId = 0
   private jobHandler: HubJobHandler | undefined
   private readonly options: Required<HubOptions>
@@ -113,6 +73,7 @@ export class DeviceHub {
     this.wss = new WebSocketServer({noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false})
     this.presence = new PresenceWriter(deps.db, deps.log)
     this.events = new DeviceEventIntake(deps)
+    this.sweep = new HeartbeatSweep(this.options, deps, this.presence, (c, error) => this.refuseBeforeHello(c, error))
     deps.anchoring?.onSigned((checkpoint) => broadcastCheckpoint(this.connections.values(), checkpoint, deps.log))
   }
 
@@ -337,42 +298,8 @@ export class DeviceHub {
     }
   }
 
-  /** Keeps agent_events bounded in time; a failure is retried at the next prune. */
-  private async pruneEventIds(now: number): Promise<void> {
-    try {
-      await pruneEventIds(this.deps.db, now)
-    } catch (error) {
-      this.deps.log.warn({err: error}, 'hub: pruning old agent event ids failed')
-    }
-  }
-
-  /** One timer for every connection: hello deadlines, pings, heartbeat timeouts, presence touch. */
+  /** One timer for every connection (heartbeat.ts). */
   private onTick(): void {
-    const now = Date.now()
-    const {heartbeatIntervalMs, heartbeatTimeoutMs, helloTimeoutMs, touchIntervalMs} = this.options
-    const touch = now - this.lastTouch >= touchIntervalMs
-    if (touch) this.lastTouch = now
-    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
-      this.lastPrune = now
-      void this.pruneEventIds(now)
-    }
-    for (const c of this.connections.values()) {
-      if (c.ending) continue
-      if (c.state === 'awaiting-hello' && now - c.connectedAt > helloTimeoutMs) {
-        this.refuseBeforeHello(c, {type: 'error', code: ProtocolErrorCodes.helloRequired, message: `no hello within ${helloTimeoutMs} ms`})
-        continue
-      }
-      if (now - c.lastActivity > heartbeatTimeoutMs) {
-        this.deps.log.warn({serial: c.serial, silentMs: now - c.lastActivity}, 'hub: heartbeat timeout; terminating')
-        c.beginClose()
-        c.ws.terminate()
-        continue
-      }
-      if (now - c.lastPingAt >= heartbeatIntervalMs) {
-        c.lastPingAt = now
-        c.ws.ping()
-      }
-      if (touch && c.ready) this.presence.record(c.serial, new Date(c.lastActivity))
-    }
+    this.sweep.tick(Date.now(), this.connections.values())
   }
 }
