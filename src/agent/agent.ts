@@ -14,7 +14,7 @@ import {DeviceJobs} from './jobs/device-jobs.js'
 import type {UploadApi} from './logs/upload-api.js'
 import {effectiveMode, readPolicy, writePolicy} from './policy.js'
 import {ControlSession, type SessionLog} from './session.js'
-import {writeStatus, type AgentStatus} from './status-file.js'
+import {StatusKeeper, type AgentStatus} from './status-file.js'
 import {TransportError, type Dialer} from './transport.js'
 import {Witness} from './witness.js'
 import type {DataLegDialer} from './tunnels/data-leg.js'
@@ -74,10 +74,8 @@ export class DeviceAgent {
   private readonly sentEvents = new Set<string>()
   private mode: AccessMode = {mode: 'allow', until: null}
   private lastInventoryKey = ''
-  private status: AgentStatus
-  private statusWrittenAt = 0
+  private readonly statusKeeper: StatusKeeper
   private polling = false
-  private statusQueue: Promise<void> = Promise.resolve()
 
   constructor(private readonly o: DeviceAgentOptions) {
     this.machine = new ConnectionStateMachine(o.clock)
@@ -98,18 +96,19 @@ export class DeviceAgent {
         void this.saveStatus()
       },
     })
-    const now = new Date(o.clock.now()).toISOString()
-    this.status = {
-      pid: process.pid, updatedAt: now, startedAt: now, state: 'initial', stateSince: now, server: o.config.server, serial: o.config.serial,
-      proxy: o.proxyDisplay, mode: 'allow', modeUntil: null, protocolVersion: null, connectedSince: null, lastConnectedAt: null,
-      nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null, outboxPending: 0, sessions: [],
-    }
+    this.statusKeeper = new StatusKeeper(o.files.status, () => o.clock.now(), (error) => this.log.error({err: error.message}, 'could not write status.json'), {
+      server: o.config.server, serial: o.config.serial, proxy: o.proxyDisplay,
+    })
     this.machine.onChange((change) => {
       this.log.info({from: change.from, to: change.to, reason: change.reason}, `connection ${change.to}`)
       this.status.state = change.to
       this.status.stateSince = new Date(change.at).toISOString()
       void this.saveStatus()
     })
+  }
+
+  private get status(): AgentStatus {
+    return this.statusKeeper.current
   }
 
   get state(): ConnectionState {
@@ -305,7 +304,7 @@ export class DeviceAgent {
       } else {
         this.status.outboxPending = (await this.recorder.outbox.pending()).length
       }
-      if (changed || now - this.statusWrittenAt >= STATUS_REFRESH_MS) await this.saveStatus()
+      if (changed || now - this.statusKeeper.writtenAt >= STATUS_REFRESH_MS) await this.saveStatus()
     } catch (error) {
       // A bad poll (disk full, a file being replaced) is logged and retried next tick; the loop lives on.
       this.log.error({err: (error as Error).message}, 'poll failed')
@@ -335,14 +334,8 @@ export class DeviceAgent {
     }
   }
 
-  /** Writes status.json; writes are queued so that an older snapshot never lands after a newer one. */
   private saveStatus(final = false): Promise<void> {
-    this.status.updatedAt = new Date(this.o.clock.now()).toISOString()
-    this.statusWrittenAt = this.o.clock.now()
-    const snapshot: AgentStatus = final ? {...this.status, state: 'closed', connectedSince: null} : {...this.status}
-    this.statusQueue = this.statusQueue.then(() =>
-      writeStatus(this.o.files.status, snapshot).catch((error: Error) => this.log.error({err: error.message}, 'could not write status.json')),
-    )
-    return this.statusQueue
+    return this.statusKeeper.save(final)
   }
+
 }

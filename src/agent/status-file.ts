@@ -55,3 +55,36 @@ export function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
+
+/**
+ * The running agent's status.json: the current values, and writes queued so that an older
+ * snapshot never lands after a newer one.
+ */
+export class StatusKeeper {
+  readonly current: AgentStatus
+  writtenAt = 0
+  private queue: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly path: string,
+    private readonly now: () => number,
+    private readonly onError: (error: Error) => void,
+    initial: Pick<AgentStatus, 'server' | 'serial' | 'proxy'>,
+  ) {
+    const at = new Date(now()).toISOString()
+    this.current = {
+      pid: process.pid, updatedAt: at, startedAt: at, state: 'initial', stateSince: at, ...initial, mode: 'allow', modeUntil: null,
+      protocolVersion: null, connectedSince: null, lastConnectedAt: null, nextRetryAt: null, attempts: 0, lastError: null, lastErrorAt: null,
+      outboxPending: 0, sessions: [],
+    }
+  }
+
+  /** Writes a snapshot; `final` marks the agent closed (it is stopping). */
+  save(final = false): Promise<void> {
+    this.current.updatedAt = new Date(this.now()).toISOString()
+    this.writtenAt = this.now()
+    const snapshot: AgentStatus = final ? {...this.current, state: 'closed', connectedSince: null} : {...this.current}
+    this.queue = this.queue.then(() => writeStatus(this.path, snapshot).catch((error: Error) => this.onError(error)))
+    return this.queue
+  }
+}
