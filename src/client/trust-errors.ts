@@ -1,4 +1,5 @@
 import {X509Certificate} from 'node:crypto'
+import {join} from 'node:path'
 import {TetherError, UnavailableError} from '../shared/errors.js'
 import {CHAIN_UNTRUSTED_CODES} from '../shared/tls-errors.js'
 
@@ -24,11 +25,20 @@ export function explainUntrusted(error: unknown, anchor: AnchorSource): unknown 
   if (!(error instanceof TetherError) || !CHAIN_UNTRUSTED_CODES.has(String(error.details?.errno ?? ''))) return error
   if (anchor.pem) {
     const name = subjectName(anchor.pem)
-    const deviceCa = /Device CA/i.test(name ?? '') || /(^|\/)device-ca\//.test(anchor.file ?? '')
     const what = `${anchor.label}${name ? `, "${name}"` : ''}`
+    // The usual mistake: DATA_DIR/device-ca/ca.crt, whose sibling tls/ca.crt is the right file.
+    const dataDir = /^(.*)[/\\]device-ca[/\\]ca\.crt$/.exec(anchor.file ?? '')?.[1]
+    const deviceCa = dataDir !== undefined || /Device CA/i.test(name ?? '')
+    const right = dataDir === undefined ? undefined : join(dataDir, 'tls', 'ca.crt')
+    const where = right ? `the server's CA is ${right}` : SERVER_CA
     return new UnavailableError(
-      `certificate not trusted: this CA (${what}) did not sign the server's certificate; ${SERVER_CA}${deviceCa ? ', not device-ca/ca.crt (that CA signs devices)' : ''}`,
-      {code: 'TLS_WRONG_CA', cause: error, details: error.details, suggestions: ['tether login --server URL --ca DATA_DIR/tls/ca.crt   (or --fingerprint with the SHA-256 the server prints)']},
+      `certificate not trusted: this CA (${what}) did not sign the server's certificate; ${where}${deviceCa ? ', not device-ca/ca.crt (that CA signs devices)' : ''}`,
+      {
+        code: 'TLS_WRONG_CA',
+        cause: error,
+        details: error.details,
+        suggestions: [right ? `tether login --server URL --ca ${right}` : 'tether login --server URL --ca DATA_DIR/tls/ca.crt   (or --fingerprint with the SHA-256 the server prints)'],
+      },
     )
   }
   if (anchor.fromEnv) {

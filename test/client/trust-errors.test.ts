@@ -50,10 +50,24 @@ describe('trust: what a wrong or missing trust anchor says (real TLS on loopback
     )
     assert.equal(
       error.message,
-      `certificate not trusted: this CA (--ca ${deviceCa}, "Tether Device CA") did not sign the server's certificate; the server's CA is tls/ca.crt in the server's data dir (DATA_DIR/tls/ca.crt; \`tether server start\` prints its path and fingerprint), not device-ca/ca.crt (that CA signs devices)`,
+      `certificate not trusted: this CA (--ca ${deviceCa}, "Tether Device CA") did not sign the server's certificate; the server's CA is ${join(dir, 'tls', 'ca.crt')}, not device-ca/ca.crt (that CA signs devices)`,
     )
+    assert.deepEqual(error.suggestions, [`tether login --server URL --ca ${join(dir, 'tls', 'ca.crt')}`])
     assert.equal(error.code, 'TLS_WRONG_CA')
     assert.equal(error.exitCode, ExitCode.UNAVAILABLE)
+  })
+
+  it('says where the server CA is when it cannot tell the data dir from the path', async () => {
+    await writeFile(join(dir, 'other.pem'), (await createCa('Tether Device CA')).certPem)
+    const target = await loginTarget({server: url, caFile: join(dir, 'other.pem'), store})
+    const error = explainUntrusted(
+      await login({server: target.server, trust: target.trust, username: 'alice', password: 'pw', prompter: noPrompts, store}).catch((e: unknown) => e),
+      target.anchor,
+    ) as TetherError
+    assert.equal(
+      error.message,
+      `certificate not trusted: this CA (--ca ${join(dir, 'other.pem')}, "Tether Device CA") did not sign the server's certificate; the server's CA is tls/ca.crt in the server's data dir (DATA_DIR/tls/ca.crt; \`tether server start\` prints its path and fingerprint), not device-ca/ca.crt (that CA signs devices)`,
+    )
   })
 
   it('says to set TETHER_CA or TETHER_FINGERPRINT when TETHER_TOKEN has no trust anchor', async () => {

@@ -106,7 +106,7 @@ for (const kind of DB_KINDS) {
       const r = expectExit(await tether('nobody', ['login', '--server', url, '--ca', deviceCa, '--username', 'admin', '--password-stdin'], PASSWORD), 7)
       assert.equal(
         r.stderr.split('\n')[0],
-        `Error: certificate not trusted: this CA (--ca ${deviceCa}, "Tether Device CA") did not sign the server's certificate; the server's CA is tls/ca.crt in the server's data dir (DATA_DIR/tls/ca.crt; \`tether server start\` prints its path and fingerprint), not device-ca/ca.crt (that CA signs devices)`,
+        `Error: certificate not trusted: this CA (--ca ${deviceCa}, "Tether Device CA") did not sign the server's certificate; the server's CA is ${caFile}, not device-ca/ca.crt (that CA signs devices)`,
       )
     })
 
