@@ -86,7 +86,8 @@ describe('logs pull progress bar', () => {
     // All within a few milliseconds: only the first update is drawn by the throttle.
     for (const done of [1_000_000, 2_000_000, 3_000_000]) bar.update(done)
     bar.stop()
-    const frames = drawn.split(/\r|\u001B\[\d*[GK]/).filter((f) => f.includes('%'))
+    // Frames are separated by carriage returns or cursor moves (ESC [ n G / ESC [ K).
+    const frames = drawn.split(new RegExp(`\\r|${String.fromCharCode(27)}\\[\\d*[GK]`)).filter((f) => f.includes('%'))
     assert.match(frames.at(-1) ?? '', /100% \| 3\.0\/3\.0 MB/)
   })
 })
