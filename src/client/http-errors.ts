@@ -1,8 +1,11 @@
 import {ErrorBody} from '../protocol/api/common.js'
+import {messageForField} from './field-errors.js'
 import {CHAIN_UNTRUSTED_CODES} from '../shared/tls-errors.js'
 import {
   AuthError,
   ConflictError,
+  errorCodeEntry,
+  ExitCode,
   ForbiddenError,
   NotFoundError,
   OperationFailedError,
@@ -24,10 +27,18 @@ export function errorFromResponse(status: number, body: unknown, headers: Header
 
   switch (status) {
     case 400:
-      return new UsageError(field ? `${field}: ${message}` : message, {code: code ?? 'USAGE', details})
+      return new UsageError(field ? messageForField(field, message) : message, {code: code ?? 'USAGE', details})
     case 401:
       if (code === 'MFA_REQUIRED') {
         return new AuthError('a TOTP code is required: pass --totp CODE (or run interactively)', {code: 'MFA_REQUIRED', details})
+      }
+      if (code === 'API_TOKEN_EXPIRED' || code === 'API_TOKEN_REVOKED') {
+        // Logging in does not renew a script's token: a new token does.
+        return new AuthError(`${message}: create a new one and set TETHER_TOKEN to it`, {
+          code,
+          details,
+          suggestions: ['tether tokens create --name NAME --permission PERMISSION --ttl 90d   (after `tether login`; the secret is shown once)'],
+        })
       }
       return new AuthError(`not authenticated: ${message}`, {details, suggestions: ['Run `tether login` (or set TETHER_TOKEN).']})
     case 403:
@@ -43,9 +54,13 @@ export function errorFromResponse(status: number, body: unknown, headers: Header
       const when = retry ? ` (retry after ${retry}s)` : ''
       return new RateLimitedError(`too many requests${when}: ${message}`, {details: {...details, ...(retry ? {retryAfter: retry} : {})}})
     }
-    default:
+    default: {
+      // A code from the one table keeps its exit code (410 TOKEN_EXPIRED is an auth failure).
+      const known = code === undefined ? undefined : errorCodeEntry(code)
+      if (status < 500 && known && known.exitCode !== ExitCode.INTERNAL) return new TetherError(message, {code, exitCode: known.exitCode, details})
       if (status >= 500) return new UnavailableError(`server error (HTTP ${status}): ${message}`, {details})
       return new OperationFailedError(`unexpected HTTP ${status}: ${message}`, {details})
+    }
   }
 }
 

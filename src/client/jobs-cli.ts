@@ -1,5 +1,6 @@
 import {ExitCode, type ExitCodeValue} from '../shared/errors.js'
 import {renderFields, renderTable} from '../shared/output.js'
+import type {TableView} from '../shared/table.js'
 import {waitForJob} from './job-waiter.js'
 import {JobsApi, type Job, type LogBundle} from './jobs-api.js'
 import {withApi} from './session.js'
@@ -28,15 +29,33 @@ export function waitForJobCli(api: JobsApi, job: Job, options: {timeoutMs: numbe
   })
 }
 
+/**
+ * Job kinds as the user names them everywhere (agent.json's acceptedJobKinds, --kind): the wire
+ * protocol's 'diagnostic' reads 'diagnostics'. The JSON output keeps the API's value.
+ */
+const KIND_LABELS: Record<Job['kind'], string> = {diagnostic: 'diagnostics', logs: 'logs'}
+export const JOB_KIND_NAMES = Object.values(KIND_LABELS)
+
+export function jobKindLabel(kind: Job['kind']): string {
+  return KIND_LABELS[kind] ?? kind
+}
+
+/** --kind diagnostics → the API's 'diagnostic'. */
+export function jobKindOf(label: string): Job['kind'] {
+  const found = Object.entries(KIND_LABELS).find(([, name]) => name === label)
+  return (found?.[0] ?? label) as Job['kind']
+}
+
 export function jobSubject(job: Job): string {
   if (job.kind === 'diagnostic') return String(job.params.name ?? '?')
   return job.params.since ? `logs since ${String(job.params.since)}` : 'logs'
 }
 
-export function jobsTable(jobs: Job[]): string {
+export function jobsTable(jobs: Job[], view: TableView = {}): string {
   return renderTable(
     ['Id', 'Device', 'Kind', 'What', 'Status', 'Requested by', 'Created'],
-    jobs.map((j) => [j.id, j.serial, j.kind, jobSubject(j), j.status, j.requestedBy, j.createdAt]),
+    jobs.map((j) => [j.id, j.serial, jobKindLabel(j.kind), jobSubject(j), j.status, j.requestedBy, j.createdAt]),
+    view,
   )
 }
 
@@ -46,7 +65,7 @@ export function jobFields(job: Job): string {
     ['Id', job.id],
     ['Device', job.serial],
     ['Customer', job.customer],
-    ['Kind', job.kind],
+    ['Kind', jobKindLabel(job.kind)],
     ['What', jobSubject(job)],
     ['Status', job.status],
     ['Requested by', job.requestedBy],
@@ -60,11 +79,11 @@ export function jobFields(job: Job): string {
   ])
 }
 
-export function bundlesTable(bundles: LogBundle[]): string {
+export function bundlesTable(bundles: LogBundle[], view: TableView = {}): string {
   return renderTable(
     ['Id', 'Device', 'Customer', 'Size', 'Region', 'Initiator', 'Requested by', 'Created'],
     bundles.map((b) => [b.id, b.serial, b.customer, humanBytes(b.size), b.region, b.initiator, dash(b.requestedBy), b.createdAt]),
-    {align: ['left', 'left', 'left', 'right']},
+    {align: ['left', 'left', 'left', 'right'], ...view},
   )
 }
 

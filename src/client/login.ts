@@ -31,7 +31,7 @@ export type LoginOutcome =
   | {status: 'logged-in'; server: string; username: string; role: string; mfaEnrolled: boolean; credentialStore: StoreKind; location: string}
   | {status: 'mfa-enrollment-required'; server: string; username: string; otpauthUri: string; secret: string}
   /** Enrolment confirmed without a terminal: log in again with the next code. */
-  | {status: 'mfa-enabled'; server: string; username: string}
+  | {status: 'mfa-enabled'; server: string; username: string; mfaEnrolled: true}
 
 /**
  * Logs in, handling both MFA cases: a code is required (ask, retry once), and MFA must first
@@ -44,6 +44,7 @@ export async function login(input: LoginInput): Promise<LoginOutcome> {
   const password = input.password ?? (prompter.interactive ? await prompter.password() : missing('--password-stdin'))
   const client = new ApiClient({server: input.server, trust: input.trust, dispatcher: input.dispatcher})
   const api = new AdminApi(client)
+  const store = input.store ?? new CredentialStore()
   try {
     let totp = input.totp
     let pair: TokenPair
@@ -68,12 +69,18 @@ export async function login(input: LoginInput): Promise<LoginOutcome> {
       await api.confirmMfa(pair.accessToken, totp)
       mfaEnrolled = true
       // Servers refuse a code twice (replay protection): the new login needs the next code.
-      if (!prompter.interactive) return {status: 'mfa-enabled', server: client.server, username}
+      if (!prompter.interactive) {
+        // The next run logs in with the next code and reports mfaEnrolled: true then.
+        await store.mfaEnrolment(client.server, username, true)
+        return {status: 'mfa-enabled', server: client.server, username, mfaEnrolled: true}
+      }
       const next = await prompter.code('MFA is on. Wait for the NEXT code and enter it')
       pair = await attempt(api, {username, password, totp: next})
     }
 
-    const where = await (input.store ?? new CredentialStore()).save({
+    // A login right after a scripted enrolment (previous run) reports it too.
+    if (await store.mfaEnrolment(client.server, pair.user.username, false)) mfaEnrolled = true
+    const where = await store.save({
       server: client.server,
       username: pair.user.username,
       ca: input.trust.ca,

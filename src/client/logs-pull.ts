@@ -112,22 +112,35 @@ const datasync = promisify(fdatasync)
 /** A cli-progress bar on stderr when it is a terminal; nothing otherwise (scripts, cron). */
 export async function terminalProgress(label: string): Promise<PullProgress | undefined> {
   if (!process.stderr.isTTY) return undefined
+  return progressBar(label, process.stderr)
+}
+
+/** The bar itself, drawn on `stream` (redrawn at most every 100 ms). */
+export async function progressBar(label: string, stream: NodeJS.WritableStream): Promise<PullProgress> {
   const {SingleBar, Presets} = await import('cli-progress')
   const bar = new SingleBar(
-    {stream: process.stderr, format: `${label} [{bar}] {percentage}% | {value_mb}/{total_mb} MB | {speed} MB/s`, hideCursor: true, clearOnComplete: false},
+    {stream, format: `${label} [{bar}] {percentage}% | {value_mb}/{total_mb} MB | {speed} MB/s`, hideCursor: true, clearOnComplete: false},
     Presets.shades_classic,
   )
   const t0 = performance.now()
   const mb = (n: number) => (n / 1e6).toFixed(1)
   let lastDraw = 0
+  let latest = 0
+  const draw = (done: number): void => bar.update(done, {value_mb: mb(done), speed: (done / 1e6 / Math.max(0.001, (performance.now() - t0) / 1000)).toFixed(1)})
   return {
     start: (total) => bar.start(total, 0, {value_mb: mb(0), total_mb: mb(total), speed: '0'}),
     update: (done) => {
+      latest = done
       const now = performance.now()
       if (now - lastDraw < 100) return
       lastDraw = now
-      bar.update(done, {value_mb: mb(done), speed: (done / 1e6 / Math.max(0.001, (now - t0) / 1000)).toFixed(1)})
+      draw(done)
     },
-    stop: () => bar.stop(),
+    // The last chunks usually fall inside the 100 ms throttle: draw the final count before
+    // stopping, so a complete download ends at 100% (a broken one at what arrived).
+    stop: () => {
+      draw(latest)
+      bar.stop()
+    },
   }
 }

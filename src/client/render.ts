@@ -1,13 +1,15 @@
 import {renderFields, renderTable} from '../shared/output.js'
+import type {TableView} from '../shared/table.js'
 import type {ApiToken, Customer, Device, Site, User} from './admin-api.js'
 import {scopeText} from './cli-input.js'
 
 const dash = (v: string | null | undefined): string => v ?? '-'
 
-export function usersTable(users: User[]): string {
+export function usersTable(users: User[], view: TableView = {}): string {
   return renderTable(
     ['Username', 'Role', 'Scope', 'MFA', 'Status'],
     users.map((u) => [u.username, u.role, scopeText(u.scope), u.mfaEnabled ? 'on' : 'off', u.disabled ? 'disabled' : 'active']),
+    view,
   )
 }
 
@@ -24,29 +26,31 @@ export function userFields(u: User): string {
   ])
 }
 
-export function tokensTable(tokens: ApiToken[]): string {
+export function tokensTable(tokens: ApiToken[], view: TableView = {}): string {
   return renderTable(
     ['ID', 'Name', 'User', 'Permissions', 'Expires', 'Last used', 'Status'],
     tokens.map((t) => [t.id, t.name, t.username, t.permissions.join(' '), t.expiresAt, dash(t.lastUsedAt), t.revokedAt ? 'revoked' : 'active']),
+    view,
   )
 }
 
-export function customersTable(customers: Customer[]): string {
-  return renderTable(['ID', 'Name', 'Created'], customers.map((c) => [c.id, c.name, c.createdAt]))
+export function customersTable(customers: Customer[], view: TableView = {}): string {
+  return renderTable(['ID', 'Name', 'Created'], customers.map((c) => [c.id, c.name, c.createdAt]), view)
 }
 
-export function sitesTable(sites: Site[]): string {
-  return renderTable(['ID', 'Customer', 'Name', 'Created'], sites.map((s) => [s.id, s.customer, s.name, s.createdAt]))
+export function sitesTable(sites: Site[], view: TableView = {}): string {
+  return renderTable(['ID', 'Customer', 'Name', 'Created'], sites.map((s) => [s.id, s.customer, s.name, s.createdAt]), view)
 }
 
 export function labelsText(labels: Record<string, string>): string {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(' ') || '-'
 }
 
-export function devicesTable(devices: Device[]): string {
+export function devicesTable(devices: Device[], view: TableView = {}): string {
   return renderTable(
     ['Serial', 'Model', 'Customer', 'Site', 'State', 'Last seen', 'Labels'],
     devices.map((d) => [d.serial, d.model, d.customer, dash(d.site), deviceState(d), dash(d.lastSeenAt), labelsText(d.labels)]),
+    view,
   )
 }
 

@@ -5,6 +5,7 @@ import {AuthError, UsageError} from '../shared/errors.js'
 import {AdminApi} from './admin-api.js'
 import {ApiClient, normalizeServerUrl} from './api-client.js'
 import {withFileLock} from './file-lock.js'
+import {type AnchorSource, explainUntrusted} from './trust-errors.js'
 import {fetchPinnedCertificate, normalizeFingerprint, readCaFile, type Trust} from './trust.js'
 
 /** The credentials a command runs with, and where they came from (shown by whoami). */
@@ -89,6 +90,8 @@ export async function withApi<T>(fn: (api: AdminApi, session: ActiveSession) => 
   const {api, session} = await openApi(options)
   try {
     return await fn(api, session)
+  } catch (error) {
+    throw explainUntrusted(error, anchorOf(session, options.env ?? process.env))
   } finally {
     await api.client.close()
   }
@@ -110,6 +113,13 @@ async function trustFromEnv(env: NodeJS.ProcessEnv): Promise<Trust | undefined> 
   const server = env.TETHER_SERVER
   if (env.TETHER_FINGERPRINT && !server) throw new UsageError('TETHER_FINGERPRINT needs TETHER_SERVER')
   return resolveTrust(server ? normalizeServerUrl(server, 'TETHER_SERVER') : '', {caFile: env.TETHER_CA, fingerprint: env.TETHER_FINGERPRINT}, {ca: 'TETHER_CA', fingerprint: 'TETHER_FINGERPRINT'})
+}
+
+/** Where the session's trust anchor came from, for the "certificate not trusted" message. */
+function anchorOf(session: ActiveSession, env: NodeJS.ProcessEnv): AnchorSource {
+  if (env.TETHER_CA) return {label: `TETHER_CA=${env.TETHER_CA}`, pem: session.trust.ca, file: env.TETHER_CA}
+  if (env.TETHER_FINGERPRINT) return {label: 'TETHER_FINGERPRINT', pem: session.trust.ca}
+  return {label: 'the CA saved at login', pem: session.trust.ca, fromEnv: session.source === 'env'}
 }
 
 function notLoggedIn(server?: string): AuthError {

@@ -5,22 +5,25 @@ import {ExitCode} from '../shared/errors.js'
 export type LoginResult =
   | {status: 'logged-in'; server: string; username: string; role: string; mfaEnrolled: boolean; credentialStore: 'keychain' | 'file'; location: string}
   | {status: 'mfa-enrollment-required'; server: string; username: string; otpauthUri: string; secret: string}
-  | {status: 'mfa-enabled'; server: string; username: string}
+  | {status: 'mfa-enabled'; server: string; username: string; mfaEnrolled: true}
 
 export default class Login extends TetherCommand {
   static override description = `Log in to a Tether support center and store the session.
 
-The session goes to the OS keychain when a Secret Service is available, else to a 0600 file in the config directory (TETHER_CREDENTIAL_STORE=file|keychain forces one). Trust the server with --ca (the CA file from \`tether server init\`) or --fingerprint (SHA-256 of the server's CA or leaf certificate); without either, the system trust store is used. Verification is never turned off.
+The session goes to the OS keychain when a Secret Service is available, else to a 0600 file in the config directory (TETHER_CREDENTIAL_STORE=file|keychain forces one). Trust the server with --ca (DATA_DIR/tls/ca.crt, the file \`tether server start\` names) or --fingerprint (SHA-256 of the server's CA or leaf certificate); without either, the anchor saved at the last login to that server, else the system trust store. Verification is never turned off.
+
+Without --server, the last server logged in to is used again (also after logout); on a terminal with none, the server is asked for.
 
 Accounts that must use MFA but have none yet are enrolled here: on a terminal you scan a QR code and type two codes; in scripts the first run prints the otpauth URI (exit 3), a rerun with --totp CODE confirms it (exit 3: MFA enabled), and a third run with the next code logs in.`
   static override examples = [
+    '<%= config.bin %> login',
     '<%= config.bin %> login --server https://support.example.org:8443 --ca server-ca.pem',
     '<%= config.bin %> login --server https://10.0.0.5:8443 --fingerprint 3A:7F:…:C2 --username alice',
     'cat pw.txt | <%= config.bin %> login --server https://127.0.0.1:8443 --ca ca.pem --username admin --password-stdin --totp 123456',
   ]
   static override enableJsonFlag = true
   static override flags = {
-    server: Flags.string({description: 'Server URL, e.g. https://support.example.org:8443.', required: true, env: 'TETHER_SERVER'}),
+    server: Flags.string({description: 'Server URL, e.g. https://support.example.org:8443. Default: the last server logged in to.', env: 'TETHER_SERVER'}),
     ca: Flags.string({description: 'PEM file of the server CA to trust.', exclusive: ['fingerprint']}),
     fingerprint: Flags.string({description: 'SHA-256 fingerprint of the server CA or leaf certificate to pin.', exclusive: ['ca']}),
     username: Flags.string({char: 'u', description: 'Username (asked on a terminal when missing).'}),
@@ -32,18 +35,20 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
     const {flags} = await this.parse(Login)
     const {login} = await import('../client/login.js')
     const {terminalPrompter} = await import('../client/prompter.js')
-    const {normalizeServerUrl} = await import('../client/api-client.js')
-    const {resolveTrust} = await import('../client/session.js')
+    const {loginTarget} = await import('../client/login-target.js')
+    const {explainUntrusted} = await import('../client/trust-errors.js')
     const {readStdinSecret} = await import('../client/cli-input.js')
 
-    const server = normalizeServerUrl(flags.server)
-    const trust = (await resolveTrust(server, {caFile: flags.ca, fingerprint: flags.fingerprint})) ?? {}
-    const password = flags['password-stdin'] ? await readStdinSecret() : undefined
     const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags['password-stdin'] && !this.jsonEnabled()
+    const ask = async (): Promise<string> => (await import('@inquirer/prompts')).input({message: 'Server URL (https://HOST:8443)', required: true})
+    const {server, trust, anchor} = await loginTarget({server: flags.server, caFile: flags.ca, fingerprint: flags.fingerprint, ask: interactive ? ask : undefined})
+    const password = flags['password-stdin'] ? await readStdinSecret() : undefined
     const quiet = this.jsonEnabled()
     const prompter = terminalPrompter({interactive, write: (text) => (quiet ? undefined : this.log(text))})
 
-    const result = await login({server, trust, username: flags.username, password, totp: flags.totp?.trim(), prompter})
+    const result = await login({server, trust, username: flags.username, password, totp: flags.totp?.trim(), prompter}).catch((error: unknown) => {
+      throw explainUntrusted(error, anchor)
+    })
     if (result.status === 'mfa-enrollment-required') {
       throw new ResultWithExitCode(`MFA enrollment required: add the URI to an authenticator app, then rerun with --totp CODE`, result, ExitCode.AUTH, 'MFA_ENROLLMENT_REQUIRED')
     }

@@ -9,7 +9,7 @@ export const dataDirFlag = Flags.string({
 })
 
 export const hostnameFlag = Flags.string({
-  description: 'DNS name or IP address for the server certificate (repeatable). Default: localhost, 127.0.0.1, ::1. (server start: used only when it initialises a fresh data dir.)',
+  description: 'DNS name or IP address for the server certificate (repeatable). Default: localhost, 127.0.0.1, ::1, and when listening on all addresses (the default 0.0.0.0) also this machine\'s hostname and interface addresses. (server start: used only when it initialises a fresh data dir.)',
   multiple: true,
   helpValue: 'NAME',
 })

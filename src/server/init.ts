@@ -13,10 +13,10 @@ import {generateCheckpointKeyPem} from '../shared/checkpoint-signature.js'
 import {assertPasswordStrength} from './auth/passwords.js'
 import {createFirstAdmin} from './init-admin.js'
 import {createCa, issueServerCert, loadCa} from './pki/ca.js'
+import {defaultHostnames} from './pki/hostnames.js'
 import {loadOperatorCert, type OperatorCertFiles} from './pki/operator-cert.js'
 import {fingerprintOf} from '../shared/x509.js'
 
-export const DEFAULT_HOSTNAMES = ['localhost', '127.0.0.1', '::1']
 
 export interface InitOptions {
   dataDir: string
@@ -67,15 +67,15 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       suggestions: ['Use it with `tether server start`, or pass --force to replace it (its CA, keys and SQLite database are deleted).'],
     })
   }
-  const hostnames = unique(options.hostnames?.length ? options.hostnames : DEFAULT_HOSTNAMES)
   const username = options.adminUsername ?? 'admin'
   if (!/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$/.test(username)) throw new UsageError(`--admin-username: "${username}" is not a valid username`)
   // Before any key is generated: a weak password should fail fast.
   if (options.adminPassword !== undefined) assertPasswordStrength(options.adminPassword, '--admin-password-file', username)
 
   const config: ServerConfig = defaultServerConfig(dataDir)
-  config.hostnames = hostnames
   if (options.host !== undefined) config.host = options.host
+  const hostnames = unique(options.hostnames?.length ? options.hostnames : defaultHostnames(config.host))
+  config.hostnames = hostnames
   if (options.port !== undefined) config.port = options.port
   if (options.database) config.database = isDatabaseUrl(options.database) ? options.database : resolve(options.database.replace(/^sqlite:/, ''))
   if (options.tls && !options.tls.caFile) config.tls.caFile = join(dataDir, 'tls', 'ca.crt')

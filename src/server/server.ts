@@ -1,6 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 import {UnavailableError, UsageError} from '../shared/errors.js'
 import {buildApp} from './app.js'
+import {prettyLogStream} from './pretty-log.js'
 import type {ServerConfig} from './config.js'
 import {defaultDataDir, isDatabaseUrl, readServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
@@ -18,6 +19,8 @@ export interface StartOptions {
   database?: string
   rateLimitPerMinute?: number
   logLevel?: LogLevel
+  /** Readable log lines (a terminal) instead of pino's JSON lines. */
+  prettyLogs?: boolean
   /** Certificate names when a fresh data dir is initialised on the way. */
   hostnames?: string[]
   /** How long SIGTERM waits for open requests before cutting connections. */
@@ -88,7 +91,7 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
       database: opened,
       fastify: {
         https,
-        logger: {level: options.logLevel ?? 'info'},
+        logger: {level: options.logLevel ?? 'info', ...(options.prettyLogs ? {stream: prettyLogStream()} : {})},
         requestTimeout: config.limits.requestTimeoutMs,
         // Above the 60 s idle timeout of common load balancers, so the proxy closes first.
         keepAliveTimeout: 65_000,

@@ -19,6 +19,10 @@ const Settings = z.object({
   servers: z
     .record(z.string(), z.object({username: z.string(), ca: z.string().optional(), fingerprint: z.string().optional(), store: z.enum(['keychain', 'file'])}))
     .default({}),
+  /** The last server logged in to and its trust anchor: kept after logout, so `tether login` alone reuses it. */
+  lastServer: z.object({server: z.string(), ca: z.string().optional(), fingerprint: z.string().optional()}).optional(),
+  /** "SERVER USERNAME" whose MFA enrolment was confirmed by the previous run and whose login has not happened yet. */
+  mfaEnrolled: z.string().optional(),
 })
 export type Settings = z.infer<typeof Settings>
 
@@ -92,6 +96,7 @@ export class CredentialStore {
     const settings = await this.settings()
     if (options.makeCurrent !== false || !settings.currentServer) settings.currentServer = session.server
     settings.servers[session.server] = {username: session.username, ca: session.ca, fingerprint: session.fingerprint, store: backend.kind}
+    if (options.makeCurrent !== false) settings.lastServer = {server: session.server, ca: session.ca, fingerprint: session.fingerprint}
     await this.writeSettings(settings)
     return {store: backend.kind, location: backend.location}
   }
@@ -131,6 +136,21 @@ export class CredentialStore {
     if (settings.currentServer === server) delete settings.currentServer
     await this.writeSettings(settings)
     return {removed}
+  }
+
+  /**
+   * Notes (enrolled: true) or consumes (enrolled: false) that a user's MFA enrolment was just
+   * confirmed: a script enrols in two runs and logs in with a third, which then reports it.
+   */
+  async mfaEnrolment(server: string, username: string, enrolled: boolean): Promise<boolean> {
+    const settings = await this.settings()
+    const key = `${server} ${username}`
+    const was = settings.mfaEnrolled === key
+    if (enrolled) settings.mfaEnrolled = key
+    else if (was) delete settings.mfaEnrolled
+    else return false
+    await this.writeSettings(settings)
+    return was
   }
 
   private keychainBackend(): Promise<KeychainSessionBackend | Error> {

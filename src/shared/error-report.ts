@@ -44,12 +44,8 @@ export function reportFor(error: unknown): ErrorReport {
   if (e && typeof e === 'object' && e.oclif && typeof e.oclif.exit === 'number') {
     // oclif's own parse errors (unknown flag, missing arg, bad option value) carry exit 2.
     const exit = e.oclif.exit
-    return {
-      code: exit === ExitCode.USAGE ? 'USAGE' : 'FAILED',
-      exitCode: exit,
-      message: stripAnsi(e.message),
-      suggestions: [],
-    }
+    const {message, suggestions} = oclifMessage(stripAnsi(e.message))
+    return {code: exit === ExitCode.USAGE ? 'USAGE' : 'FAILED', exitCode: exit, message, suggestions}
   }
 
   if (e && typeof e.code === 'string' && SYSTEM_ERRORS[e.code]) {
@@ -70,6 +66,34 @@ export function debugEnabled(argv: readonly string[] = process.argv): boolean {
   if (argv.includes('--debug')) return true
   const debug = process.env.DEBUG ?? ''
   return debug.split(',').some((d) => d.trim() === '*' || d.trim().startsWith('tether'))
+}
+
+/**
+ * oclif's parse errors in our one-line form: without its "The following errors occurred:" header,
+ * one problem per clause (a pair of exclusive flags said once), "See more help" as a hint.
+ */
+export function oclifMessage(text: string): {message: string; suggestions: string[]} {
+  const suggestions: string[] = []
+  const seenPairs = new Set<string>()
+  const problems: string[] = []
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    if (!line || /^The following errors? occurred:?$/i.test(line)) continue
+    if (/^See more help with --help$/i.test(line)) {
+      suggestions.push('See more help with --help.')
+      continue
+    }
+    const pair = /^(--[\w-]+)(?:=.*)? cannot also be provided when using (--[\w-]+)$/.exec(line)
+    if (pair) {
+      const key = [pair[1], pair[2]].sort().join(' ')
+      if (seenPairs.has(key)) continue
+      seenPairs.add(key)
+      problems.push(`${pair[1]} and ${pair[2]} cannot be used together`)
+      continue
+    }
+    problems.push(line)
+  }
+  return {message: problems.join('; ') || text.trim(), suggestions}
 }
 
 // oclif messages may carry colour codes even when we print without colour.

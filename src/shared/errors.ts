@@ -28,6 +28,84 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 
+interface CodeEntry {
+  /** The HTTP status the server answers with this code (also the status a client maps back). */
+  status: number
+  /** The CLI's exit code for it (README "Exit codes"). */
+  exitCode: ExitCodeValue
+}
+
+/**
+ * Every error code, its HTTP status and its exit code, declared together once (fastify's
+ * lib/errors.js is the model). The server's error handler answers with `status`; a code missing
+ * here is a bug, answered 500 and logged, never a silent 400 (test/shared/errors.test.ts scans
+ * src/ for codes that are not here). Client-only codes carry the status they stand for.
+ */
+export const ERROR_CODES = {
+  FAILED: {status: 500, exitCode: ExitCode.FAILED},
+  USAGE: {status: 400, exitCode: ExitCode.USAGE},
+  WEAK_PASSWORD: {status: 400, exitCode: ExitCode.USAGE},
+  TOO_LARGE: {status: 413, exitCode: ExitCode.USAGE},
+  AUTH: {status: 401, exitCode: ExitCode.AUTH},
+  MFA_REQUIRED: {status: 401, exitCode: ExitCode.AUTH},
+  // An API token past its expiry or revoked: a new token is needed, not a login.
+  API_TOKEN_EXPIRED: {status: 401, exitCode: ExitCode.AUTH},
+  API_TOKEN_REVOKED: {status: 401, exitCode: ExitCode.AUTH},
+  // Client side: no stored session, or the refresh token no longer works.
+  NOT_LOGGED_IN: {status: 401, exitCode: ExitCode.AUTH},
+  SESSION_EXPIRED: {status: 401, exitCode: ExitCode.AUTH},
+  // `tether login` without a terminal: enrol MFA, then confirm it, in separate runs.
+  MFA_ENROLLMENT_REQUIRED: {status: 403, exitCode: ExitCode.AUTH},
+  MFA_ENABLED: {status: 401, exitCode: ExitCode.AUTH},
+  LOCKED: {status: 423, exitCode: ExitCode.AUTH},
+  // Enrollment tokens (src/server/enrollment, src/agent/enroll.ts).
+  TOKEN_EXPIRED: {status: 410, exitCode: ExitCode.AUTH},
+  ENROLL_TOKEN_INVALID: {status: 401, exitCode: ExitCode.AUTH},
+  ENROLL_TOKEN_EXPIRED: {status: 410, exitCode: ExitCode.AUTH},
+  FORBIDDEN: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  NOT_FOUND: {status: 404, exitCode: ExitCode.NOT_FOUND},
+  CONFLICT: {status: 409, exitCode: ExitCode.CONFLICT},
+  // The device agent (routes/agent.ts, sessions.ts).
+  REFUSED_BY_DEVICE: {status: 409, exitCode: ExitCode.FAILED},
+  PORT_NOT_ALLOWED: {status: 409, exitCode: ExitCode.FAILED},
+  // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).
+  JOB_FINAL: {status: 409, exitCode: ExitCode.CONFLICT},
+  JOB_FAILED: {status: 500, exitCode: ExitCode.FAILED},
+  OFFSET_MISMATCH: {status: 409, exitCode: ExitCode.CONFLICT},
+  UPLOAD_BUSY: {status: 409, exitCode: ExitCode.CONFLICT},
+  UPLOAD_COMPLETE: {status: 409, exitCode: ExitCode.CONFLICT},
+  CHECKSUM_MISMATCH: {status: 422, exitCode: ExitCode.FAILED},
+  BUNDLE_TAMPERED: {status: 500, exitCode: ExitCode.FAILED},
+  KEY_UNAVAILABLE: {status: 500, exitCode: ExitCode.FAILED},
+  // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
+  MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
+  NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},
+  // Checks whose result is printed with a non-zero exit (audit verify, agent audit/status).
+  AUDIT_CHAIN_BROKEN: {status: 500, exitCode: ExitCode.FAILED},
+  NOT_CONNECTED: {status: 503, exitCode: ExitCode.FAILED},
+  PENDING: {status: 202, exitCode: ExitCode.PENDING},
+  DEVICE_OFFLINE: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  DEVICE_BUSY: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  DEVICE_TIMEOUT: {status: 504, exitCode: ExitCode.UNAVAILABLE},
+  UNAVAILABLE: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  // The audit trail could not record a change, so the change was rolled back (audit/chain.ts).
+  AUDIT_UNAVAILABLE: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  // Client side: the server's certificate or answer is not what it must be.
+  TLS_PIN_MISMATCH: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  TLS_WRONG_CA: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  PROTOCOL: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  NOT_JSON: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  RATE_LIMITED: {status: 429, exitCode: ExitCode.RATE_LIMITED},
+  INTERNAL: {status: 500, exitCode: ExitCode.INTERNAL},
+} as const satisfies Record<string, CodeEntry>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** The table's entry for a code, or undefined for a code nobody declared (a bug). */
+export function errorCodeEntry(code: string): CodeEntry | undefined {
+  return Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined
+}
+
 export interface TetherErrorOptions {
   code?: string
   exitCode?: ExitCodeValue
@@ -47,7 +125,7 @@ export class TetherError extends Error {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
     this.code = options.code ?? 'FAILED'
-    this.exitCode = options.exitCode ?? ExitCode.FAILED
+    this.exitCode = options.exitCode ?? errorCodeEntry(this.code)?.exitCode ?? ExitCode.FAILED
     this.suggestions = options.suggestions ?? []
     this.details = options.details
   }

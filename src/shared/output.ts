@@ -1,5 +1,4 @@
 import {styleText} from 'node:util'
-import Table from 'cli-table3'
 
 type Style = Parameters<typeof styleText>[0]
 
@@ -15,24 +14,9 @@ export function paint(style: Style, text: string, stream: NodeJS.WriteStream = p
   return colorEnabled(stream) ? styleText(style, text) : text
 }
 
-export interface TableOptions {
-  /** Column alignment, one entry per column. */
-  align?: Array<'left' | 'right' | 'center'>
-}
-
-/** A cli-table3 table with no colour codes unless the terminal wants them. */
-export function renderTable(head: string[], rows: Array<Array<string | number>>, options: TableOptions = {}): string {
-  const color = colorEnabled()
-  const table = new Table({
-    head: color ? head.map((h) => styleText('bold', h)) : head,
-    style: {head: [], border: [], compact: true},
-    // cli-table3 reads colAligns[x]: an explicit undefined would replace its [] default.
-    ...(options.align ? {colAligns: options.align} : {}),
-    wordWrap: true,
-  })
-  for (const row of rows) table.push(row.map((cell) => String(cell)))
-  return table.toString()
-}
+// Tables have their own module (width fitting, --columns/--csv/--no-header); re-exported for the
+// commands that import them from here.
+export {renderTable, type TableOptions} from './table.js'
 
 /** Plain "key: value" lines for `show` commands. */
 export function renderFields(fields: Array<[string, string | number | boolean | null | undefined]>): string {

@@ -81,7 +81,7 @@ describe('ApiClient (MockAgent)', () => {
 
   it('maps a 400 to UsageError naming the field', async () => {
     agent.get(ORIGIN).intercept({path: `${P}/customers`, method: 'POST'}).reply(400, {error: {code: 'VALIDATION', message: 'too long', field: 'body.name'}}, json)
-    const error = await rejects(api.createCustomer({id: 'acme', name: 'x'}), ExitCode.USAGE, /body\.name: too long/)
+    const error = await rejects(api.createCustomer({id: 'acme', name: 'x'}), ExitCode.USAGE, /^--name: too long$/)
     assert.equal(error.details?.field, 'body.name')
   })
 

@@ -112,7 +112,15 @@ describe('login flow (MockAgent)', () => {
     pool.intercept({path: `${P}/auth/login`, method: 'POST'}).reply(200, pair(2, true), json)
     pool.intercept({path: `${P}/me/mfa/confirm`, method: 'POST', body: body({code: '333333'})}).reply(204, '')
     const second = await login({server: ORIGIN, trust: {}, username: 'alice', password: 'pw', totp: '333333', prompter: prompter(false), store, dispatcher: agent})
-    assert.deepEqual(second, {status: 'mfa-enabled', server: ORIGIN, username: 'alice'})
+    assert.deepEqual(second, {status: 'mfa-enabled', server: ORIGIN, username: 'alice', mfaEnrolled: true})
+
+    // The third run, with the next code, is the login right after the enrolment: it says so, once.
+    pool.intercept({path: `${P}/auth/login`, method: 'POST', body: body({username: 'alice', password: 'pw', totp: '444444'})}).reply(200, pair(3), json)
+    const third = await login({server: ORIGIN, trust: {}, username: 'alice', password: 'pw', totp: '444444', prompter: prompter(false), store, dispatcher: agent})
+    assert.equal(third.status === 'logged-in' && third.mfaEnrolled, true)
+    pool.intercept({path: `${P}/auth/login`, method: 'POST'}).reply(200, pair(4), json)
+    const fourth = await login({server: ORIGIN, trust: {}, username: 'alice', password: 'pw', totp: '555555', prompter: prompter(false), store, dispatcher: agent})
+    assert.equal(fourth.status === 'logged-in' && fourth.mfaEnrolled, false)
   })
 
   it('logout revokes the refresh token and forgets the session', async () => {

@@ -55,10 +55,13 @@ for (const kind of DB_KINDS) {
       const first = json<{status: string; otpauthUri: string}>(expectExit(await tether(who, base, password), 3))
       assert.equal(first.status, 'mfa-enrollment-required')
       assert.match(first.otpauthUri, /^otpauth:\/\/totp\//)
-      const second = json<{status: string}>(expectExit(await tether(who, [...base, '--totp', totp(first.otpauthUri)], password), 3))
+      const second = json<{status: string; mfaEnrolled: boolean}>(expectExit(await tether(who, [...base, '--totp', totp(first.otpauthUri)], password), 3))
       assert.equal(second.status, 'mfa-enabled')
+      assert.equal(second.mfaEnrolled, true)
       const third = json(expectExit(await tether(who, [...base, '--totp', totp(first.otpauthUri, 1)], password), 0))
       assert.equal(third.status, 'logged-in')
+      // The login right after the enrolment says so.
+      assert.equal(third.mfaEnrolled, true)
       return third
     }
 
@@ -96,6 +99,15 @@ for (const kind of DB_KINDS) {
       const r = expectExit(await tether('nobody', ['login', '--server', url, '--username', 'admin', '--password-stdin'], PASSWORD), 7)
       assert.match(r.stderr, /certificate not trusted: pass --ca or --fingerprint/)
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    })
+
+    it('names the device CA as the wrong --ca file and tls/ca.crt as the right one', async () => {
+      const deviceCa = join(dir, 'data', 'device-ca', 'ca.crt')
+      const r = expectExit(await tether('nobody', ['login', '--server', url, '--ca', deviceCa, '--username', 'admin', '--password-stdin'], PASSWORD), 7)
+      assert.equal(
+        r.stderr.split('\n')[0],
+        `Error: certificate not trusted: this CA (--ca ${deviceCa}, "Tether Device CA") did not sign the server's certificate; the server's CA is ${caFile}, not device-ca/ca.crt (that CA signs devices)`,
+      )
     })
 
     it('refuses a wrong password with exit 3', async () => {
@@ -146,6 +158,21 @@ for (const kind of DB_KINDS) {
       assert.match(table.stdout, /SN-1/)
       assert.doesNotMatch(table.stdout, /SN-2/)
       expectExit(await tether('admin', ['devices', 'show', 'NOPE']), 5)
+      // An API field is named as the flag, once, with the command that fixes it.
+      const noSite = expectExit(await tether('admin', ['devices', 'add', '--serial', 'SN-3', '--model', 'X200', '--customer', 'st-mary', '--site', 'icu']), 2)
+      assert.equal(noSite.stderr.split('\n')[0], 'Error: --site: customer st-mary has no site "icu"; add it with tether sites add icu --customer st-mary')
+    })
+
+    it('list commands take --columns, --csv and --no-header, and fit the terminal width', async () => {
+      const csv = expectExit(await tether('admin', ['customers', 'list', '--columns', 'name,id', '--csv']), 0)
+      assert.equal(csv.stdout, 'Name,ID\nAcme Labs,acme\nSt. Mary\'s,st-mary\n')
+      const bare = expectExit(await tether('admin', ['customers', 'list', '--columns', 'id', '--csv', '--no-header']), 0)
+      assert.equal(bare.stdout, 'acme\nst-mary\n')
+      const bad = expectExit(await tether('admin', ['customers', 'list', '--columns', 'id,colour']), 2)
+      assert.equal(bad.stderr.split('\n')[0], 'Error: --columns: no column "colour" (columns: id, name, created)')
+      const narrow = expectExit(await tether('admin', ['customers', 'list'], undefined, {COLUMNS: '30'}), 0)
+      for (const line of narrow.stdout.trimEnd().split('\n')) assert.ok(line.length <= 30, `${line.length} > 30: ${line}`)
+      assert.match(narrow.stdout, /acme/)
     })
 
     it('creates a scoped engineer who logs in, makes a token, and the token works as TETHER_TOKEN', async () => {
@@ -176,10 +203,19 @@ for (const kind of DB_KINDS) {
       // The fingerprint works in place of the CA file.
       const pinned = {TETHER_TOKEN: token.token, TETHER_SERVER: url, TETHER_FINGERPRINT: caFingerprint}
       expectExit(await tether('script', ['devices', 'list'], undefined, pinned), 0)
+      // Without TETHER_CA or TETHER_FINGERPRINT a script is told which one to set.
+      const anchorless = expectExit(await tether('script', ['devices', 'list'], undefined, {TETHER_TOKEN: token.token, TETHER_SERVER: url}), 7)
+      assert.equal(
+        anchorless.stderr.split('\n')[0],
+        "Error: certificate not trusted: TETHER_TOKEN is set but no trust anchor is: set TETHER_CA to the server's CA file or TETHER_FINGERPRINT to its SHA-256 fingerprint",
+      )
 
       const tokens = json<{tokens: Array<{id: string}>}>(expectExit(await tether('eng1', ['tokens', 'list', '--json']), 0))
       expectExit(await tether('eng1', ['tokens', 'revoke', tokens.tokens[0].id]), 0)
-      expectExit(await tether('script', ['devices', 'list'], undefined, env), 3)
+      const revoked = expectExit(await tether('script', ['devices', 'list'], undefined, env), 3)
+      // A dead token needs a new token, not a login.
+      assert.equal(revoked.stderr.split('\n')[0], 'Error: API token was revoked: create a new one and set TETHER_TOKEN to it')
+      assert.match(revoked.stderr, /→ tether tokens create --name NAME/)
     })
 
     it('changes role and scope, disables and enables users', async () => {
@@ -263,6 +299,10 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(after.sessions, {})
       // The old refresh token no longer works on the server.
       assert.equal(await fetchRefresh(url, caFile, session.refreshToken), 'SESSION_EXPIRED')
+      // `tether login` with no --server and no --ca reuses both: the server answers (a wrong
+      // password, exit 3), so the saved CA was trusted (an untrusted server would be exit 7).
+      const again = expectExit(await tether('admin', ['login', '--username', 'admin', '--password-stdin'], 'wrong-password'), 3)
+      assert.match(again.stderr, /^Error: login failed: /)
     })
   })
 }

@@ -1,7 +1,7 @@
 import {strict as assert} from 'node:assert'
 import {X509Certificate} from 'node:crypto'
 import {mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {verifyPassword} from '../../src/server/auth/passwords.js'
 import {readServerConfig} from '../../src/server/config-store.js'
@@ -9,6 +9,7 @@ import {openDatabase} from '../../src/server/db/connect.js'
 import {initDataDir} from '../../src/server/init.js'
 import {checkpointSigner} from '../../src/shared/checkpoint-signature.js'
 import {createCa, issueServerCert, loadCa} from '../../src/server/pki/ca.js'
+import {machineNames} from '../../src/server/pki/hostnames.js'
 import {createTestDatabase, DB_KINDS, type TestDatabase} from './helpers/database.js'
 
 const PASSWORD = 'Correct-Horse-42-battery'
@@ -86,9 +87,12 @@ describe('server init (library)', () => {
     assert.ok(await verifyPassword(PASSWORD, admin!.password_hash))
   })
 
-  it('defaults to localhost names and returns a generated password once', async () => {
+  it('defaults to loopback names plus the machine\'s own (it listens on all addresses) and returns a generated password once', async () => {
     const result = await initDataDir({dataDir: join(root, 'd')})
-    assert.deepEqual(result.hostnames, ['localhost', '127.0.0.1', '::1'])
+    assert.deepEqual(result.hostnames, [...new Set(['localhost', '127.0.0.1', '::1', ...machineNames()])])
+    assert.ok(result.hostnames.includes(hostname()))
+    const loopbackOnly = await initDataDir({dataDir: join(root, 'lo'), host: '127.0.0.1'})
+    assert.deepEqual(loopbackOnly.hostnames, ['localhost', '127.0.0.1', '::1'])
     assert.ok(result.admin.generatedPassword && result.admin.generatedPassword.length >= 20)
     const admin = await adminRow(join(root, 'd', 'tether.db'))
     assert.ok(await verifyPassword(result.admin.generatedPassword, admin!.password_hash))

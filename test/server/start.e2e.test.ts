@@ -1,4 +1,5 @@
 import {strict as assert} from 'node:assert'
+import {createHash, X509Certificate} from 'node:crypto'
 import type {ChildProcess} from 'node:child_process'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {request} from 'node:https'
@@ -7,6 +8,7 @@ import {join} from 'node:path'
 import {connect} from 'node:tls'
 import {openDatabase} from '../../src/server/db/connect.js'
 import {runTether, startTether, waitForOutput} from '../helpers/cli.js'
+import {eventually} from '../helpers/eventually.js'
 import {createTestDatabase, DB_KINDS, type TestDatabase} from './helpers/database.js'
 
 const LISTENING = /tether server listening on https:\/\/127\.0\.0\.1:(\d+) \(database: (\w+)/
@@ -57,6 +59,7 @@ for (const kind of DB_KINDS) {
     let port: number
     let ca: string
     let stderr = ''
+    let stdout = ''
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'tether-start-'))
@@ -65,6 +68,7 @@ for (const kind of DB_KINDS) {
       // A fresh data dir: start initialises it first.
       child = startTether(['server', 'start', '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--port', '0', '--rate-limit', '5', '--log-level', 'warn'], {env})
       child.stderr?.on('data', (d) => (stderr += d))
+      child.stdout?.on('data', (d) => (stdout += d))
       const line = await waitForOutput(child, LISTENING)
       const m = line.match(LISTENING)!
       port = Number(m[1])
@@ -84,6 +88,17 @@ for (const kind of DB_KINDS) {
     it('initialised the fresh data dir and printed the generated admin password once', () => {
       assert.match(stderr, /Initialised a new data dir/)
       assert.match(stderr, /Admin password \(shown only now\): \S{20,}/)
+    })
+
+    it('names the CA file, its fingerprint and the login line on stderr; stdout has only JSON logs', async () => {
+      await eventually(async () => stderr.includes('Log in with:'), 'the banner')
+      const caFile = join(dir, 'data', 'tls', 'ca.crt')
+      const fingerprint = createHash('sha256').update(new X509Certificate(ca).raw).digest('hex').toUpperCase().match(/../g)!.join(':')
+      assert.ok(stderr.includes(`  CA certificate:   ${caFile}\n`), stderr)
+      assert.ok(stderr.includes(`  CA fingerprint:   SHA-256 ${fingerprint}\n`), stderr)
+      assert.ok(stderr.includes(`  Log in with:      tether login --server https://127.0.0.1:${port} --ca ${caFile} --username admin\n`), stderr)
+      for (const line of stdout.split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(line), line)
+      assert.doesNotMatch(stdout, /Log in with|CA certificate/)
     })
 
     it('serves /healthz and /readyz over TLS with HSTS', async () => {

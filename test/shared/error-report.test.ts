@@ -19,6 +19,15 @@ describe('error report', () => {
     assert.equal(r.message, 'Nonexistent flag: --nope')
   })
 
+  it('never shows oclif\'s "The following errors occurred:" header, and says an exclusive pair once', () => {
+    const text = 'The following errors occurred:\n  --ca=a cannot also be provided when using --fingerprint\n  --fingerprint=b cannot also be provided when using --ca\nSee more help with --help'
+    const r = reportFor(Object.assign(new Error(text), {oclif: {exit: 2}}))
+    assert.equal(r.message, '--ca and --fingerprint cannot be used together')
+    assert.deepEqual(r.suggestions, ['See more help with --help.'])
+    const two = reportFor(Object.assign(new Error('The following errors occurred:\n  Missing required flag serial\n  Missing required flag model'), {oclif: {exit: 2}}))
+    assert.equal(two.message, 'Missing required flag serial; Missing required flag model')
+  })
+
   it('names the path of a system error', () => {
     const err = Object.assign(new Error('ENOENT: x'), {code: 'ENOENT', path: '/nope/file.csv'})
     assert.equal(reportFor(err).message, '/nope/file.csv: no such file or directory')

@@ -1,4 +1,5 @@
 import {TetherCommand} from '../../shared/command.js'
+import {tableFlags, tableView} from '../../shared/table.js'
 import type {Customer} from '../../client/admin-api.js'
 
 export interface CustomersListResult {
@@ -7,16 +8,17 @@ export interface CustomersListResult {
 
 export default class CustomersList extends TetherCommand {
   static override description = 'List customers (the ones in your scope).'
-  static override examples = ['<%= config.bin %> customers list', '<%= config.bin %> customers list --json']
+  static override examples = ['<%= config.bin %> customers list', '<%= config.bin %> customers list --json', '<%= config.bin %> customers list --columns id,name']
   static override enableJsonFlag = true
+  static override flags = {...tableFlags}
 
   async run(): Promise<CustomersListResult> {
-    await this.parse(CustomersList)
+    const {flags} = await this.parse(CustomersList)
     const {withApi} = await import('../../client/session.js')
     const customers = await withApi((api) => api.listCustomers())
     if (!this.jsonEnabled()) {
       const {customersTable} = await import('../../client/render.js')
-      this.log(customers.length ? customersTable(customers) : 'No customers.')
+      this.log(customers.length ? customersTable(customers, tableView(flags)) : 'No customers.')
     }
     return {customers}
   }

@@ -12,9 +12,9 @@ A queued job is never sent. A job already on the device is marked cancelled here
 
   async run(): Promise<Job> {
     const {args} = await this.parse(JobsCancel)
-    const {withJobsApi} = await import('../../client/jobs-cli.js')
+    const {withJobsApi, jobKindLabel} = await import('../../client/jobs-cli.js')
     const job = await withJobsApi((api) => api.cancelJob(args.id))
-    if (!this.jsonEnabled()) this.log(`Cancelled job ${job.id} (${job.kind} on ${job.serial}).`)
+    if (!this.jsonEnabled()) this.log(`Cancelled job ${job.id} (${jobKindLabel(job.kind)} on ${job.serial}).`)
     return job
   }
 }

@@ -14,8 +14,11 @@ export default class ServerStart extends TetherCommand {
 
 A missing or empty data dir is initialised first with defaults (the generated admin password is printed once).
 Database migrations run at start; a database migrated by a newer tether is refused.
-Logs are JSON lines on stdout. Once listening, one line goes to stderr:
-  tether server listening on https://HOST:PORT (database: sqlite|postgres …)`
+Logs go to stdout: JSON lines, or readable lines when stdout is a terminal. Once listening, the banner goes to stderr:
+  tether server listening on https://HOST:PORT (database: sqlite|postgres …)
+  CA certificate:   DATA_DIR/tls/ca.crt      (the file \`tether login --ca\` takes)
+  CA fingerprint:   SHA-256 AB:CD:…
+  Log in with:      tether login --server https://localhost:PORT --ca DATA_DIR/tls/ca.crt`
 
   static override examples = [
     '<%= config.bin %> server start',
@@ -48,11 +51,15 @@ Logs are JSON lines on stdout. Once listening, one line goes to stderr:
       hostnames: flags.hostname,
       rateLimitPerMinute: flags['rate-limit'],
       logLevel: flags['log-level'] as 'info',
+      prettyLogs: Boolean(process.stdout.isTTY),
       shutdownTimeoutMs,
     })
     if (server.initialised) this.logToStderr(`Initialised a new data dir.\n${describeInit(server.initialised)}\n`)
     // The one line scripts and tests wait for; its format is documented in docs/operations.md.
     this.logToStderr(`tether server listening on ${server.url} (database: ${server.databaseLabel})`)
+    const {listeningBanner, bannerLines} = await import('../../server/banner.js')
+    const banner = await listeningBanner(server.config, server.port, server.initialised?.admin.username)
+    this.logToStderr(bannerLines(banner).join('\n'))
     const signal = await stopOnSignal(server)
     this.logToStderr(paint('dim', `tether server stopped (${signal})`, process.stderr))
     return {url: server.url, signal}

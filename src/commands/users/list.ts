@@ -1,4 +1,5 @@
 import {TetherCommand} from '../../shared/command.js'
+import {tableFlags, tableView} from '../../shared/table.js'
 import type {User} from '../../client/admin-api.js'
 
 export interface UsersListResult {
@@ -7,16 +8,17 @@ export interface UsersListResult {
 
 export default class UsersList extends TetherCommand {
   static override description = 'List users (users:manage).'
-  static override examples = ['<%= config.bin %> users list', '<%= config.bin %> users list --json']
+  static override examples = ['<%= config.bin %> users list', '<%= config.bin %> users list --json', '<%= config.bin %> users list --csv > users.csv']
   static override enableJsonFlag = true
+  static override flags = {...tableFlags}
 
   async run(): Promise<UsersListResult> {
-    await this.parse(UsersList)
+    const {flags} = await this.parse(UsersList)
     const {withApi} = await import('../../client/session.js')
     const users = await withApi((api) => api.listUsers())
     if (!this.jsonEnabled()) {
       const {usersTable} = await import('../../client/render.js')
-      this.log(users.length ? usersTable(users) : 'No users.')
+      this.log(users.length ? usersTable(users, tableView(flags)) : 'No users.')
     }
     return {users}
   }

@@ -56,7 +56,7 @@ export const authPlugin = fp<AuthPluginOptions>(
       try {
         principal = await sessions.resolveBearer(match[1])
       } catch (error) {
-        if (error instanceof TetherError && error instanceof AuthError) return sendError(reply, 401, 'AUTH', error.message)
+        if (error instanceof TetherError && error instanceof AuthError) return sendError(reply, 401, error.code, error.message)
         throw error
       }
       request.principal = principal

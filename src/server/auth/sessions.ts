@@ -141,8 +141,8 @@ export class SessionService {
     // The lookup is by id; the hash comparison is on the whole token (equal-length hex strings).
     if (!row || row.token_hash !== sha256Hex(token)) throw new AuthError('API token is invalid')
     const now = nowIso()
-    if (row.revoked_at !== null) throw new AuthError('API token was revoked')
-    if (row.expires_at <= now) throw new AuthError('API token expired')
+    if (row.revoked_at !== null) throw new AuthError('API token was revoked', {code: 'API_TOKEN_REVOKED'})
+    if (row.expires_at <= now) throw new AuthError(`API token expired at ${row.expires_at}`, {code: 'API_TOKEN_EXPIRED'})
     if (row.disabled_at !== null) throw new AuthError('this user is disabled')
     const role = row.role as Role
     const granted = (JSON.parse(row.permissions) as string[]).filter(isPermission)

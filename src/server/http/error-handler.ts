@@ -1,39 +1,6 @@
 import type {FastifyError, FastifyInstance} from 'fastify'
-import {TetherError} from '../../shared/errors.js'
+import {errorCodeEntry, TetherError} from '../../shared/errors.js'
 import {RequestValidationError} from './zod-compilers.js'
-
-const STATUS_BY_CODE: Record<string, number> = {
-  USAGE: 400,
-  AUTH: 401,
-  MFA_REQUIRED: 401,
-  FORBIDDEN: 403,
-  MFA_ENROLLMENT_REQUIRED: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  // The device agent (routes/agent.ts, sessions.ts).
-  REFUSED_BY_DEVICE: 409,
-  PORT_NOT_ALLOWED: 409,
-  TOKEN_EXPIRED: 410,
-  // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).
-  JOB_FINAL: 409,
-  OFFSET_MISMATCH: 409,
-  UPLOAD_BUSY: 409,
-  UPLOAD_COMPLETE: 409,
-  CHECKSUM_MISMATCH: 422,
-  BUNDLE_TAMPERED: 500,
-  KEY_UNAVAILABLE: 500,
-  // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
-  MFA_KEY: 500,
-  DEVICE_OFFLINE: 503,
-  DEVICE_BUSY: 503,
-  DEVICE_TIMEOUT: 504,
-  LOCKED: 423,
-  RATE_LIMITED: 429,
-  UNAVAILABLE: 503,
-  WEAK_PASSWORD: 400,
-  // The audit trail could not record a change, so the change was rolled back (audit/chain.ts).
-  AUDIT_UNAVAILABLE: 503,
-}
 
 /**
  * The one error handler: 4xx say what is wrong, 5xx hide internals and are logged.
@@ -45,8 +12,9 @@ export function useErrorHandler(app: FastifyInstance): void {
       return reply.code(400).send({error: {code: 'USAGE', message: error.message, field: error.field}})
     }
     if (error instanceof TetherError) {
-      // A code missing from the table is a bug: answered and logged as one, never a silent 400.
-      const status = STATUS_BY_CODE[error.code]
+      // A code missing from the one table (src/shared/errors.ts) is a bug: answered and logged
+      // as one, never a silent 400.
+      const status = errorCodeEntry(error.code)?.status
       if (status === undefined) {
         request.log.error({err: error}, `error code ${error.code} has no HTTP status`)
         return reply.code(500).send({error: {code: 'INTERNAL', message: 'internal server error'}})

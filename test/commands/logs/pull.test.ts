@@ -73,3 +73,21 @@ describe('logs pull (client library)', () => {
     assert.equal(jobOutcome(job('running'))?.exitCode, ExitCode.PENDING)
   })
 })
+
+describe('logs pull progress bar', () => {
+  it('ends at 100% even when the last chunks arrive inside the redraw throttle', async () => {
+    const {progressBar} = await import('../../../src/client/logs-pull.js')
+    const {PassThrough} = await import('node:stream')
+    let drawn = ''
+    const stream = Object.assign(new PassThrough(), {isTTY: true, columns: 120})
+    stream.on('data', (d: Buffer) => (drawn += d.toString()))
+    const bar = await progressBar('bundle', stream)
+    bar.start(3_000_000)
+    // All within a few milliseconds: only the first update is drawn by the throttle.
+    for (const done of [1_000_000, 2_000_000, 3_000_000]) bar.update(done)
+    bar.stop()
+    // Frames are separated by carriage returns or cursor moves (ESC [ n G / ESC [ K).
+    const frames = drawn.split(new RegExp(`\\r|${String.fromCharCode(27)}\\[\\d*[GK]`)).filter((f) => f.includes('%'))
+    assert.match(frames.at(-1) ?? '', /100% \| 3\.0\/3\.0 MB/)
+  })
+})

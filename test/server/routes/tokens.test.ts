@@ -50,6 +50,7 @@ for (const kind of DB_KINDS) {
       const res = await call(t.app, 'GET', '/devices', {token})
       assert.equal(res.statusCode, 401)
       assert.match(res.json().error.message, /revoked/)
+      assert.equal(res.json().error.code, 'API_TOKEN_REVOKED')
       assert.equal((await auditEvents(t.app, 'token.create')).length, 1)
       assert.equal(JSON.parse((await auditEvents(t.app, 'token.revoke'))[0].details).owner, 'eng')
     })
@@ -60,7 +61,9 @@ for (const kind of DB_KINDS) {
       await t.app.db.updateTable('api_tokens').set({expires_at: new Date(Date.now() - 1000).toISOString()}).where('id', '=', created.info.id).execute()
       const res = await call(t.app, 'GET', '/devices', {token: created.token})
       assert.equal(res.statusCode, 401)
-      assert.match(res.json().error.message, /expired/)
+      assert.match(res.json().error.message, /^API token expired at /)
+      // Its own code: the CLI then says to create a new token rather than to log in.
+      assert.equal(res.json().error.code, 'API_TOKEN_EXPIRED')
       const beyond = await call(t.app, 'POST', '/tokens', {token: eng, body: {name: 'x', permissions: ['devices:read', 'audit:read']}})
       assert.equal(beyond.statusCode, 400)
       assert.equal(beyond.json().error.field, 'body.permissions')
