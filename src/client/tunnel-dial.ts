@@ -1,7 +1,7 @@
 import {isIP} from 'node:net'
 import tls from 'node:tls'
 import {TUNNEL_UPGRADE_PROTOCOL, tunnelConnectPath} from '../protocol/agent/tunnels.js'
-import {AuthError, ConflictError, ForbiddenError, NotFoundError, OperationFailedError, TetherError, UnavailableError, UsageError} from '../shared/errors.js'
+import {errorCodeEntry, ExitCode, TetherError} from '../shared/errors.js'
 import {UpgradeRefusedError, upgradeSocket} from '../shared/upgrade-client.js'
 import type {ApiClient} from './api-client.js'
 import {errorFromNetwork} from './http-errors.js'
@@ -72,26 +72,18 @@ export class TunnelDialer {
   }
 }
 
-/** The refusal as the error the command renders: the layer that refused is in the message and details. */
+/**
+ * The refusal as the error the command renders: the exit code comes from the one table of codes
+ * (ERROR_CODES), the layer that refused is in the message and the details.
+ */
 export function refusalError(error: unknown, server: string, request: StreamRequest): TetherError {
   if (!(error instanceof UpgradeRefusedError)) return errorFromNetwork(server, error)
-  const where = error.layer ? ` [${error.layer}]` : ''
   const details = {status: error.status, serverCode: error.code, ...(error.layer ? {layer: error.layer} : {})}
-  const message = `${error.message}${where}`
-  switch (error.status) {
-    case 400:
-      return new UsageError(message, {code: error.code, details})
-    case 401:
-      return new AuthError(`not authenticated: ${message}`, {details, suggestions: ['Run `tether login` (or set TETHER_TOKEN).']})
-    case 403:
-      return new ForbiddenError(message, {code: error.code, details, suggestions: error.code === 'APPROVAL_REQUIRED' ? [`Ask at the device: tether access request ${request.serial} --port ${request.port} --reason "…" --for 2h`] : []})
-    case 404:
-      return new NotFoundError(message, {code: error.code, details})
-    case 409:
-      return new ConflictError(message, {code: error.code, details})
-    case 502:
-      return new OperationFailedError(message, {code: error.code, details})
-    default:
-      return new UnavailableError(message, {code: error.code, details})
-  }
+  const message = `${error.status === 401 ? 'not authenticated: ' : ''}${error.message}${error.layer ? ` [${error.layer}]` : ''}`
+  const suggestions =
+    error.code === 'APPROVAL_REQUIRED' ? [`Ask for access: tether access request ${request.serial} --port ${request.port} --reason "…" --for 2h`]
+    : error.status === 401 ? ['Run `tether login` (or set TETHER_TOKEN).']
+    : []
+  const exitCode = errorCodeEntry(error.code)?.exitCode ?? (error.status >= 500 || error.status === 0 ? ExitCode.UNAVAILABLE : ExitCode.FAILED)
+  return new TetherError(message, {code: error.code, exitCode, details, suggestions})
 }

@@ -65,9 +65,21 @@ export const ERROR_CODES = {
   FORBIDDEN: {status: 403, exitCode: ExitCode.FORBIDDEN},
   NOT_FOUND: {status: 404, exitCode: ExitCode.NOT_FOUND},
   CONFLICT: {status: 409, exitCode: ExitCode.CONFLICT},
-  // The device agent (routes/agent.ts, sessions.ts).
-  REFUSED_BY_DEVICE: {status: 409, exitCode: ExitCode.FAILED},
-  PORT_NOT_ALLOWED: {status: 409, exitCode: ExitCode.FAILED},
+  // Tunnels (src/server/tunnels, docs/tunnels.md): refused by the device's policy ...
+  REFUSED_BY_DEVICE: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  PORT_NOT_ALLOWED: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  TARGET_NOT_ALLOWED: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  APPROVAL_REQUIRED: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  // ... by the target, or the way there; and the server's own refusals of a stream.
+  TARGET_REFUSED: {status: 502, exitCode: ExitCode.FAILED},
+  DATA_LEG_FAILED: {status: 502, exitCode: ExitCode.FAILED},
+  TUNNEL_SETUP_TIMEOUT: {status: 504, exitCode: ExitCode.UNAVAILABLE},
+  DEVICE_REVOKED: {status: 409, exitCode: ExitCode.CONFLICT},
+  INVALID_REQUEST: {status: 400, exitCode: ExitCode.USAGE},
+  TICKET_INVALID: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  // The engineer hung up while the stream was being set up (audited; nobody receives the answer).
+  ENGINEER_GONE: {status: 499, exitCode: ExitCode.FAILED},
+  SHUTTING_DOWN: {status: 503, exitCode: ExitCode.UNAVAILABLE},
   // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).
   JOB_FINAL: {status: 409, exitCode: ExitCode.CONFLICT},
   JOB_FAILED: {status: 500, exitCode: ExitCode.FAILED},

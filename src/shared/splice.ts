@@ -44,16 +44,15 @@ export function splice(engineer: Socket, device: Socket, counters: StreamCounter
   // Errors are expected (a peer resets); 'close' follows and ends the stream.
   engineer.on('error', () => undefined)
   device.on('error', () => undefined)
-  const cleanlyDone = (s: Socket): boolean => s.readableEnded && s.writableFinished
+  // A side that said EOF before it closed ended the stream normally (ssh exits once the remote
+  // command is done, often before our last bytes drain); one that vanished without EOF is gone.
   engineer.on('close', () => {
-    if (cleanlyDone(engineer) && cleanlyDone(device)) return finish('finished')
     device.destroy()
-    finish(cleanlyDone(engineer) ? 'finished' : 'engineer-gone')
+    finish(engineer.readableEnded ? 'finished' : 'engineer-gone')
   })
   device.on('close', () => {
-    if (cleanlyDone(engineer) && cleanlyDone(device)) return finish('finished')
     engineer.destroy()
-    finish(cleanlyDone(device) ? 'finished' : 'device-gone')
+    finish(device.readableEnded ? 'finished' : 'device-gone')
   })
   return (reason?: Error) => {
     engineer.destroy(reason)

@@ -7,7 +7,7 @@ const SRC = join(import.meta.dirname, '..', '..', 'src')
 
 // Codes that are not TetherError codes: wire-protocol refusals between agent and server (answered
 // on the WebSocket, never as HTTP), errno-style codes of Node errors, and job failure reasons.
-const NOT_ERROR_CODES = new Set(['BUSY', 'KIND_NOT_ALLOWED', 'UNKNOWN_ACTION', 'INVALID_DETAILS', 'ETIMEOUT', 'ERR_TETHER_PIN_MISMATCH'])
+const NOT_ERROR_CODES = new Set(['BUSY', 'KIND_NOT_ALLOWED', 'UNKNOWN_ACTION', 'INVALID_DETAILS', 'ETIMEOUT', 'ETIMEDOUT', 'ERR_TETHER_PIN_MISMATCH'])
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, {withFileTypes: true, recursive: true})

@@ -176,7 +176,8 @@ export class TunnelStreams {
 function connectTarget(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({host, port, noDelay: true, allowHalfOpen: true})
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('timeout'), {code: 'ETIMEDOUT'})), TARGET_CONNECT_TIMEOUT_MS)
+    // Named like Node's own errno codes, so the refusal reads "(ETIMEDOUT)" as for a refused port.
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timed out'), {code: 'ETIMEDOUT'})), TARGET_CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
       clearTimeout(timer)
       socket.removeAllListeners('error')

@@ -5,7 +5,7 @@ import type {TLSSocket} from 'node:tls'
 import type {FastifyInstance} from 'fastify'
 import {DEVICE_LOOPBACK, formatTarget, TUNNEL_UPGRADE_PROTOCOL, type TunnelTarget} from '../../protocol/agent/tunnels.js'
 import {TunnelConnectQuery} from '../../protocol/api/tunnels.js'
-import {AuthError, TetherError} from '../../shared/errors.js'
+import {AuthError, errorCodeEntry, TetherError} from '../../shared/errors.js'
 import {describeBadInput, findBadInput} from '../../shared/input-check.js'
 import type {AuditInput} from '../audit/types.js'
 import {hasPermission} from '../auth/permissions.js'
@@ -172,11 +172,12 @@ export class EngineerLeg {
   }
 }
 
+/** A typed error met during set-up, answered with its status from the one table (ERROR_CODES). */
 function asRefusal(error: unknown): TunnelRefusal {
   if (error instanceof AuthError) return new TunnelRefusal(401, 'AUTH', 'server', error.message)
   if (error instanceof TetherError) {
-    const status = {NOT_FOUND: 404, DEVICE_OFFLINE: 503, DEVICE_TIMEOUT: 504, TUNNEL_SETUP_TIMEOUT: 504, DEVICE_BUSY: 503, SHUTTING_DOWN: 503}[error.code] ?? 400
-    return new TunnelRefusal(status, error.code, status === 404 ? 'server' : 'network', error.message)
+    const status = errorCodeEntry(error.code)?.status ?? 500
+    return new TunnelRefusal(status, error.code, status >= 500 ? 'network' : 'server', error.message)
   }
   return new TunnelRefusal(500, 'INTERNAL', 'server', 'the server could not set up the tunnel')
 }
