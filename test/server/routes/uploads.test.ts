@@ -3,7 +3,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
 import {Agent, request} from 'undici'
 import {AGENT_UPLOADS_PATH} from '../../../src/protocol/agent/jobs.js'
-import {findBundle, readBundle} from '../../../src/server/logs/bundles.js'
+import {bundleView, findBundle, readBundle} from '../../../src/server/logs/bundles.js'
 import {UNSCOPED} from '../../../src/server/auth/scope.js'
 import {DB_KINDS} from '../helpers/database.js'
 import {type HubFixture, startHubFixture} from '../hub/server-fixture.js'
@@ -65,6 +65,10 @@ for (const kind of DB_KINDS) {
       const done = await call('PUT', `/${id}?offset=0`, data)
       assert.equal(done.status, 200, JSON.stringify(done.json))
       assert.deepEqual({offset: done.json.offset, status: done.json.status}, {offset: data.length, status: 'complete'})
+      // Declared up front without a format: an agent from before zstd, whose bundle is a tar.gz and stays one.
+      assert.ok((await served(id))?.equals(data))
+      const row = await findBundle(fx.server.app.db, UNSCOPED, id)
+      assert.equal(bundleView(row).format, 'tar.gz')
     })
 
     it('refuses a chunked body that runs past the declared size (400): none of it is kept, the offset stays', async () => {
