@@ -152,8 +152,11 @@ export class ParallelZstd extends Transform {
  */
 function startWorker(): Worker {
   const here = import.meta.url
-  if (!here.endsWith('.ts')) return new Worker(new URL('zstd-worker.js', here))
+  // The thread only passes ArrayBuffers (outside the V8 heap) to zstd: a small heap is plenty,
+  // and the default one cost ~5 MB of RSS per thread on a device that counts its memory.
+  const resourceLimits = {maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16}
+  if (!here.endsWith('.ts')) return new Worker(new URL('zstd-worker.js', here), {resourceLimits})
   const loader = pathToFileURL(createRequire(here).resolve('tsx/esm/api')).href
   const worker = new URL('zstd-worker.ts', here).href
-  return new Worker(`import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(worker)}) })`, {eval: true})
+  return new Worker(`import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(worker)}) })`, {eval: true, resourceLimits: {...resourceLimits, maxOldGenerationSizeMb: 64}})
 }
