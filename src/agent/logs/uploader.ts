@@ -91,6 +91,20 @@ export interface UploadOutcome {
   bytesSent: number
 }
 
+/** The server seals 1 MiB segments (src/server/logs/segments.ts); chunks of whole segments commit whole. */
+const SEGMENT_BYTES = 1024 * 1024
+
+/**
+ * The next chunk of a streamed upload while the collection runs: what is ready (keeping the last
+ * byte back for the final chunk), in whole segments, up to the largest chunk the server takes.
+ * So the first bytes leave as soon as a segment exists, and on a slow link, where the
+ * collection runs ahead, fewer and larger chunks mean fewer waits for the server's answer.
+ */
+export function streamedChunk(ready: number, chunkBytes: number): number {
+  const whole = ready >= SEGMENT_BYTES ? Math.floor(ready / SEGMENT_BYTES) * SEGMENT_BYTES : ready
+  return Math.max(1, Math.min(whole, Math.max(chunkBytes, MAX_UPLOAD_CHUNK_BYTES)))
+}
+
 /** The collection feeding a streamed upload (collect.ts GrowingBundle). */
 export interface CollectionSource {
   waitFor(bytes: number, signal?: AbortSignal): Promise<void>
@@ -160,13 +174,14 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
         options.signal?.throwIfAborted()
         resumedFrom ??= current.offset
         const start = current.offset
-        // Still collecting: wait until a whole chunk and at least one byte after it exist.
+        // Still collecting: wait until a first piece (one server segment, or the chunk size if
+        // smaller) and at least one byte after it exist.
         if (state.size === null && options.source) {
-          await options.source.waitFor(start + chunkBytes + 1, options.signal)
+          await options.source.waitFor(start + Math.min(chunkBytes, SEGMENT_BYTES) + 1, options.signal)
           if (options.source.result) await adoptCollected(store, state, options.source.result)
         }
         if (state.size === null && !options.source) throw new JobFailure('COLLECTION_INTERRUPTED', 'the collection of this bundle did not finish; collect again')
-        const end = state.size === null ? start + chunkBytes : Math.min(state.size, start + chunkBytes)
+        const end = state.size === null ? start + streamedChunk(options.source!.written - 1 - start, chunkBytes) : Math.min(state.size, start + chunkBytes)
         const final = state.streamed && state.size !== null && state.sha256 !== null && end === state.size ? {size: state.size, sha256: state.sha256} : undefined
         // 256 KiB reads: the default 64 KiB ones cost the agent ~20% more CPU per chunk; bigger
         // ones only add to the dead Buffers waiting for the garbage collector (peak RSS).

@@ -29,6 +29,8 @@ export class FakeUploadServer {
   readonly putOffsets: number[] = []
   /** Offsets of the PUTs that declared final=1 (streamed uploads). */
   readonly finalChunks: number[] = []
+  /** Every PUT: where it started, its Content-Length, whether it declared final=1. */
+  readonly puts: Array<{offset: number; length: number; final: boolean}> = []
   /** When set, the connection is destroyed once this many bytes of the upload have arrived (once). */
   dropAtByte?: number
   segment = 64 * 1024
@@ -99,6 +101,7 @@ export class FakeUploadServer {
     if (req.method !== 'PUT') return send(405, {error: {code: 'METHOD', message: 'no'}})
     const offset = Number(url.searchParams.get('offset'))
     this.putOffsets.push(offset)
+    this.puts.push({offset, length: Number(req.headers['content-length']), final: url.searchParams.get('final') === '1'})
     if (url.searchParams.get('final') === '1') {
       this.finalChunks.push(offset)
       u.size = Number(url.searchParams.get('size'))

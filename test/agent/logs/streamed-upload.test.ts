@@ -9,7 +9,7 @@ import {EventRecorder} from '../../../src/agent/events.js'
 import type {JobFailure} from '../../../src/agent/jobs/runner.js'
 import {GrowingBundle} from '../../../src/agent/logs/collect.js'
 import {LogsService} from '../../../src/agent/logs/service.js'
-import {uploadBundle, UploadStore, type PendingUpload} from '../../../src/agent/logs/uploader.js'
+import {streamedChunk, uploadBundle, UploadStore, type PendingUpload} from '../../../src/agent/logs/uploader.js'
 import {eventually} from '../../helpers/eventually.js'
 import {FakeUploadServer} from './fake-upload-server.js'
 
@@ -61,10 +61,10 @@ describe('streamed log upload', function () {
     const {state, source, feed} = await streamed('s1')
     const uploading = uploadBundle(server.api(), store, state, {chunkBytes: 256 * KiB, source})
     await feed(bundle.subarray(0, 700_000))
-    // Two whole chunks with a byte after each exist: both leave before the collection ends.
-    await eventually(async () => server.putOffsets.length >= 2, 'two chunks sent while collecting')
+    // What is ready leaves before the collection ends, in one chunk, all but the last byte.
+    await eventually(async () => server.puts.length >= 1, 'a chunk sent while collecting')
     await new Promise((r) => setTimeout(r, 100))
-    assert.deepEqual(server.putOffsets, [0, 256 * KiB], 'and no third one: 700,000 bytes hold two chunks and a byte')
+    assert.deepEqual(server.puts, [{offset: 0, length: 699_999, final: false}])
     const [upload] = server.uploads.values()
     assert.equal(upload.size, null, 'no size declared up front')
     assert.equal(upload.format, 'tar.zst')
@@ -72,8 +72,9 @@ describe('streamed log upload', function () {
     source.finish({size: bundle.length, sha256: sha(bundle)}, null)
     const r = await uploading
     assert.ok(server.content(upload.id).equals(bundle))
-    assert.deepEqual(server.putOffsets, [0, 256 * KiB, 512 * KiB, 768 * KiB])
-    assert.deepEqual(server.finalChunks, [768 * KiB])
+    // The fake keeps whole 64 KiB segments: 655,360 of the first chunk, then the rest in chunkBytes.
+    assert.deepEqual(server.putOffsets, [0, 655_360, 655_360 + 256 * KiB])
+    assert.deepEqual(server.finalChunks, [655_360 + 256 * KiB])
     assert.deepEqual({size: r.size, sha256: r.sha256}, {size: bundle.length, sha256: sha(bundle)})
   })
 
@@ -82,12 +83,13 @@ describe('streamed log upload', function () {
     const {state, source, feed} = await streamed('s2')
     const uploading = uploadBundle(server.api(), store, state, {chunkBytes: 256 * KiB, source})
     await feed(bundle)
-    await eventually(async () => server.putOffsets.length >= 1, 'the first chunk')
+    await eventually(async () => server.puts.length >= 1, 'the first chunk')
     await new Promise((r) => setTimeout(r, 100))
-    assert.deepEqual(server.putOffsets, [0], 'the second chunk would end at the last byte written: it waits')
+    assert.deepEqual(server.puts, [{offset: 0, length: 512 * KiB - 1, final: false}], 'the last byte written is kept back')
     source.finish({size: bundle.length, sha256: sha(bundle)}, null)
     await uploading
-    assert.deepEqual(server.finalChunks, [256 * KiB])
+    assert.deepEqual(server.finalChunks, [448 * KiB])
+    assert.ok(server.puts.every((p) => p.final || p.offset + p.length < bundle.length), JSON.stringify(server.puts))
     assert.ok(server.content([...server.uploads.keys()][0]).equals(bundle))
   })
 
@@ -103,7 +105,8 @@ describe('streamed log upload', function () {
     const r = await uploading
     assert.ok(server.content(state.uploadId!).equals(bundle))
     assert.ok(!server.putOffsets.slice(1).includes(0), `never restarted from 0: ${server.putOffsets.join(',')}`)
-    assert.ok(r.bytesSent < bundle.length + 256 * KiB)
+    // At most the interrupted chunk (all that was ready: 900,000 bytes less one) again; a restart from 0 would be 2.1 MB.
+    assert.ok(r.bytesSent < bundle.length + 900_000, `sent ${r.bytesSent}`)
   })
 
   it('the agent dies mid-upload after the collection ended: a new process resumes from the spool, byte-identical', async () => {
@@ -119,6 +122,14 @@ describe('streamed log upload', function () {
     assert.equal(r.resumedFrom, 512 * KiB)
     assert.ok(server.content(saved.uploadId!).equals(bundle))
     assert.deepEqual(server.finalChunks, [768 * KiB])
+  })
+
+  it('sizes streamed chunks by what is ready: whole segments, up to the server\'s limit', () => {
+    const MiB = 1024 * KiB
+    assert.equal(streamedChunk(5 * MiB + 10, 8 * MiB), 5 * MiB)
+    assert.equal(streamedChunk(40 * MiB, 8 * MiB), 16 * MiB)
+    assert.equal(streamedChunk(700_000, 256 * KiB), 700_000)
+    assert.equal(streamedChunk(MiB, 8 * MiB), MiB)
   })
 
   it('a collection cut short by a killed agent is dropped on restart, and the re-pushed job collects again', async () => {
