@@ -1,80 +1,52 @@
 /**
- * bench/logs-pull: a generated log set goes agent -> server (encrypted at rest) -> CLI, next to
- * a plain `curl` HTTPS download of the same size from a minimal node https static server.
- * Real processes (the built binary), loopback only. Prints MB/s of each leg, the ratios to
- * curl, and the peak RSS (VmHWM from /proc) of agent, server and CLI.
+ * bench/logs-pull (issue #16): the same generated logs three ways, in one run.
+ *   1. Tether end to end: request (admin API) -> the running agent collects (tar + zstd on
+ *      every core) and streams the bundle up while collecting -> the server seals it at rest
+ *      and verifies it -> `tether logs pull` decrypts, streams, verifies the SHA-256.
+ *   2. The hand-made pipeline: `tar -cf - LOGS | zstd -1 -T0 | curl -T -` to a plain node HTTPS
+ *      server on this machine, then `curl -o` of the result.
+ *   3. The raw logs the same way without zstd (`tar | curl -T -`, then curl): the old baseline.
+ * Once on loopback, once with the device's leg through a limited link (100 Mbit/s, 20 ms RTT:
+ * tc tbf + a delaying relay in a network namespace the bench creates and deletes; needs root).
+ * Prints times, ratios, peak RSS per process and the device's CPU seconds.
  *
- *   npm run build && node --import tsx bench/logs-pull.ts [--mb 1024] [--kind realistic|incompressible] [--keep]
- *
- * Legs: upload = `tether agent logs upload` (collect: tar + parallel gzip into the spool, then
- * the chunked mTLS upload, sealed segment by segment on the server); pull = `tether logs pull
- * -o FILE` (decrypt, stream, SHA-256 verify, temp file + rename). Baselines: `curl --cacert …
- * -o FILE` from a node https server with the same server certificate, of the log files
- * themselves (the same size: the end-to-end comparison) and of the bundle (the same bytes as
- * the pull), best of three each. End to end = log bytes / (upload + pull time), against curl
- * of the log bytes.
+ *   npm run build && node --import tsx bench/logs-pull.ts [--mb 1024] [--kind realistic|incompressible] [--link both|loopback|limited]
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
-import {readdir, readFile, rm, stat} from 'node:fs/promises'
+import {createReadStream, createWriteStream} from 'node:fs'
+import {mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {createServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {pipeline} from 'node:stream/promises'
 import {parseArgs} from 'node:util'
+import {adminApi} from '../test/agent/helpers/admin-api.js'
 import {AgentUnderTest} from '../test/agent/helpers/agent-process.js'
-import {expectExit, json, SupportCenter} from '../test/agent/helpers/support-center.js'
+import {eventually, expectExit, stopChild, SupportCenter} from '../test/agent/helpers/support-center.js'
 import {BIN, testEnv} from '../test/helpers/cli.js'
-import {Agent, request} from 'undici'
-import {AGENT_UPLOADS_PATH, UPLOAD_CHUNK_BYTES} from '../src/protocol/agent/jobs.js'
+import {childrenCpu, cpuSeconds, createLinkNamespace, DelayRelay, deleteLinkNamespace, memoryKb, startRelayIn, watchRss} from './logs-pull-link.js'
 import {generateLogs, type LogKind} from './log-generator.js'
 
-const {values} = parseArgs({options: {mb: {type: 'string', default: '1024'}, kind: {type: 'string', default: 'realistic'}, keep: {type: 'boolean', default: false}}})
-if (values.kind !== 'realistic' && values.kind !== 'incompressible') throw new Error('--kind must be realistic or incompressible')
+const {values} = parseArgs({options: {mb: {type: 'string', default: '1024'}, kind: {type: 'string', default: 'realistic'}, link: {type: 'string', default: 'both'}}})
 const KIND = values.kind as LogKind
 const TOTAL = Number(values.mb) * 1024 * 1024
+if (!['realistic', 'incompressible'].includes(KIND)) throw new Error('--kind must be realistic or incompressible')
 if (!(TOTAL > 0 && TOTAL <= 4 * 1024 ** 3)) throw new Error('--mb must be 1..4096')
-const FILES = 16
+const RATE_MBIT = 100
+const RTT_MS = 20
+const NS = 'tether-bench-link'
 
 interface Timed {
   code: number | null
   stdout: string
   stderr: string
   ms: number
-  /** Peak RSS in KiB (last VmHWM read before exit). */
   hwmKb: number
 }
 
-/** VmHWM (peak) and VmRSS (now) of a process, in KiB; 0 once it is gone. */
-async function memoryKb(pid: number): Promise<{hwm: number; rss: number}> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0)
-  return {hwm: field('VmHWM'), rss: field('VmRSS')}
-}
-
-/**
- * Polls a child's memory every 50 ms; returns a function giving the peak so far. With
- * BENCH_RSS_TRACE=1 it also prints the RSS over time when the child exits.
- */
-function watchRss(child: ChildProcess): () => number {
-  let peak = 0
-  const started = performance.now()
-  const trace: string[] = []
-  const timer = setInterval(() => {
-    if (!child.pid) return
-    void memoryKb(child.pid).then(({hwm, rss}) => {
-      peak = Math.max(peak, hwm)
-      if (process.env.BENCH_RSS_TRACE && rss > 0) trace.push(`${((performance.now() - started) / 1000).toFixed(1)}s:${Math.round(rss / 1024)}`)
-    })
-  }, 50)
-  child.once('exit', () => {
-    clearInterval(timer)
-    if (trace.length > 10) process.stderr.write(`RSS MB over time: ${trace.filter((_, i) => i % 4 === 0).join(' ')}\n`)
-  })
-  return () => peak
-}
-
-function timed(argv: string[], env: Record<string, string | undefined>, file = process.execPath): Promise<Timed> {
+function timed(file: string, argv: string[], env: Record<string, string | undefined> = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = spawn(file, argv, {env: testEnv(env), stdio: ['ignore', 'pipe', 'pipe']})
@@ -94,125 +66,144 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex')
 }
 
-const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`
 
-const sc = await SupportCenter.create()
-let agent: AgentUnderTest | undefined
-let staticServer: ReturnType<typeof createServer> | undefined
-try {
-  await sc.start()
-  const serverPeak = watchRss(sc.server!)
-  await sc.loginAdmin()
-  agent = new AgentUnderTest(join(sc.dir, 'agent'))
-  const token = await sc.enrollToken('SN-BENCH-1')
-  expectExit(await agent.run(['agent', 'enroll', '--server', sc.url, '--token', token, '--model', 'X200', '--fingerprint', sc.caFingerprint, '--json']), 0)
-  const logDir = join(sc.dir, 'device-logs')
-  process.stderr.write(`generating ${(TOTAL / 1024 ** 2).toFixed(0)} MiB of ${KIND} logs…\n`)
-  await generateLogs(logDir, TOTAL, FILES, KIND)
-  const logNames = (await readdir(logDir)).sort()
+/** One scenario, in this process's network namespace; `limited`: the device's leg through the shaped relay. */
+async function scenario(logDir: string, limited: boolean): Promise<void> {
+  const logNames = (await readdir(logDir)).filter((n) => n.endsWith('.log')).sort()
   const logBytes = (await Promise.all(logNames.map((n) => stat(join(logDir, n))))).reduce((n, s) => n + s.size, 0)
-  // The generated files reach the disk before anything is timed (write-back would slow the legs).
-  spawnSync('sync')
-  await agent.tune({logSources: [join(logDir, '*.log')], logs: {maxBundleBytes: 4 * 1024 ** 3}})
-
-  const serverIdleKb = (await memoryKb(sc.server!.pid!)).hwm
-  process.stderr.write('leg 1: tether agent logs upload…\n')
-  const up = await timed([BIN, 'agent', 'logs', 'upload', '--data-dir', agent.dataDir, '--json'], {TETHER_CREDENTIAL_STORE: 'file'})
-  expectExit(up, 0)
-  const upload = JSON.parse(up.stdout) as {bundleId: string; size: number; sha256: string}
-
-  process.stderr.write('leg 2: tether logs pull…\n')
-  const pulled = join(sc.dir, 'pulled.tar.gz')
-  const serverAfterUploadKb = serverPeak()
-  const pull = await timed([BIN, 'logs', 'pull', upload.bundleId, '-o', pulled, '--json'], sc.adminEnv())
-  expectExit(pull, 0)
-  const pullDoc = json<{bytes: number; sha256: string}>({code: 0, stdout: pull.stdout, stderr: '', ms: 0})
-  if (pullDoc.sha256 !== upload.sha256) throw new Error('pulled bundle SHA-256 differs')
-
-  // The transfer part of leg 1 alone: the same bytes PUT in 8 MiB chunks with the device
-  // certificate, straight from a file (no tar/gzip): what the server's sealing path ingests.
-  process.stderr.write('server ingest: chunked mTLS upload of the bundle file…\n')
-  const device = new Agent({
-    connect: {cert: await readFile(join(agent.dataDir, 'device.crt')), key: await readFile(join(agent.dataDir, 'device.key')), ca: await readFile(sc.caFile)},
-  })
-  const ingestStarted = performance.now()
-  const created = await request(`${sc.url}${AGENT_UPLOADS_PATH}`, {
-    method: 'POST',
-    dispatcher: device,
-    headers: {'content-type': 'application/json'},
-    body: JSON.stringify({size: upload.size, sha256: upload.sha256}),
-  })
-  const {uploadId} = (await created.body.json()) as {uploadId: string}
-  for (let offset = 0; offset < upload.size; offset += UPLOAD_CHUNK_BYTES) {
-    const end = Math.min(upload.size, offset + UPLOAD_CHUNK_BYTES) - 1
-    const res = await request(`${sc.url}${AGENT_UPLOADS_PATH}/${uploadId}?offset=${offset}`, {
-      method: 'PUT',
-      dispatcher: device,
-      headers: {'content-type': 'application/octet-stream', 'content-length': String(end - offset + 1)},
-      body: createReadStream(pulled, {start: offset, end, highWaterMark: 1 << 20}),
+  const sc = await SupportCenter.create()
+  const relays: DelayRelay[] = []
+  const relayChildren: ChildProcess[] = []
+  let agentProcess: ChildProcess | undefined
+  let plain: ReturnType<typeof createServer> | undefined
+  try {
+    await sc.start()
+    const serverPeak = watchRss(sc.server!)
+    await sc.loginAdmin()
+    // The plain HTTPS server of the hand-made pipeline: PUT stores the body, GET serves it back.
+    const tlsDir = join(sc.dir, 'data', 'tls')
+    const [cert, key] = await Promise.all([readFile(join(tlsDir, 'server.crt')), readFile(join(tlsDir, 'server.key'))])
+    plain = createServer({cert, key}, (req, res) => {
+      const file = join(sc.dir, `plain${req.url!.replace(/\W/g, '-')}`)
+      if (req.method === 'PUT') void pipeline(req, createWriteStream(file)).then(() => res.writeHead(200).end(), () => res.writeHead(500).end())
+      else void stat(file).then((s) => {
+        res.writeHead(200, {'content-length': String(s.size)})
+        createReadStream(file, {highWaterMark: 1 << 20}).pipe(res)
+      })
     })
-    const state = (await res.body.json()) as {offset: number}
-    if (res.statusCode !== 200 || state.offset !== end + 1) throw new Error(`ingest PUT at ${offset}: HTTP ${res.statusCode} ${JSON.stringify(state)}`)
-  }
-  const ingestMs = performance.now() - ingestStarted
-  await device.close()
+    await new Promise<void>((resolve) => plain!.listen(0, '127.0.0.1', resolve))
+    const plainPort = (plain.address() as AddressInfo).port
+    // The device side: on this loopback, or in the namespace behind the shaped, delaying relay.
+    let agentPort = sc.port
+    let uploadPort = plainPort
+    const onDevice = (argv: string[]): [string, string[]] => (limited ? ['ip', ['netns', 'exec', NS, ...argv]] : [argv[0]!, argv.slice(1)])
+    if (limited) {
+      const link = async (target: number, name: string): Promise<number> => {
+        const path = join(sc.dir, `${name}.sock`)
+        const bridge = new DelayRelay({port: target}, 0)
+        relays.push(bridge)
+        await bridge.start({path})
+        const {port, child} = await startRelayIn(NS, path, RTT_MS / 2)
+        relayChildren.push(child)
+        return port
+      }
+      agentPort = await link(sc.port, 'server')
+      uploadPort = await link(plainPort, 'plain')
+    }
 
-  process.stderr.write('baselines: curl from a plain node https static server…\n')
-  const tlsDir = join(sc.dir, 'data', 'tls')
-  const [cert, key] = await Promise.all([readFile(join(tlsDir, 'server.crt')), readFile(join(tlsDir, 'server.key'))])
-  // /bundle: the pulled tar.gz; /logs: the log files one after the other (the same size as the logs).
-  staticServer = createServer({cert, key}, (req, res) => {
-    const files = req.url === '/bundle' ? [pulled] : logNames.map((n) => join(logDir, n))
-    const length = req.url === '/bundle' ? upload.size : logBytes
-    res.writeHead(200, {'content-type': 'application/octet-stream', 'content-length': String(length)})
-    void (async () => {
-      for (const file of files) for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20})) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r))
-      res.end()
-    })()
-  })
-  await new Promise<void>((resolve) => staticServer!.listen(0, '127.0.0.1', resolve))
-  const port = (staticServer.address() as AddressInfo).port
-  const curlGet = async (path: string, expected: number): Promise<Timed> => {
-    const out = join(sc.dir, `curl${path.replace('/', '-')}`)
-    await rm(out, {force: true})
-    const result = await timed(['-sS', '--cacert', sc.caFile, '-o', out, `https://localhost:${port}${path}`], {}, 'curl')
-    expectExit(result, 0)
-    if ((await stat(out)).size !== expected) throw new Error(`curl ${path} got a different size`)
-    return result
-  }
-  // Best of three each: the baseline should not look slower than it can be (disk write-back
-  // of the files just written, a busy moment) and so flatter the ratio.
-  const best = async (path: string, expected: number): Promise<Timed> => {
-    const runs: Timed[] = []
-    for (let i = 0; i < 3; i++) runs.push(await curlGet(path, expected))
-    return runs.reduce((a, b) => (b.ms < a.ms ? b : a))
-  }
-  const curlBundle = await best('/bundle', upload.size)
-  if ((await sha256File(join(sc.dir, 'curl-bundle'))) !== upload.sha256) throw new Error('curl download differs')
-  const curlLogs = await best('/logs', logBytes)
+    const agent = new AgentUnderTest(join(sc.dir, 'agent'))
+    const token = await sc.enrollToken('SN-BENCH-1')
+    expectExit(await timed(...onDevice([process.execPath, BIN, 'agent', 'enroll', '--data-dir', agent.dataDir, '--server', `https://127.0.0.1:${agentPort}`, '--token', token, '--model', 'X200', '--fingerprint', sc.caFingerprint, '--json']), {TETHER_CREDENTIAL_STORE: 'file'}), 0)
+    await agent.tune({logSources: [join(logDir, '*.log')], logs: {maxBundleBytes: 4 * 1024 ** 3}})
+    const [agentFile, agentArgs] = onDevice([process.execPath, BIN, 'agent', 'start', '--data-dir', agent.dataDir])
+    agentProcess = spawn(agentFile, agentArgs, {env: testEnv({TETHER_CREDENTIAL_STORE: 'file'}), stdio: 'ignore'})
+    await eventually(async () => (await adminApi(sc, 'GET', '/devices/SN-BENCH-1')).json.online === true, 'agent online', 30_000, 100)
 
-  const size = upload.size
-  const endToEndMs = up.ms + pull.ms
-  const rate = (bytes: number, ms: number) => `${mbps(bytes, ms).toFixed(1)} MB/s`
-  const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
-  const rows: Array<[string, string, string, string]> = [
-    ['upload (agent: collect tar + gzip, chunked mTLS upload, sealed at rest)', rate(logBytes, up.ms), rate(size, up.ms), secs(up.ms)],
-    ['  server ingest alone (the bundle PUT in chunks from a file, sealed at rest)', '', rate(size, ingestMs), secs(ingestMs)],
-    ['pull (server decrypts -> CLI, SHA-256 verified, fsync + rename)', rate(logBytes, pull.ms), rate(size, pull.ms), secs(pull.ms)],
-    ['end to end (upload + pull)', rate(logBytes, endToEndMs), rate(size, endToEndMs), secs(endToEndMs)],
-    ['baseline: curl of the log files (same size)', rate(logBytes, curlLogs.ms), '', secs(curlLogs.ms)],
-    ['baseline: curl of the bundle file (same bytes as the pull)', '', rate(size, curlBundle.ms), secs(curlBundle.ms)],
-  ]
-  console.log(`\nlogs: ${(logBytes / 1e6).toFixed(1)} MB (${KIND}) in ${FILES} files -> bundle ${(size / 1e6).toFixed(1)} MB (tar.gz, ${(logBytes / size).toFixed(2)}x)\n`)
-  console.log('| leg | log MB/s | bundle MB/s | time |\n|---|---|---|---|')
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`)
-  console.log(`\nend to end: ${((curlLogs.ms / endToEndMs) * 100).toFixed(0)}% of curl of the same size (target >= 50%); pull: ${((curlBundle.ms / pull.ms) * 100).toFixed(0)}% of curl of the same bytes`)
-  console.log(`peak RSS: agent ${mb(up.hwmKb)}, server ${mb(serverPeak())} (idle after login ${mb(serverIdleKb)}, after upload ${mb(serverAfterUploadKb)}), CLI ${mb(pull.hwmKb)}, curl ${mb(curlLogs.hwmKb)} (target < 150 MB each)`)
+    process.stderr.write(`[${limited ? 'limited' : 'loopback'}] 1. tether: request -> collect + streamed upload -> pull\n`)
+    const cpu0 = (await cpuSeconds(agentProcess.pid!))!
+    const t0 = performance.now()
+    const created = await adminApi(sc, 'POST', '/devices/SN-BENCH-1/logs', {})
+    let job = created.json as {id: string; status: string; result: {bundleId: string; size: number; sha256: string} | null; error: unknown}
+    // The bench polls every 50 ms (the CLI's --wait backs off up to seconds: that is not the work measured).
+    for (const deadline = Date.now() + 30 * 60_000; !['succeeded', 'failed', 'refused', 'expired'].includes(job.status) && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 50))
+      job = (await adminApi(sc, 'GET', `/jobs/${job.id}`)).json
+    }
+    const collectedMs = performance.now() - t0
+    if (job.status !== 'succeeded' || !job.result) throw new Error(`logs job ${job.status}: ${JSON.stringify(job.error)}`)
+    const agentCpu = (await cpuSeconds(agentProcess.pid!))! - cpu0
+    const bundle = job.result
+    const pulledFile = join(sc.dir, 'pulled.tar.zst')
+    const pull = await timed(process.execPath, [BIN, 'logs', 'pull', bundle.bundleId, '-o', pulledFile, '--json'], sc.adminEnv())
+    expectExit(pull, 0)
+    if ((await sha256File(pulledFile)) !== bundle.sha256) throw new Error('pulled bundle differs')
+    const tetherMs = collectedMs + pull.ms
+
+    const ca = sc.caFile
+    const device = async (compress: boolean, name: string) => {
+      const zstd = compress ? ' | zstd -1 -T0 -q' : ''
+      const cmd = `set -o pipefail; tar -cf - -C '${logDir}' ${logNames.join(' ')}${zstd} | curl -sS --fail --cacert '${ca}' -T - https://localhost:${uploadPort}/${name} -o /dev/null; times`
+      return timed(...onDevice(['bash', '-c', cmd]))
+    }
+    const fetchBack = (name: string) => timed('curl', ['-sS', '--fail', '--cacert', ca, '-o', join(sc.dir, `back-${name}`), `https://localhost:${plainPort}/${name}`])
+    process.stderr.write(`[${limited ? 'limited' : 'loopback'}] 2. tar | zstd -1 -T0 | curl -T -, then curl\n`)
+    const handUp = await device(true, 'bundle')
+    expectExit(handUp, 0)
+    const handDown = await fetchBack('bundle')
+    expectExit(handDown, 0)
+    const handBytes = (await stat(join(sc.dir, 'back-bundle'))).size
+    process.stderr.write(`[${limited ? 'limited' : 'loopback'}] 3. tar | curl -T - (raw), then curl\n`)
+    const rawUp = await device(false, 'raw')
+    expectExit(rawUp, 0)
+    const rawDown = await fetchBack('raw')
+    expectExit(rawDown, 0)
+    // The compression alone, for the CPU comparison: the zstd CLI on the same tar stream.
+    const zstdOnly = await timed('bash', ['-c', `set -o pipefail; tar -cf - -C '${logDir}' ${logNames.join(' ')} | zstd -1 -T0 -q > /dev/null; times`])
+    const agentHwm = (await memoryKb(agentProcess.pid!)).hwm
+    expectExit(zstdOnly, 0)
+
+    const handMs = handUp.ms + handDown.ms
+    const rawMs = rawUp.ms + rawDown.ms
+    const gib = logBytes / 1024 ** 3
+    const link = limited ? `device leg at ${RATE_MBIT} Mbit/s, ${RTT_MS} ms RTT (tc tbf + delaying relay, netns)` : 'loopback'
+    console.log(`\n### ${link}: ${(logBytes / 1e6).toFixed(0)} MB of ${KIND} logs in ${logNames.length} files\n`)
+    console.log('| way | time | of which device leg | bundle |\n|---|---|---|---|')
+    console.log(`| 1. tether: request -> collected + streamed -> stored encrypted -> pulled, verified | ${secs(tetherMs)} | ${secs(collectedMs)} (pull ${secs(pull.ms)}) | ${(bundle.size / 1e6).toFixed(0)} MB tar.zst (${(logBytes / bundle.size).toFixed(2)}x) |`)
+    console.log(`| 2. tar \\| zstd -1 -T0 \\| curl -T -, then curl | ${secs(handMs)} | ${secs(handUp.ms)} (download ${secs(handDown.ms)}) | ${(handBytes / 1e6).toFixed(0)} MB |`)
+    console.log(`| 3. tar \\| curl -T - (raw), then curl | ${secs(rawMs)} | ${secs(rawUp.ms)} (download ${secs(rawDown.ms)}) | ${(logBytes / 1e6).toFixed(0)} MB |`)
+    const target = limited ? 1.1 : 1.25
+    console.log(`\ntether / hand-made: ${(tetherMs / handMs).toFixed(2)}x (target <= ${target}x); raw / tether: ${(rawMs / tetherMs).toFixed(2)}x faster${limited ? ' (target >= 5x)' : ''}`)
+    console.log(`device CPU per GiB: tether agent ${(agentCpu / gib).toFixed(2)} s, hand-made device side (tar + zstd + curl) ${(childrenCpu(handUp.stdout) / gib).toFixed(2)} s, zstd CLI alone (with tar) ${(childrenCpu(zstdOnly.stdout) / gib).toFixed(2)} s; agent / zstd CLI ${(agentCpu / childrenCpu(zstdOnly.stdout)).toFixed(2)}x (target <= 1.5x)`)
+    console.log(`peak RSS: agent ${mb(agentHwm)}, server ${mb(serverPeak())}, CLI ${mb(pull.hwmKb)}, curl ${mb(handDown.hwmKb)} (target < 150 MB each)`)
+  } finally {
+    plain?.close()
+    if (agentProcess) await stopChild(agentProcess)
+    for (const c of relayChildren) c.kill()
+    for (const r of relays) await r.stop()
+    await sc.dispose()
+  }
+}
+
+const logDir = await mkdtemp(join(tmpdir(), 'tether-bench-logs-'))
+try {
+  process.stderr.write(`generating ${(TOTAL / 1024 ** 2).toFixed(0)} MiB of ${KIND} logs…\n`)
+  await generateLogs(logDir, TOTAL, 16, KIND)
+  spawnSync('sync')
+  if (values.link !== 'limited') await scenario(logDir, false)
+  if (values.link !== 'loopback') {
+    if (process.getuid?.() !== 0) console.log('\nlimited link: skipped (a network namespace needs root: sudo, or --link loopback)')
+    else {
+      // A fresh namespace: only its own loopback exists, so nothing can leave the machine.
+      createLinkNamespace(NS, RATE_MBIT)
+      try {
+        await scenario(logDir, true)
+      } finally {
+        deleteLinkNamespace(NS)
+      }
+    }
+  }
 } finally {
-  staticServer?.close()
-  await agent?.stop()
-  if (values.keep) console.log(`kept ${sc.dir}`)
-  else await sc.dispose()
-  if (values.keep) await sc.stop()
+  await rm(logDir, {recursive: true, force: true})
 }

@@ -118,6 +118,8 @@ export const AgentConfig = z.object({
       chunkBytes: z.number().int().positive().max(16 * 1024 * 1024).default(UPLOAD_CHUNK_BYTES),
       /** gzip level of bundles: 1 is fast and still shrinks text logs several times. */
       gzipLevel: z.number().int().min(0).max(9).default(1),
+      /** zstd level of bundles (tar.zst since streaming; gzipLevel is no longer used): 1 is faster than gzip -1 and shrinks more. */
+      zstdLevel: z.number().int().min(1).max(19).default(1),
     })
     .prefault({}),
 })

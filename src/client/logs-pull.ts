@@ -8,6 +8,7 @@ import {promisify} from 'node:util'
 import {CONTENT_SHA256_HEADER} from '../protocol/api/logs.js'
 import {OperationFailedError, TetherError} from '../shared/errors.js'
 import {errorFromNetwork} from './http-errors.js'
+import {BundleExtraction} from './logs-extract.js'
 import type {JobsApi, LogBundle} from './jobs-api.js'
 
 /**
@@ -19,8 +20,10 @@ const WRITEBACK_BYTES = 32 * 1024 * 1024
 
 export interface PullResult {
   bundle: LogBundle
-  /** null when written to stdout. */
+  /** null when written to stdout or extracted. */
   file: string | null
+  /** The directory the bundle was unpacked into (--extract), else null. */
+  extractedTo: string | null
   bytes: number
   sha256: string
   elapsedMs: number
@@ -32,14 +35,31 @@ export interface PullProgress {
   stop(): void
 }
 
+/** Where a pull goes: a file path, a stream (stdout), or a directory to unpack into. */
+export type PullDestination = string | Writable | {extract: string}
+
 /**
- * Streams a decrypted bundle to a file (temp file + rename, never half-written) or a stream,
- * hashing as it goes; the SHA-256 must match the bundle's, else the file is deleted and the
+ * Streams a decrypted bundle to a file (temp file + rename, never half-written), a stream, or
+ * unpacked into a new directory (logs-extract.ts: staged, renamed once verified), hashing as
+ * it goes; the SHA-256 must match the bundle's, else the file or directory is deleted and the
  * pull fails (exit 1). Constant memory whatever the size.
  */
-export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, dest: string | Writable, progress?: PullProgress): Promise<PullResult> {
+export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, destination: PullDestination, progress?: PullProgress): Promise<PullResult> {
   const started = performance.now()
   const bundle = typeof idOrBundle === 'string' ? await api.getBundle(idOrBundle) : idOrBundle
+  const extraction = typeof destination === 'object' && 'extract' in destination ? await BundleExtraction.prepare(destination.extract, bundle.format) : null
+  const dest = extraction ? null : (destination as string | Writable)
+  try {
+    const r = await download(api, bundle, dest ?? extraction!, progress, started)
+    await extraction?.commit()
+    return r
+  } catch (error) {
+    await extraction?.abandon()
+    throw error
+  }
+}
+
+async function download(api: JobsApi, bundle: LogBundle, dest: string | Writable | BundleExtraction, progress: PullProgress | undefined, started: number): Promise<PullResult> {
   let res
   try {
     res = await api.client.openStream(`/logs/${encodeURIComponent(bundle.id)}/content`)
@@ -85,11 +105,16 @@ export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, d
   })
   try {
     if (file) await pipeline(res.body, meter, file)
+    else if (dest instanceof BundleExtraction) await pipeline(res.body, meter, dest.sink())
     else await pipeline(res.body, meter, dest as Writable, {end: false})
   } catch (error) {
     progress?.stop()
     if (tmp) await rm(tmp, {force: true})
     if ((error as NodeJS.ErrnoException).code === 'EPIPE') throw new OperationFailedError('the reader of stdout went away before the bundle was complete')
+    if (error instanceof TetherError) throw error
+    if (dest instanceof BundleExtraction && bytes === bundle.size) {
+      throw new OperationFailedError(`bundle ${bundle.id} could not be unpacked (${(error as Error).message}); nothing was kept`, {code: 'EXTRACT_FAILED'})
+    }
     // A stream cut short by the server is what a bundle failing verification mid-way looks like.
     throw new OperationFailedError(`the download of bundle ${bundle.id} broke off after ${bytes} of ${bundle.size} bytes (server error or damaged bundle); nothing was kept`, {
       cause: errorFromNetwork(api.client.server, error),
@@ -104,7 +129,8 @@ export async function pullBundle(api: JobsApi, idOrBundle: string | LogBundle, d
     })
   }
   if (tmp && typeof dest === 'string') await rename(tmp, dest)
-  return {bundle, file: typeof dest === 'string' ? dest : null, bytes, sha256, elapsedMs: performance.now() - started}
+  const extractedTo = dest instanceof BundleExtraction ? dest.dir : null
+  return {bundle, file: typeof dest === 'string' ? dest : null, extractedTo, bytes, sha256, elapsedMs: performance.now() - started}
 }
 
 const datasync = promisify(fdatasync)

@@ -28,7 +28,8 @@ export interface UploadApi {
   create(body: CreateUploadRequest): Promise<UploadState>
   /** null when the server does not know the upload (expired or discarded): start again. */
   get(uploadId: string): Promise<UploadState | null>
-  put(uploadId: string, offset: number, body: Readable, length: number): Promise<UploadState>
+  /** `final`: the last chunk of a streamed upload, declaring the whole bundle. */
+  put(uploadId: string, offset: number, body: Readable, length: number, final?: {size: number; sha256: string}): Promise<UploadState>
   close(): Promise<void>
 }
 
@@ -62,8 +63,9 @@ export class HttpsUploadApi implements UploadApi {
     }
   }
 
-  async put(uploadId: string, offset: number, body: Readable, length: number): Promise<UploadState> {
-    return this.call('PUT', `${AGENT_UPLOADS_PATH}/${encodeURIComponent(uploadId)}?offset=${offset}`, body, {'content-type': 'application/octet-stream', 'content-length': String(length)})
+  async put(uploadId: string, offset: number, body: Readable, length: number, final?: {size: number; sha256: string}): Promise<UploadState> {
+    const declare = final ? `&final=1&size=${final.size}&sha256=${final.sha256}` : ''
+    return this.call('PUT', `${AGENT_UPLOADS_PATH}/${encodeURIComponent(uploadId)}?offset=${offset}${declare}`, body, {'content-type': 'application/octet-stream', 'content-length': String(length)})
   }
 
   async close(): Promise<void> {

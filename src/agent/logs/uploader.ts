@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {z} from 'zod'
 import {writeFileAtomic} from '../../shared/atomic-file.js'
-import {MAX_UPLOAD_CHUNK_BYTES} from '../../protocol/agent/index.js'
+import {BundleFormat, MAX_UPLOAD_CHUNK_BYTES} from '../../protocol/agent/index.js'
 import {JobFailure} from '../jobs/runner.js'
 import {UploadHttpError, type UploadApi} from './upload-api.js'
 
@@ -14,12 +14,20 @@ import {UploadHttpError, type UploadApi} from './upload-api.js'
  * restart, a dropped link, the agent killed — continues from the offset the server says it
  * committed, never from 0. The server may commit less than was sent (whole encryption segments
  * only): the agent always continues from the server's number.
+ *
+ * A streamed upload starts while the bundle is still being collected: `size` and `sha256` are
+ * null until the collection finished, and are declared with the final chunk. Non-final chunks
+ * are sent only when at least one more byte of the bundle exists after them, so the final
+ * chunk always carries the last byte (the server seals the last encryption segment from it).
  */
 export const PendingUpload = z.object({
   localId: z.string(),
   file: z.string(),
-  size: z.number().int().nonnegative(),
-  sha256: z.string(),
+  size: z.number().int().nonnegative().nullable(),
+  sha256: z.string().nullable(),
+  /** Spool entries from before zstd are tar.gz uploads declared up front. */
+  format: BundleFormat.default('tar.gz'),
+  streamed: z.boolean().default(false),
   jobId: z.string().optional(),
   since: z.string().optional(),
   uploadId: z.string().nullable(),
@@ -31,6 +39,9 @@ export const PendingUpload = z.object({
 export type PendingUpload = z.infer<typeof PendingUpload>
 
 export class UploadStore {
+  /** Saves of one entry in order: the collection and the upload both save it, and an older state must never land last. */
+  private readonly saving = new Map<string, Promise<void>>()
+
   constructor(readonly dir: string) {}
 
   path(localId: string): string {
@@ -38,7 +49,14 @@ export class UploadStore {
   }
 
   async save(state: PendingUpload): Promise<void> {
-    await writeFileAtomic(this.path(state.localId), `${JSON.stringify(state)}\n`, 0o600)
+    const previous = this.saving.get(state.localId) ?? Promise.resolve()
+    const next = previous.then(() => writeFileAtomic(this.path(state.localId), `${JSON.stringify(state)}\n`, 0o600))
+    this.saving.set(state.localId, next.catch(() => undefined))
+    try {
+      await next
+    } finally {
+      if (this.saving.get(state.localId) === next) this.saving.delete(state.localId)
+    }
   }
 
   async list(): Promise<PendingUpload[]> {
@@ -73,12 +91,43 @@ export interface UploadOutcome {
   bytesSent: number
 }
 
+/** The server seals 1 MiB segments (src/server/logs/segments.ts); chunks of whole segments commit whole. */
+const SEGMENT_BYTES = 1024 * 1024
+
+/**
+ * The next chunk of a streamed upload while the collection runs: what is ready (keeping the last
+ * byte back for the final chunk), in whole segments, up to the largest chunk the server takes.
+ * So the first bytes leave as soon as a segment exists, and on a slow link, where the
+ * collection runs ahead, fewer and larger chunks mean fewer waits for the server's answer.
+ */
+export function streamedChunk(ready: number, chunkBytes: number): number {
+  const whole = ready >= SEGMENT_BYTES ? Math.floor(ready / SEGMENT_BYTES) * SEGMENT_BYTES : ready
+  return Math.max(1, Math.min(whole, Math.max(chunkBytes, MAX_UPLOAD_CHUNK_BYTES)))
+}
+
+/** The collection feeding a streamed upload (collect.ts GrowingBundle). */
+export interface CollectionSource {
+  waitFor(bytes: number, signal?: AbortSignal): Promise<void>
+  readonly written: number
+  readonly result: {size: number; sha256: string} | null
+}
+
+/** Records a finished collection in the upload's state (idempotent: the collector and the uploader both call it). */
+export async function adoptCollected(store: UploadStore, state: PendingUpload, result: {size: number; sha256: string}): Promise<void> {
+  if (state.size !== null) return
+  state.size = result.size
+  state.sha256 = result.sha256
+  await store.save(state)
+}
+
 export interface UploadOptions {
   chunkBytes: number
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
   /** Give up after this long without any committed progress (server gone for good). */
   stallMs?: number
+  /** A streamed upload's collection in progress: waited on for more bytes; sets state.size/sha256 when done. */
+  source?: CollectionSource
   /** First retry wait; doubles up to 10 s. */
   retryBaseMs?: number
 }
@@ -97,7 +146,7 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
       if (offset > state.offset) lastProgress = Date.now()
       state.offset = offset
       await store.save(state)
-      options.onProgress?.(offset, state.size)
+      options.onProgress?.(offset, state.size ?? options.source?.written ?? offset)
     }
   }
   for (;;) {
@@ -105,7 +154,8 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
     try {
       let current
       if (state.uploadId === null) {
-        current = await api.create({...(state.jobId ? {jobId: state.jobId} : {}), size: state.size, sha256: state.sha256, ...(state.since ? {since: state.since} : {})})
+        const declared = state.streamed ? {format: state.format} : {size: state.size ?? 0, sha256: state.sha256 ?? ''}
+        current = await api.create({...(state.jobId ? {jobId: state.jobId} : {}), ...declared, ...(state.since ? {since: state.since} : {})})
         state.uploadId = current.uploadId
         state.offset = current.offset
         await store.save(state)
@@ -124,12 +174,20 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
         options.signal?.throwIfAborted()
         resumedFrom ??= current.offset
         const start = current.offset
-        const end = Math.min(state.size, start + chunkBytes)
+        // Still collecting: wait until a first piece (one server segment, or the chunk size if
+        // smaller) and at least one byte after it exist.
+        if (state.size === null && options.source) {
+          await options.source.waitFor(start + Math.min(chunkBytes, SEGMENT_BYTES) + 1, options.signal)
+          if (options.source.result) await adoptCollected(store, state, options.source.result)
+        }
+        if (state.size === null && !options.source) throw new JobFailure('COLLECTION_INTERRUPTED', 'the collection of this bundle did not finish; collect again')
+        const end = state.size === null ? start + streamedChunk(options.source!.written - 1 - start, chunkBytes) : Math.min(state.size, start + chunkBytes)
+        const final = state.streamed && state.size !== null && state.sha256 !== null && end === state.size ? {size: state.size, sha256: state.sha256} : undefined
         // 256 KiB reads: the default 64 KiB ones cost the agent ~20% more CPU per chunk; bigger
         // ones only add to the dead Buffers waiting for the garbage collector (peak RSS).
         const body = createReadStream(state.file, {start, end: end - 1, highWaterMark: 256 * 1024})
         bytesSent += end - start
-        current = await api.put(state.uploadId, start, body, end - start)
+        current = await api.put(state.uploadId, start, body, end - start, final)
         await commit(current.offset)
         if (current.offset <= start && current.status !== 'complete') {
           if (chunkBytes >= MAX_UPLOAD_CHUNK_BYTES) throw new JobFailure('UPLOAD_STALLED', `the server committed nothing of a ${chunkBytes}-byte chunk at offset ${start}`)
@@ -138,6 +196,7 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
         wait = options.retryBaseMs ?? 500
       }
       if (!current.bundleId) throw new JobFailure('UPLOAD_FAILED', 'the server completed the upload without a bundle id')
+      if (state.size === null || state.sha256 === null) throw new JobFailure('UPLOAD_FAILED', 'the server completed the upload before the bundle was collected')
       return {bundleId: current.bundleId, size: state.size, sha256: state.sha256, resumedFrom: resumedFrom ?? state.size, bytesSent}
     } catch (error) {
       if (!(error instanceof UploadHttpError)) throw error

@@ -112,32 +112,48 @@ export const MAX_BUNDLE_BYTES = 4 * 1024 * 1024 * 1024
 
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256')
 
+/** How a bundle is packed: what the file is and which reader opens it. */
+export const BundleFormat = z.enum(['tar.gz', 'tar.zst'])
+export type BundleFormat = z.infer<typeof BundleFormat>
+
 // POST AGENT_UPLOADS_PATH
+// Declared up front (size + sha256, the bundle already collected: agents before streaming) or
+// streamed (neither: the agent uploads while it collects, and declares both on the final chunk).
 export const CreateUploadRequest = z.strictObject({
   /** The `logs` job this upload answers; absent = device-initiated (`tether agent logs upload`). */
   jobId: z.string().min(1).max(128).optional(),
-  size: z.number().int().positive().max(MAX_BUNDLE_BYTES),
-  sha256: Sha256Hex,
+  size: z.number().int().positive().max(MAX_BUNDLE_BYTES).optional(),
+  sha256: Sha256Hex.optional(),
   since: z.string().max(64).optional(),
+  /** Absent: tar.gz (agents before zstd). */
+  format: BundleFormat.optional(),
 })
 export type CreateUploadRequest = z.infer<typeof CreateUploadRequest>
 
 /**
  * State of an upload. `offset` is the number of bytes committed; the server may commit fewer
  * bytes than sent (it keeps whole encryption segments only), so the agent always continues from
- * the returned offset. `bundleId` is set once offset == size and the SHA-256 matched.
+ * the returned offset. `size` is null while a streamed upload has not seen its final chunk.
+ * `bundleId` is set once offset == size and the SHA-256 matched.
  */
 export const UploadState = z.strictObject({
   uploadId: z.string(),
-  size: z.number().int().nonnegative(),
+  size: z.number().int().nonnegative().nullable(),
   offset: z.number().int().nonnegative(),
   status: z.enum(['open', 'complete']),
   bundleId: z.string().nullable(),
 })
 export type UploadState = z.infer<typeof UploadState>
 
-// PUT AGENT_UPLOADS_PATH/:id?offset=N  body: application/octet-stream chunk → UploadState
+// PUT AGENT_UPLOADS_PATH/:id?offset=N[&final=1&size=S&sha256=H]  body: application/octet-stream chunk → UploadState
+// A streamed upload's last chunk carries final=1 with the whole bundle's size and SHA-256; it
+// must hold at least the last byte (the server seals the final encryption segment from it).
 // 409 OFFSET_MISMATCH (body error.message names the committed offset; GET to resync)
 // 422 CHECKSUM_MISMATCH when the completed upload's SHA-256 differs (upload discarded; start over)
 // GET AGENT_UPLOADS_PATH/:id → UploadState
-export const UploadChunkQuery = z.strictObject({offset: z.coerce.number().int().nonnegative()})
+export const UploadChunkQuery = z.strictObject({
+  offset: z.coerce.number().int().nonnegative(),
+  final: z.enum(['1']).optional(),
+  size: z.coerce.number().int().positive().max(MAX_BUNDLE_BYTES).optional(),
+  sha256: Sha256Hex.optional(),
+})

@@ -6,10 +6,12 @@ export const LogBundleView = z.strictObject({
   id: z.string(),
   serial: z.string(),
   customer: Slug,
-  /** Plaintext (tar.gz) size in bytes. */
+  /** Plaintext (the tar.zst or tar.gz) size in bytes. */
   size: z.number().int().nonnegative(),
-  /** SHA-256 (hex) of the plaintext tar.gz. */
+  /** SHA-256 (hex) of the plaintext bundle. */
   sha256: z.string(),
+  /** tar.zst (zstd frames, agents since streaming) or tar.gz (earlier agents); the file name's extension. */
+  format: z.enum(['tar.gz', 'tar.zst']),
   /** Residency label of the storage the bundle was written to (server setting logs.region). */
   region: z.string(),
   createdAt: Timestamp,
@@ -39,9 +41,12 @@ export const RequestLogsRequest = z.strictObject({
 export type RequestLogsRequest = z.infer<typeof RequestLogsRequest>
 
 // GET /logs/:id (logs:pull) → LogBundleView
-// GET /logs/:id/content (logs:pull) → application/gzip stream of the decrypted tar.gz with
+// GET /logs/:id/content (logs:pull) → application/zstd (tar.zst) or application/gzip (tar.gz) stream of the decrypted bundle with
 //   Content-Length and X-Content-SHA256 headers; audited (logs.bundle.downloaded) before the
 //   first byte. A tampered segment aborts the stream (the client sees a short body / reset and
 //   the SHA-256 check fails); a full verification pass runs before any byte is sent when the
 //   bundle is small enough (see docs/logs.md).
 export const CONTENT_SHA256_HEADER = 'x-content-sha256'
+
+/** The media type a bundle is served as, by format. */
+export const BUNDLE_MEDIA_TYPES = {'tar.gz': 'application/gzip', 'tar.zst': 'application/zstd'} as const

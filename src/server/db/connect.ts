@@ -5,6 +5,7 @@ import * as m002 from './migrations/002-audit-head.js'
 import * as m003 from './migrations/003-agent.js'
 import * as m004 from './migrations/004-jobs-logs.js'
 import * as m005 from './migrations/005-audit-anchoring.js'
+import * as m006 from './migrations/006-log-bundle-format.js'
 import * as m007 from './migrations/007-access-requests.js'
 import type {Database} from './schema.js'
 
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '003-agent': m003,
   '004-jobs-logs': m004,
   '005-audit-anchoring': m005,
+  '006-log-bundle-format': m006,
   '007-access-requests': m007,
 }
 

@@ -212,6 +212,10 @@ export interface LogUploadsTable {
   created_at: string
   updated_at: string
   completed_at: string | null
+  /** 'tar.gz' | 'tar.zst'; defaults to tar.gz for rows from before the column. */
+  format: Generated<string>
+  /** 1: size and sha256 are declared with the final chunk (0 / '' until then). */
+  streamed: Generated<number>
 }
 
 /** Master keys ever used (material is in key files or env, never here). */

@@ -23,6 +23,7 @@ export function bundleView(row: LogUpload): LogBundleView {
     customer: row.customer_id,
     size: Number(row.size),
     sha256: row.sha256,
+    format: row.format === 'tar.zst' ? 'tar.zst' : 'tar.gz',
     region: row.region,
     createdAt: row.completed_at ?? row.created_at,
     initiator: row.initiator,

@@ -3,12 +3,13 @@ import {type FileHandle, mkdir, open, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 import type {Kysely} from 'kysely'
-import type {CreateUploadRequest, UploadState} from '../../protocol/agent/jobs.js'
+import {type CreateUploadRequest, MAX_BUNDLE_BYTES, type UploadState} from '../../protocol/agent/jobs.js'
 import {ConflictError, NotFoundError, TetherError, UsageError} from '../../shared/errors.js'
 import type {Database, LogUpload} from '../db/schema.js'
 import {type Keyring, unwrapDataKey, wrapDataKey} from './keys.js'
 import {decryptFile} from './bundle-reader.js'
-import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, parseHeader, type SegmentHeader, sealSegmentParts, segmentCount, segmentOffset, TAG_BYTES} from './segments.js'
+import {pastEnd, reconcile, view} from './upload-file.js'
+import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, type SegmentHeader, sealSegmentParts, segmentCount, segmentOffset} from './segments.js'
 
 export interface LogsSettings {
   storageDir: string
@@ -24,6 +25,12 @@ export interface UploadOwner {
 export interface NewUpload extends CreateUploadRequest {
   initiator: 'user' | 'device'
   requestedBy: string | null
+}
+
+/** What the final chunk of a streamed upload declares about the whole bundle. */
+export interface FinalDeclaration {
+  size: number
+  sha256: string
 }
 
 /**
@@ -56,6 +63,15 @@ export class UploadStore {
   }
 
   async create(owner: UploadOwner, input: NewUpload): Promise<UploadState> {
+    // Declared up front (both) or streamed (neither, declared on the final chunk).
+    if ((input.size === undefined) !== (input.sha256 === undefined)) throw new UsageError('size and sha256 go together: both (declared up front) or neither (streamed, declared on the final chunk)', {details: {field: input.size === undefined ? 'size' : 'sha256'}})
+    const streamed = input.size === undefined
+    // A job's earlier upload that never finished (the agent restarted its collection) can never
+    // complete any more: it goes now rather than at the stale-upload sweep.
+    if (input.jobId) {
+      const earlier = await this.db.selectFrom('log_uploads').selectAll().where('job_id', '=', input.jobId).where('serial', '=', owner.serial).where('status', '=', 'open').execute()
+      for (const row of earlier) if (!this.busy.has(row.id)) await this.discard(row)
+    }
     const id = randomUUID()
     const now = new Date().toISOString()
     const keyring = await this.keyring()
@@ -79,8 +95,10 @@ export class UploadStore {
         initiator: input.initiator,
         requested_by: input.requestedBy,
         since: input.since ?? null,
-        size: input.size,
-        sha256: input.sha256,
+        size: input.size ?? 0,
+        sha256: input.sha256 ?? '',
+        format: input.format ?? 'tar.gz',
+        streamed: streamed ? 1 : 0,
         committed: 0,
         status: 'open',
         region: this.settings.region,
@@ -93,7 +111,7 @@ export class UploadStore {
       })
       .execute()
     this.hashes.set(id, {hash: createHash('sha256'), at: 0})
-    return {uploadId: id, size: input.size, offset: 0, status: 'open', bundleId: null}
+    return {uploadId: id, size: input.size ?? null, offset: 0, status: 'open', bundleId: null}
   }
 
   async get(owner: UploadOwner, id: string): Promise<UploadState> {
@@ -113,11 +131,17 @@ export class UploadStore {
    * sealed and written as they fill; on a broken stream the segments written so far stay
    * committed. Completes the upload when the last byte arrived. `length` (the Content-Length,
    * when the chunk has one) lets a chunk that would run past the declared size be refused
-   * before any of it is read.
+   * before any of it is read. A streamed upload learns its size and SHA-256 from the final chunk
+   * (`final`); before that no segment is sealed as the last one and the upload cannot complete.
    */
-  async write(owner: UploadOwner, id: string, offset: number, body: Readable, onComplete: CompletionListener, length?: number): Promise<UploadState> {
-    const upload = await this.find(owner, id)
-    if (upload.status === 'complete') throw new ConflictError(`upload ${id} is already complete`, {code: 'UPLOAD_COMPLETE'})
+  async write(owner: UploadOwner, id: string, offset: number, body: Readable, onComplete: CompletionListener, length?: number, final?: FinalDeclaration): Promise<UploadState> {
+    const found = await this.find(owner, id)
+    if (found.status === 'complete') throw new ConflictError(`upload ${id} is already complete`, {code: 'UPLOAD_COMPLETE'})
+    // Until its final chunk, a streamed upload is bounded by the largest bundle accepted.
+    const streaming = found.streamed === 1 && !final
+    const upload = found.streamed === 1 ? {...found, size: final?.size ?? MAX_BUNDLE_BYTES, sha256: final?.sha256 ?? ''} : found
+    if (final && found.streamed === 1 && offset >= final.size) throw new UsageError(`the final chunk must carry the bundle's last byte: it starts at ${offset}, the declared size is ${final.size}`, {details: {field: 'size'}})
+    if (final && found.streamed === 1 && length !== undefined && offset + length !== final.size) throw new UsageError(`the final chunk ends at byte ${offset + length}, not at the declared size ${final.size}`, {details: {field: 'size'}})
     if (this.busy.has(id)) throw new ConflictError(`upload ${id} is receiving another chunk`, {code: 'UPLOAD_BUSY'})
     this.busy.add(id)
     try {
@@ -131,19 +155,19 @@ export class UploadStore {
         if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
         if (length !== undefined && offset + length > upload.size) throw pastEnd(`chunk ends at byte ${offset + length}, past the declared size ${upload.size}`)
         key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
-        reached = await this.append(upload, key, handle, header, committed, body)
+        reached = await this.append(upload, key, handle, header, committed, body, !streaming)
       } finally {
         await handle.close()
       }
       await this.db.updateTable('log_uploads').set({committed: reached, updated_at: new Date().toISOString()}).where('id', '=', id).execute()
-      if (reached < upload.size) return view(upload, reached)
+      if (streaming || reached < upload.size) return view(found, reached)
       return view(await this.complete(upload, key, onComplete), upload.size)
     } finally {
       this.busy.delete(id)
     }
   }
 
-  private async append(upload: LogUpload, key: Buffer, handle: FileHandle, header: SegmentHeader, start: number, body: Readable): Promise<number> {
+  private async append(upload: LogUpload, key: Buffer, handle: FileHandle, header: SegmentHeader, start: number, body: Readable, mayFinish: boolean): Promise<number> {
     const seg = header.segmentBytes
     const total = segmentCount(upload.size, seg)
     const running = this.hashes.get(upload.id)
@@ -202,7 +226,7 @@ export class UploadStore {
           chunk.copy(buffer, fill, at, at + n)
           fill += n
           at += n
-          const last = sealed / seg === total - 1
+          const last = mayFinish && sealed / seg === total - 1
           if (fill === seg || (last && sealed + fill === upload.size)) await flush(last && sealed + fill === upload.size)
         }
       }
@@ -264,7 +288,7 @@ export class UploadStore {
     const now = new Date().toISOString()
     const done = {...upload, status: 'complete' as const, committed: upload.size, file, completed_at: now, updated_at: now}
     await onComplete(done, async (trx) => {
-      await trx.updateTable('log_uploads').set({status: 'complete', committed: upload.size, file, completed_at: now, updated_at: now}).where('id', '=', upload.id).execute()
+      await trx.updateTable('log_uploads').set({status: 'complete', size: upload.size, sha256: upload.sha256, committed: upload.size, file, completed_at: now, updated_at: now}).where('id', '=', upload.id).execute()
     })
     return done
   }
@@ -290,30 +314,4 @@ export class UploadStore {
     if (!row || row.serial !== owner.serial) throw new NotFoundError(`no upload ${id}`)
     return {...row, size: Number(row.size), committed: Number(row.committed)}
   }
-}
-
-/** The committed offset from the file; a torn trailing segment (crash mid-write) is cut off. */
-async function reconcile(handle: FileHandle, path: string, upload: LogUpload): Promise<{committed: number; header: SegmentHeader}> {
-  const size = (await handle.stat()).size
-  const header = await readHeader(handle, path)
-  const seg = header.segmentBytes
-  const whole = Math.floor(Math.max(0, size - HEADER_BYTES) / (seg + TAG_BYTES))
-  if (size !== segmentOffset(whole, seg)) await handle.truncate(segmentOffset(whole, seg))
-  return {committed: Math.min(whole * seg, upload.size), header}
-}
-
-async function readHeader(handle: FileHandle, path: string): Promise<SegmentHeader> {
-  const raw = Buffer.alloc(HEADER_BYTES)
-  const {bytesRead} = await handle.read(raw, 0, HEADER_BYTES, 0)
-  if (bytesRead !== HEADER_BYTES) throw new TetherError(`${path}: truncated header`, {code: 'BUNDLE_TAMPERED'})
-  return parseHeader(raw)
-}
-
-/** A 400 naming the body: the agent sent more than it declared (a bug on its side, not a retry). */
-function pastEnd(message: string): UsageError {
-  return new UsageError(message, {details: {field: 'body'}})
-}
-
-function view(upload: LogUpload, offset: number): UploadState {
-  return {uploadId: upload.id, size: upload.size, offset, status: upload.status, bundleId: upload.status === 'complete' ? upload.id : null}
 }

@@ -3,7 +3,7 @@ import type {FastifyPluginAsync} from 'fastify'
 import type {z} from 'zod'
 import {IdParam, SerialParam} from '../../protocol/api/common.js'
 import {DEFAULT_JOB_TTL_SECONDS, JobView} from '../../protocol/api/jobs.js'
-import {CONTENT_SHA256_HEADER, LogBundleList, LogBundleQuery, LogBundleView, RequestLogsRequest} from '../../protocol/api/logs.js'
+import {BUNDLE_MEDIA_TYPES, CONTENT_SHA256_HEADER, LogBundleList, LogBundleQuery, LogBundleView, RequestLogsRequest} from '../../protocol/api/logs.js'
 import {auditRequest} from '../audit/plugin.js'
 import {principalOf} from '../auth/request-context.js'
 import {jobView} from '../jobs/service.js'
@@ -43,7 +43,7 @@ export const logsRoutes: FastifyPluginAsync = async (app) => {
   })
 
   /**
-   * The decrypted tar.gz. The download is audited before the first byte. The header, the file
+   * The decrypted bundle (tar.zst or tar.gz, by its recorded format). The download is audited before the first byte. The header, the file
    * length and the first segment are verified before the response starts, so a truncated or
    * altered file is an error response, not a partial body; damage further in aborts the stream
    * before the altered segment (the client then lacks bytes and its SHA-256 check fails).
@@ -71,11 +71,12 @@ export const logsRoutes: FastifyPluginAsync = async (app) => {
         throw error
       }
     }
+    const {format} = bundleView(bundle)
     return reply
-      .header('content-type', 'application/gzip')
+      .header('content-type', BUNDLE_MEDIA_TYPES[format])
       .header('content-length', String(bundle.size))
       .header(CONTENT_SHA256_HEADER, bundle.sha256)
-      .header('content-disposition', `attachment; filename="${bundle.serial}-${bundle.id}.tar.gz"`)
+      .header('content-disposition', `attachment; filename="${bundle.serial}-${bundle.id}.${format}"`)
       .send(Readable.from(body(), {objectMode: false, highWaterMark: 1}))
   })
 }

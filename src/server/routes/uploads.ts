@@ -3,7 +3,7 @@ import type {FastifyPluginAsync} from 'fastify'
 import type {z} from 'zod'
 import {CreateUploadRequest, MAX_UPLOAD_CHUNK_BYTES, UploadChunkQuery, UploadState} from '../../protocol/agent/jobs.js'
 import {IdParam} from '../../protocol/api/common.js'
-import {ConflictError, NotFoundError} from '../../shared/errors.js'
+import {ConflictError, NotFoundError, UsageError} from '../../shared/errors.js'
 import {requireDevice} from '../auth/device-cert.js'
 import type {CompletionListener} from '../logs/upload-store.js'
 
@@ -31,7 +31,7 @@ export const uploadsRoutes: FastifyPluginAsync = async (app) => {
         outcome: 'success',
         deviceSerial: upload.serial,
         customerId: upload.customer_id,
-        details: {bundleId: upload.id, size: upload.size, sha256: upload.sha256, region: upload.region, initiator: upload.initiator, jobId: upload.job_id},
+        details: {bundleId: upload.id, size: upload.size, sha256: upload.sha256, format: upload.format, region: upload.region, initiator: upload.initiator, jobId: upload.job_id},
       })
     })
 
@@ -56,7 +56,7 @@ export const uploadsRoutes: FastifyPluginAsync = async (app) => {
         outcome: 'success',
         deviceSerial: owner.serial,
         customerId: owner.customerId,
-        details: {initiator: 'device', size: body.size, since: since ?? null},
+        details: {initiator: 'device', size: body.size ?? null, format: body.format ?? 'tar.gz', since: since ?? null},
       })
     }
     const state = await app.logs.uploads.create(owner, {...body, ...(since ? {since} : {}), initiator, requestedBy})
@@ -73,10 +73,13 @@ export const uploadsRoutes: FastifyPluginAsync = async (app) => {
     {preHandler: requireDevice, bodyLimit: MAX_UPLOAD_CHUNK_BYTES, schema: {params: IdParam, querystring: UploadChunkQuery, response: {200: UploadState}}},
     async (request) => {
       const {id} = request.params as z.infer<typeof IdParam>
-      const {offset} = request.query as z.infer<typeof UploadChunkQuery>
+      const {offset, final, size, sha256} = request.query as z.infer<typeof UploadChunkQuery>
+      if ((final !== undefined || size !== undefined || sha256 !== undefined) && (final === undefined || size === undefined || sha256 === undefined)) {
+        throw new UsageError('a final chunk carries final=1, size and sha256 together', {details: {field: final === undefined ? 'final' : size === undefined ? 'size' : 'sha256'}})
+      }
       // Absent for a chunked body: then the store notices the excess as the bytes arrive.
       const length = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length'])
-      return app.logs.uploads.write(device(request), id, offset, request.body as Readable, onComplete, length)
+      return app.logs.uploads.write(device(request), id, offset, request.body as Readable, onComplete, length, final && size !== undefined && sha256 !== undefined ? {size, sha256} : undefined)
     },
   )
 }

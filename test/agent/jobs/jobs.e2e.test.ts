@@ -3,7 +3,8 @@ import {createHash} from 'node:crypto'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
-import {extract as extractTar} from 'tar'
+import {execFile} from 'node:child_process'
+import {promisify} from 'node:util'
 import {Agent, request} from 'undici'
 import {adminApi} from '../helpers/admin-api.js'
 import {type AgentUnderTest, enrollAgent} from '../helpers/agent-process.js'
@@ -132,8 +133,9 @@ for (const kind of DB_KINDS) describe(`agent jobs and log uploads against a real
     assert.equal(createHash('sha256').update(body).digest('hex'), r.sha256)
     const out = join(sc.dir, 'pulled')
     await mkdir(out)
-    await writeFile(join(out, 'b.tar.gz'), body)
-    await extractTar({file: join(out, 'b.tar.gz'), cwd: out})
+    // A tar.zst since streaming: the system tar reads it (zstd frames), as an engineer's would.
+    await writeFile(join(out, 'b.tar.zst'), body)
+    await promisify(execFile)('tar', ['--zstd', '-xf', join(out, 'b.tar.zst'), '-C', out])
     const rel = logDir.replace(/^\//, '')
     for (const name of ['app.log', 'sub/pump.log']) assert.deepEqual(await readFile(join(out, rel, name)), await readFile(join(logDir, name)), name)
     const bundles = (await adminApi(sc, 'GET', `/logs?device=${SERIAL}`)).json.bundles as Array<{id: string; initiator: string}>

@@ -8,8 +8,10 @@ import {testCa} from '../../checks/fixtures/certs.js'
 
 interface Upload {
   id: string
-  size: number
-  sha256: string
+  /** null until a streamed upload's final chunk. */
+  size: number | null
+  sha256: string | null
+  format?: string
   jobId?: string
   data: Buffer[]
   committed: number
@@ -25,6 +27,10 @@ export class FakeUploadServer {
   readonly uploads = new Map<string, Upload>()
   /** Every PUT's ?offset, in order. */
   readonly putOffsets: number[] = []
+  /** Offsets of the PUTs that declared final=1 (streamed uploads). */
+  readonly finalChunks: number[] = []
+  /** Every PUT: where it started, its Content-Length, whether it declared final=1. */
+  readonly puts: Array<{offset: number; length: number; final: boolean}> = []
   /** When set, the connection is destroyed once this many bytes of the upload have arrived (once). */
   dropAtByte?: number
   segment = 64 * 1024
@@ -82,8 +88,8 @@ export class FakeUploadServer {
       let text = ''
       req.on('data', (d) => (text += d))
       req.on('end', () => {
-        const body = JSON.parse(text) as {size: number; sha256: string; jobId?: string}
-        const u: Upload = {id: randomUUID(), size: body.size, sha256: body.sha256, jobId: body.jobId, data: [], committed: 0, bundleId: null}
+        const body = JSON.parse(text) as {size?: number; sha256?: string; jobId?: string; format?: string}
+        const u: Upload = {id: randomUUID(), size: body.size ?? null, sha256: body.sha256 ?? null, format: body.format, jobId: body.jobId, data: [], committed: 0, bundleId: null}
         this.uploads.set(u.id, u)
         send(201, this.state(u))
       })
@@ -95,6 +101,12 @@ export class FakeUploadServer {
     if (req.method !== 'PUT') return send(405, {error: {code: 'METHOD', message: 'no'}})
     const offset = Number(url.searchParams.get('offset'))
     this.putOffsets.push(offset)
+    this.puts.push({offset, length: Number(req.headers['content-length']), final: url.searchParams.get('final') === '1'})
+    if (url.searchParams.get('final') === '1') {
+      this.finalChunks.push(offset)
+      u.size = Number(url.searchParams.get('size'))
+      u.sha256 = url.searchParams.get('sha256')
+    }
     if (offset !== u.committed) return send(409, {error: {code: 'OFFSET_MISMATCH', message: `committed offset is ${u.committed}`}})
     let pending = Buffer.alloc(0)
     let dropped = false

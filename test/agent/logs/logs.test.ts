@@ -3,12 +3,13 @@ import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {execFile} from 'node:child_process'
+import {promisify} from 'node:util'
 import nock from 'nock'
-import {extract as extractTar, list as listTar} from 'tar'
 import {AgentConfig, agentFiles, type AgentFiles} from '../../../src/agent/data-dir.js'
 import {EventRecorder} from '../../../src/agent/events.js'
 import {JobFailure} from '../../../src/agent/jobs/runner.js'
-import {collectLogs} from '../../../src/agent/logs/collect.js'
+import {type CollectOptions, startCollection} from '../../../src/agent/logs/collect.js'
 import {LogsService} from '../../../src/agent/logs/service.js'
 import {expandSources, globToRegExp} from '../../../src/agent/logs/sources.js'
 import {uploadBundle, UploadStore, type PendingUpload} from '../../../src/agent/logs/uploader.js'
@@ -16,6 +17,14 @@ import {LocalAudit} from '../../../src/agent/local-audit.js'
 import {FakeUploadServer} from './fake-upload-server.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+const run = promisify(execFile)
+
+/** A whole collection, awaited. */
+async function collectLogs(options: CollectOptions): Promise<{file: string; size: number; sha256: string; files: number}> {
+  const {bundle, done} = await startCollection(options)
+  const r = await done
+  return {file: bundle.file, files: bundle.files, ...r}
+}
 
 describe('log collection and resumable upload', function () {
   this.timeout(60_000)
@@ -63,19 +72,19 @@ describe('log collection and resumable upload', function () {
     })
   })
 
-  it('packs the selected files into a tar.gz in the spool, with its size and SHA-256', async () => {
+  it('packs the selected files into a tar.zst in the spool, with its size and SHA-256 (read by tar --zstd)', async () => {
     const bundle = await collectLogs({sources: [`${logs}/**/*.log`], baseDir: dir, spoolDir: files.spool, sinceMs: Date.now() - DAY, maxBytes: 10_000_000})
     const bytes = await readFile(bundle.file)
     assert.equal(bundle.size, bytes.length)
     assert.equal(bundle.sha256, sha(bytes))
     assert.equal(bundle.files, 3)
-    const names: string[] = []
-    await listTar({file: bundle.file, onReadEntry: (e) => void names.push(e.path)})
+    assert.match(bundle.file, /\.tar\.zst$/)
+    const names = (await run('tar', ['--zstd', '-tf', bundle.file])).stdout.trim().split('\n')
     const rel = logs.replace(/^\//, '')
     assert.deepEqual(names.sort(), [`${rel}/a.log`, `${rel}/sub/b.log`, `${rel}/sub/deep/c.log`])
     const out = join(dir, 'out')
     await mkdir(out)
-    await extractTar({file: bundle.file, cwd: out})
+    await run('tar', ['--zstd', '-xf', bundle.file, '-C', out])
     for (const name of ['a.log', 'sub/b.log', 'sub/deep/c.log']) assert.deepEqual(await readFile(join(out, rel, name)), await readFile(join(logs, name)), name)
   })
 
@@ -100,7 +109,7 @@ describe('log collection and resumable upload', function () {
       bundleBytes = randomBytes(1_000_000 + 123)
       const file = join(files.spool, 'bundle-t.tar.gz')
       await writeFile(file, bundleBytes)
-      state = {localId: 't', file, size: bundleBytes.length, sha256: sha(bundleBytes), uploadId: null, offset: 0, pid: process.pid, createdAt: new Date().toISOString()}
+      state = {localId: 't', file, size: bundleBytes.length, sha256: sha(bundleBytes), format: 'tar.gz', streamed: false, uploadId: null, offset: 0, pid: process.pid, createdAt: new Date().toISOString()}
       await store.save(state)
     })
     afterEach(async () => server.stop())

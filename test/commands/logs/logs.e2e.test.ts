@@ -70,7 +70,7 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
     const logDir = join(sc.dir, 'device-logs')
     sums = await generateLogs(logDir)
     // 1 MiB chunks: many commits, so a kill lands mid-upload with bytes already committed.
-    await agent.tune({logSources: [join(logDir, '*.log')], logs: {chunkBytes: 1024 * 1024, gzipLevel: 1}})
+    await agent.tune({logSources: [join(logDir, '*.log')], logs: {chunkBytes: 1024 * 1024}})
   })
 
   after(async () => {
@@ -117,19 +117,25 @@ for (const kind of DB_KINDS) describe(`remote diagnostics and log pulls (${kind}
   })
 
   it('pulls the bundle (by serial) and it matches the device files byte for byte', async () => {
-    const out = join(sc.dir, 'pulled.tar.gz')
-    const r = json<{bytes: number; sha256: string; bundle: {id: string; sha256: string}}>(expectExit(await sc.admin(['logs', 'pull', SERIAL, '-o', out, '--json']), 0))
+    const out = join(sc.dir, 'pulled.tar.zst')
+    const r = json<{bytes: number; sha256: string; bundle: {id: string; sha256: string; format: string}}>(expectExit(await sc.admin(['logs', 'pull', SERIAL, '-o', out, '--json']), 0))
     assert.equal(r.bundle.id, bundleId)
+    assert.equal(r.bundle.format, 'tar.zst')
     assert.equal(r.sha256, await sha256File(out))
     const dest = join(sc.dir, 'extracted')
     await mkdir(dest)
-    await run('tar', ['-xzf', out, '-C', dest])
-    const {stdout} = await run('find', [dest, '-type', 'f'])
-    const extracted = stdout.trim().split('\n')
-    assert.equal(extracted.length, FILES)
-    for (const file of extracted) {
-      const name = file.split('/').at(-1)!
-      assert.equal(await sha256File(file), sums.get(name), `${name} differs`)
+    await run('tar', ['--zstd', '-xf', out, '-C', dest])
+    // And unpacked by tether itself while downloading (no tar with zstd needed).
+    const unpacked = join(sc.dir, 'unpacked')
+    expectExit(await sc.admin(['logs', 'pull', SERIAL, '--extract', unpacked]), 0)
+    for (const root of [dest, unpacked]) {
+      const {stdout} = await run('find', [root, '-type', 'f'])
+      const extracted = stdout.trim().split('\n')
+      assert.equal(extracted.length, FILES)
+      for (const file of extracted) {
+        const name = file.split('/').at(-1)!
+        assert.equal(await sha256File(file), sums.get(name), `${name} differs`)
+      }
     }
     const audit = await sc.admin(['audit', 'export', '--action', 'logs.bundle.downloaded', '--json', '-o', join(sc.dir, 'dl.jsonl')])
     expectExit(audit, 0)

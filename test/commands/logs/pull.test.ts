@@ -13,7 +13,7 @@ import {ExitCode, TetherError} from '../../../src/shared/errors.js'
 const ORIGIN = 'https://tether.test:8443'
 const body = Buffer.from('a tar.gz, pretend')
 const sha = createHash('sha256').update(body).digest('hex')
-const bundle = {id: 'b1', serial: 'SN-1', customer: 'acme', size: body.length, sha256: sha, region: 'eu', createdAt: '2026-11-22T10:00:00.000Z', initiator: 'user', requestedBy: 'alice', jobId: 'j1', since: null}
+const bundle = {id: 'b1', serial: 'SN-1', customer: 'acme', size: body.length, sha256: sha, format: 'tar.gz', region: 'eu', createdAt: '2026-11-22T10:00:00.000Z', initiator: 'user', requestedBy: 'alice', jobId: 'j1', since: null}
 
 describe('logs pull (client library)', () => {
   let agent: MockAgent
