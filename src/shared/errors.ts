@@ -92,6 +92,12 @@ export const ERROR_CODES = {
   // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
   MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
   NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},
+  // Fleet log requests and pulls, and `logs pull --extract` (src/client, client side only).
+  NO_DEVICES: {status: 404, exitCode: ExitCode.FAILED},
+  FLEET_INCOMPLETE: {status: 500, exitCode: ExitCode.FAILED},
+  UNKNOWN_FORMAT: {status: 422, exitCode: ExitCode.FAILED},
+  UNSAFE_ENTRY: {status: 422, exitCode: ExitCode.FAILED},
+  EXTRACT_FAILED: {status: 422, exitCode: ExitCode.FAILED},
   // Checks whose result is printed with a non-zero exit (audit verify, agent audit/status).
   AUDIT_CHAIN_BROKEN: {status: 500, exitCode: ExitCode.FAILED},
   NOT_CONNECTED: {status: 503, exitCode: ExitCode.FAILED},
