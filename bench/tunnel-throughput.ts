@@ -4,24 +4,26 @@
  * every loop bounded in count and time. No assertions: it prints figures and ratios.
  *
  *   npm run build && node --import tsx bench/tunnel-throughput.ts [--seconds 5] [--rounds 10000]
- *     [--setups 200] [--delay-ms 50] [--no-delay] [--cpu-prof DIR]
+ *     [--setups 200] [--delay-ms 50] [--no-delay] [--without-semi-space-flag] [--cpu-prof DIR]
  *
  * The device's services: iperf3 -s, an echo port and a banner port, on 127.0.0.1.
  * - tether: server + agent (enrolled through the real CLI), `tunnels open` listening locally.
  * - ssh -R: sshd on 127.0.0.1 stands for the server; `ssh -N -R` from the device's side forwards
  *   a port on it back to the services; clients connect to that port on sshd.
  * - direct: clients connect to the services themselves.
+ * - node relay: Tether's shape with nothing of Tether in it (three Node processes, two TLS hops:
+ *   bench/tunnel-throughput/node-relay.mjs), the floor for this design in Node.
  * Measured: iperf3 -t N client → device and -R (1 and 4 streams), Gbit/s; CPU seconds per GB of
  * the processes in between (from /proc/PID/stat); 1-byte ping-pong RTT p50/p99; connect → first
  * byte of a banner over fresh connections. Then the same with DELAY ms RTT added on the agent's
  * leg (agent → server), on ssh's connection (ssh → sshd) and, for direct, in front of the
  * services, by a delaying relay in this process (bench/tunnel-throughput/delay-relay.ts).
  */
-import {type ChildProcess, spawn} from 'node:child_process'
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {readFile} from 'node:fs/promises'
 import {loadavg, userInfo} from 'node:os'
 import {join} from 'node:path'
-import {parseArgs} from 'node:util'
+import {parseArgs, promisify} from 'node:util'
 import {adminApi} from '../test/agent/helpers/admin-api.js'
 import {enrollAgent, type AgentUnderTest} from '../test/agent/helpers/agent-process.js'
 import {eventually, stopChild, SupportCenter} from '../test/agent/helpers/support-center.js'
@@ -124,12 +126,13 @@ try {
     ],
   })
   const direct: Route = {name: 'direct', ports: device, cpu: []}
+  const nodeRelay = await startNodeRelay(device, async (port) => port)
 
   log('loopback: throughput')
-  const loop = await throughputTable([direct, sshRoute(), tether])
+  const loop = await throughputTable([direct, sshRoute(), nodeRelay, tether])
   log('loopback: RTT and set-up')
-  const rtt = await latencyTable([direct, sshRoute(), tether], ROUNDS, SETUPS)
-  printThroughput('loopback', loop, [direct, sshRoute(), tether])
+  const rtt = await latencyTable([direct, sshRoute(), nodeRelay, tether], ROUNDS, SETUPS)
+  printThroughput('loopback', loop, [direct, sshRoute(), nodeRelay, tether])
   printLatency('loopback', rtt, ROUNDS, SETUPS)
   await printServerSetup(device.banner, SETUPS)
 
@@ -148,12 +151,13 @@ try {
     await stopChild(ssh.child)
     ssh = await startSshR(sshd, await relay(sshd.port), device)
     const slowDirect: Route = {name: 'direct', ports: {iperf: await relay(device.iperf), echo: await relay(device.echo), banner: await relay(device.banner)}, cpu: []}
+    const slowNodeRelay = await startNodeRelay(device, relay)
     await waitForBanner(tether.ports.banner, 20_000)
-    const slow = await throughputTable([slowDirect, sshRoute(), tether])
+    const slow = await throughputTable([slowDirect, sshRoute(), slowNodeRelay, tether])
     const slowRounds = 100
     const slowSetups = Math.min(SETUPS, 50)
-    const slowRtt = await latencyTable([slowDirect, sshRoute(), tether], slowRounds, slowSetups)
-    printThroughput(`${DELAY_MS} ms RTT on the device's leg`, slow, [slowDirect, sshRoute(), tether])
+    const slowRtt = await latencyTable([slowDirect, sshRoute(), slowNodeRelay, tether], slowRounds, slowSetups)
+    printThroughput(`${DELAY_MS} ms RTT on the device's leg`, slow, [slowDirect, sshRoute(), slowNodeRelay, tether])
     printLatency(`${DELAY_MS} ms RTT on the device's leg`, slowRtt, slowRounds, slowSetups)
     await printServerSetup(device.banner, slowSetups)
   }
@@ -195,6 +199,40 @@ async function startSshR(d: TestSshd, sshPort: number, to: Ports): Promise<{chil
   return {child, ports}
 }
 
+/**
+ * The three processes of node-relay.mjs for the three services; `backLeg` maps the back
+ * process's port to the one the middle dials (a delaying relay in front of it, or itself).
+ */
+async function startNodeRelay(to: Ports, backLeg: (port: number) => Promise<number>): Promise<Route> {
+  const certDir = join(sc.dir, 'node-relay')
+  const cert = join(certDir, 'cert.pem')
+  const key = join(certDir, 'key.pem')
+  await promisify(execFile)('sh', ['-c', `mkdir -p '${certDir}' && [ -f '${cert}' ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '${key}' -out '${cert}' -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null`])
+  const names = Object.keys(to) as Array<keyof Ports>
+  const back = await Promise.all(names.map(() => freePort()))
+  const middle = await Promise.all(names.map(() => freePort()))
+  const front = await Promise.all(names.map(() => freePort()))
+  const dialled = await Promise.all(back.map((p) => backLeg(p)))
+  const start = async (role: string, pairs: number[][]): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [new URL('tunnel-throughput/node-relay.mjs', import.meta.url).pathname, role, cert, key, JSON.stringify(pairs)], {stdio: ['ignore', 'pipe', 'inherit']})
+    children.push(child)
+    await waitForOutput(child, /ready/, 10_000)
+    return child
+  }
+  const backChild = await start('back', names.map((n, i) => [back[i], to[n]]))
+  const middleChild = await start('middle', names.map((_, i) => [middle[i], dialled[i]]))
+  const frontChild = await start('front', names.map((_, i) => [front[i], middle[i]]))
+  return {
+    name: 'node relay',
+    ports: Object.fromEntries(names.map((n, i) => [n, front[i]])) as unknown as Ports,
+    cpu: [
+      {role: 'server', pids: async () => [middleChild.pid!]},
+      {role: 'agent', pids: async () => [backChild.pid!]},
+      {role: 'CLI', pids: async () => [frontChild.pid!]},
+    ],
+  }
+}
+
 function commandOutput(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {stdio: ['ignore', 'pipe', 'ignore']})
@@ -216,7 +254,7 @@ async function throughputTable(routes: Route[]): Promise<Map<string, Throughput>
       const after = await Promise.all(pids.map((p) => treeCpuSeconds(p)))
       const cpuPerGb = Object.fromEntries(route.cpu.map((g, i) => [g.role, (after[i] - before[i]) / (r.bytes / 1e9)]))
       results.set(`${route.name}|${c.label}`, {gbps: r.gbps, cpuPerGb})
-      log(`  ${route.name.padEnd(7)} ${c.label}: ${r.gbps.toFixed(2)} Gbit/s ${Object.entries(cpuPerGb).map(([k, v]) => `${k} ${v.toFixed(2)} s/GB`).join(', ')}`)
+      log(`  ${route.name.padEnd(10)} ${c.label}: ${r.gbps.toFixed(2)} Gbit/s ${Object.entries(cpuPerGb).map(([k, v]) => `${k} ${v.toFixed(2)} s/GB`).join(', ')}`)
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
   }
@@ -232,13 +270,13 @@ async function latencyTable(routes: Route[], rounds: number, setups: number): Pr
     // First and last tenth apart: a set-up that grows with the number of streams so far shows here.
     const tenth = Math.max(1, Math.floor(setup.samples.length / 10))
     const [first, last] = [percentiles(setup.samples.slice(0, tenth)).p50, percentiles(setup.samples.slice(-tenth)).p50]
-    log(`  ${route.name.padEnd(7)} RTT p50 ${rtt.p50.toFixed(3)} ms p99 ${rtt.p99.toFixed(3)} ms (${rtt.n}); set-up p50 ${percentiles(setup.samples).p50.toFixed(1)} ms (${setup.samples.length}, ${setup.failed} failed; first tenth ${first.toFixed(1)}, last tenth ${last.toFixed(1)})`)
+    log(`  ${route.name.padEnd(10)} RTT p50 ${rtt.p50.toFixed(3)} ms p99 ${rtt.p99.toFixed(3)} ms (${rtt.n}); set-up p50 ${percentiles(setup.samples).p50.toFixed(1)} ms (${setup.samples.length}, ${setup.failed} failed; first tenth ${first.toFixed(1)}, last tenth ${last.toFixed(1)})`)
   }
   return results
 }
 
 function printThroughput(title: string, results: Map<string, Throughput>, routes: Route[]): void {
-  console.log(`\n### Throughput, ${title} (iperf3 -t ${SECONDS}; CPU s/GB: server side / device side / engineer's CLI)\n`)
+  console.log(`\n### Throughput, ${title} (iperf3 -t ${SECONDS}; CPU s/GB: server side / device side / engineer's CLI; node relay: middle / back / front)\n`)
   console.log('| case | route | Gbit/s | vs ssh -R | vs direct | CPU s/GB server | agent (ssh client) | CLI | sum |')
   console.log('|---|---|---|---|---|---|---|---|---|')
   for (const c of CASES) {
