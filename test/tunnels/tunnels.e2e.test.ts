@@ -190,6 +190,20 @@ describe('tunnels through a real agent (e2e)', function () {
     assert.match(bad.stderr, /port/i)
   })
 
+  it('bytes a client sends right behind its upgrade request (before the 101) reach the device', async () => {
+    const {token} = json<{token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'early-bytes', '--permission', 'tunnels:open', '--json']), 0))
+    const {default: tls} = await import('node:tls')
+    const url = new URL(sc.url)
+    const socket = tls.connect({host: url.hostname, port: Number(url.port), ca: await readFile(sc.caFile, 'utf8'), servername: 'localhost'})
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    let received = ''
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')))
+    socket.write(`GET /api/v1/devices/${SERIAL}/tunnel?port=${echo.port} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: Upgrade\r\nUpgrade: tether-tunnel\r\nAuthorization: Bearer ${token}\r\n\r\nearly-bytes`)
+    await eventually(async () => received.includes('early-bytes'), 'early bytes echoed')
+    assert.match(received, /^HTTP\/1\.1 101 /)
+    socket.destroy()
+  })
+
   it('bad local input: a --listen address in use or malformed is exit 2 naming --listen', async () => {
     const busy = createServer()
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))

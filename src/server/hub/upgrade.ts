@@ -14,6 +14,8 @@ export function rejectUpgrade(socket: Duplex, status: number, code: string, mess
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
   ]
+  // Whatever the client still sends is read and dropped, so its FIN is seen and the socket closes.
+  socket.resume()
   if (socket.writable) socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)
   else socket.destroy()
 }

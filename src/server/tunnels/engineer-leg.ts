@@ -40,8 +40,11 @@ export class EngineerLeg {
     private readonly live: LiveTunnels,
   ) {}
 
-  async accept(request: IncomingMessage, socket: Duplex, _head: Buffer, params: Record<string, string>): Promise<void> {
+  async accept(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>): Promise<void> {
     const started = performance.now()
+    // Bytes a client sends before our 101 wait here (paused) until the splice reads them.
+    socket.pause()
+    if (head.length > 0) socket.unshift(head)
     let opening: Partial<Opening> = {serial: params.serial}
     try {
       opening = await this.authorize(request, params.serial)
