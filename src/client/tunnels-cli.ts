@@ -1,6 +1,7 @@
 import type {TLSSocket} from 'node:tls'
 import type {TunnelView} from '../protocol/api/tunnels.js'
 import {renderTable} from '../shared/output.js'
+import type {TableView} from '../shared/table.js'
 import {openApi} from './session.js'
 import {TunnelDialer, type OpenedStream, type StreamRequest} from './tunnel-dial.js'
 import {parseListen, TunnelListener, type ListenerStats} from './tunnel-listener.js'
@@ -60,10 +61,11 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
   }
 }
 
-export function tunnelsTable(tunnels: TunnelView[]): string {
+export function tunnelsTable(tunnels: TunnelView[], view: TableView = {}): string {
   return renderTable(
     ['ID', 'USER', 'DEVICE', 'TARGET', 'REASON', 'SINCE', 'TO DEVICE', 'FROM DEVICE'],
     tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, bytes(t.bytesToDevice), bytes(t.bytesFromDevice)]),
+    view,
   )
 }
 

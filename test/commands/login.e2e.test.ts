@@ -170,6 +170,8 @@ for (const kind of DB_KINDS) {
       assert.equal(bare.stdout, 'acme\nst-mary\n')
       const bad = expectExit(await tether('admin', ['customers', 'list', '--columns', 'id,colour']), 2)
       assert.equal(bad.stderr.split('\n')[0], 'Error: --columns: no column "colour" (columns: id, name, created)')
+      const devices = expectExit(await tether('admin', ['devices', 'list', '--columns', 'serial,customer', '--csv', '--no-header']), 0)
+      assert.equal(devices.stdout, 'SN-1,st-mary\nSN-2,acme\n')
       const narrow = expectExit(await tether('admin', ['customers', 'list'], undefined, {COLUMNS: '30'}), 0)
       for (const line of narrow.stdout.trimEnd().split('\n')) assert.ok(line.length <= 30, `${line.length} > 30: ${line}`)
       assert.match(narrow.stdout, /acme/)

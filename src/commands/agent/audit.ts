@@ -9,8 +9,7 @@ import {paint, renderTable} from '../../shared/output.js'
 export default class AgentAudit extends TetherCommand {
   static override description = `Show this device's local audit: every remote interaction and every local policy change.
 
-The log is hash-chained (audit.log + audit.head in the data dir). --verify checks the chain and
-exits 1 when a line was changed, removed or cut off.`
+The log is hash-chained (audit.log + audit.head in the data dir). --verify checks the chain and exits 1 when a line was changed, removed or cut off.`
 
   static override examples = [
     '<%= config.bin %> agent audit',

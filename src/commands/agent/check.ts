@@ -7,11 +7,7 @@ import {paint, renderTable} from '../../shared/output.js'
 
 export default class AgentCheck extends TetherCommand {
   static override summary = 'Check, on the device, everything the agent depends on: config, certificate, route, TLS, clock, spool.'
-  static override description = `Runs the checks in the order the agent needs them: agent.json is valid, the device
-certificate matches its key and is not about to expire, the server answers on the agent's route
-(direct or through the proxy, with the check-ports engine), the server's certificate is signed by
-the CA pinned at enrolment (not re-signed by an inspecting proxy), the device clock agrees with
-the server's, and the spool has room for a log bundle. A check whose inputs failed is skipped.
+  static override description = `Runs the checks in the order the agent needs them: agent.json is valid, the device certificate matches its key and is not about to expire, the server answers on the agent's route (direct or through the proxy, with the check-ports engine), the server's certificate is signed by the CA pinned at enrolment (not re-signed by an inspecting proxy), the device clock agrees with the server's, and the spool has room for a log bundle. A check whose inputs failed is skipped.
 
 Exit codes: 0 all passed (warnings allowed), 1 a check failed, 2 usage error.`
 

@@ -7,9 +7,7 @@ import type {EnrollResult} from '../../agent/enroll.js'
 export default class AgentEnroll extends TetherCommand {
   static override description = `Enroll this device with a support center, using a one-time token.
 
-Generates the device key pair here (it never leaves the device), sends a certificate request
-for CN=SERIAL with the token, and stores the signed device certificate, the CA chain, the
-server CA and the key (0600) in the agent data dir. The server is trusted through --ca or
+Generates the device key pair here (it never leaves the device), sends a certificate request for CN=SERIAL with the token, and stores the signed device certificate, the CA chain, the server CA and the key (0600) in the agent data dir. The server is trusted through --ca or
 --fingerprint (or the system store); there is no way to skip the check.
 A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), never agent.json.`
 

@@ -6,9 +6,7 @@ import {TetherCommand} from '../../shared/command.js'
 export default class AgentInstallService extends TetherCommand {
   static override description = `Write a systemd unit for the device agent and print how to enable it.
 
-The unit restarts the agent forever (Restart=always) and confines it: NoNewPrivileges,
-ProtectSystem=strict, ProtectHome, PrivateTmp, write access to the data dir only, no capabilities.
-Default output: /etc/systemd/system/tether-agent.service; use --output - to print it.`
+The unit restarts the agent forever (Restart=always) and confines it: NoNewPrivileges, ProtectSystem=strict, ProtectHome, PrivateTmp, write access to the data dir only, no capabilities. Default output: /etc/systemd/system/tether-agent.service; use --output - to print it.`
 
   static override examples = [
     'sudo <%= config.bin %> agent install-service --data-dir /var/lib/tether-agent --user tether-agent',

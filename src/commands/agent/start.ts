@@ -10,10 +10,7 @@ export interface AgentStartResult {
 export default class AgentStart extends TetherCommand {
   static override description = `Run the device agent in the foreground until SIGTERM or SIGINT.
 
-Dials out to the support center (mutual TLS with the device certificate, optionally through an
-HTTP CONNECT proxy), keeps one control channel open and reconnects with capped exponential
-backoff and full jitter. It never listens on any port. Logs are JSON lines on stdout; the
-current state is kept in status.json for \`tether agent status\`.`
+Dials out to the support center (mutual TLS with the device certificate, optionally through an HTTP CONNECT proxy), keeps one control channel open and reconnects with capped exponential backoff and full jitter. It never listens on any port. Logs are JSON lines on stdout; the current state is kept in status.json for \`tether agent status\`.`
 
   static override examples = [
     '<%= config.bin %> agent start',

@@ -7,11 +7,9 @@ import {renderFields} from '../../shared/output.js'
 export default class AgentStatus extends TetherCommand {
   static override description = `Show the device agent's connection state, server, access mode and last error.
 
-Also the server's audit checkpoint key pinned by this device (or that the server now offers
-another one, whose checkpoints are not accepted) and the latest checkpoint it witnessed.
+Also the server's audit checkpoint key pinned by this device (or that the server now offers another one, whose checkpoints are not accepted) and the latest checkpoint it witnessed.
 
-Reads status.json, written by the running agent. Exit code 0 when the agent runs and is
-connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
+Reads status.json, written by the running agent. Exit code 0 when the agent runs and is connected, 1 otherwise (not running, connecting, waiting to retry, revoked).`
 
   static override examples = ['<%= config.bin %> agent status', '<%= config.bin %> agent status --json', '<%= config.bin %> agent status --data-dir /var/lib/tether-agent']
   static override enableJsonFlag = true

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {TetherCommand} from '../../shared/command.js'
+import {tableFlags, tableView} from '../../shared/table.js'
 import type {Device} from '../../client/admin-api.js'
 
 export interface DevicesListResult {
@@ -12,9 +13,11 @@ export default class DevicesList extends TetherCommand {
     '<%= config.bin %> devices list',
     '<%= config.bin %> devices list --customer st-mary --site st-mary-icu',
     '<%= config.bin %> devices list --label room=3 --json',
+    '<%= config.bin %> devices list --columns serial,state --csv --no-header',
   ]
   static override enableJsonFlag = true
   static override flags = {
+    ...tableFlags,
     customer: Flags.string({description: 'Only devices of this customer.'}),
     site: Flags.string({description: 'Only devices at this site.'}),
     label: Flags.string({description: 'Only devices with this KEY=VALUE label (repeatable; all must match).', multiple: true}),
@@ -30,7 +33,7 @@ export default class DevicesList extends TetherCommand {
     const devices = all.filter((d) => wanted.every(([k, v]) => d.labels[k] === v))
     if (!this.jsonEnabled()) {
       const {devicesTable} = await import('../../client/render.js')
-      this.log(devices.length ? devicesTable(devices) : 'No devices.')
+      this.log(devices.length ? devicesTable(devices, tableView(flags)) : 'No devices.')
     }
     return {devices}
   }

@@ -11,8 +11,7 @@ export type ServerInitResult = InitResult
 export default class ServerInit extends TetherCommand {
   static override description = `Create a server data dir: config, root CA and server certificate, device CA, JWT secret, MFA key (seals TOTP secrets), and the first admin user.
 
-The admin password is prompted for (twice) on a terminal, read from --admin-password-file, or generated and shown once.
-Nothing is written unless everything succeeded; an existing data dir is only replaced with --force.`
+The admin password is prompted for (twice) on a terminal, read from --admin-password-file, or generated and shown once. Nothing is written unless everything succeeded; an existing data dir is only replaced with --force.`
 
   static override examples = [
     '<%= config.bin %> server init --data-dir /var/lib/tether --hostname support.example.org --hostname 10.0.0.5',

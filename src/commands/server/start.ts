@@ -12,9 +12,7 @@ export interface ServerStartResult {
 export default class ServerStart extends TetherCommand {
   static override description = `Serve the support-center HTTPS API until SIGTERM or SIGINT.
 
-A missing or empty data dir is initialised first with defaults (the generated admin password is printed once).
-Database migrations run at start; a database migrated by a newer tether is refused.
-Logs go to stdout: JSON lines, or readable lines when stdout is a terminal. Once listening, the banner goes to stderr:
+A missing or empty data dir is initialised first with defaults (the generated admin password is printed once). Database migrations run at start; a database migrated by a newer tether is refused. Logs go to stdout: JSON lines, or readable lines when stdout is a terminal. Once listening, the banner goes to stderr:
   tether server listening on https://HOST:PORT (database: sqlite|postgres …)
   CA certificate:   DATA_DIR/tls/ca.crt      (the file \`tether login --ca\` takes)
   CA fingerprint:   SHA-256 AB:CD:…

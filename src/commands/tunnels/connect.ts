@@ -4,12 +4,7 @@ import {TetherCommand} from '../../shared/command.js'
 export default class TunnelsConnect extends TetherCommand {
   static override description = `Connect stdin and stdout to a port on a device, through its agent (one tunnel stream).
 
-Made for OpenSSH's ProxyCommand, so ssh, scp and rsync reach a device's SSH port through Tether.
-The bytes on stdout are the device's only: every message and error goes to stderr. The device
-decides: its access mode, its allowed ports or targets, and (in approval-required mode) an
-approval for you. Exit 0 when the stream ends normally; refusals exit 3 (not logged in),
-4 (refused by the server's permission or the device's policy), 5 (unknown device or out of
-your scope), 1 (nothing listens on the target), 7 (device offline, set-up timed out).`
+Made for OpenSSH's ProxyCommand, so ssh, scp and rsync reach a device's SSH port through Tether. The bytes on stdout are the device's only: every message and error goes to stderr. The device decides: its access mode, its allowed ports or targets, and (in approval-required mode) an approval for you. Exit 0 when the stream ends normally; refusals exit 3 (not logged in), 4 (refused by the server's permission or the device's policy), 5 (unknown device or out of your scope), 1 (nothing listens on the target), 7 (device offline, set-up timed out).`
 
   static override examples = [
     `ssh -o ProxyCommand='<%= config.bin %> tunnels connect SN-1234 --port 22 --reason INC-4711' service@sn-1234`,

@@ -12,11 +12,7 @@ export interface TunnelsOpenResult {
 export default class TunnelsOpen extends TetherCommand {
   static override description = `Forward a local port to a port on a device, through its agent, until Ctrl-C.
 
-Listens on loopback by default (another address only when you ask with --listen). Each local
-connection becomes one tunnel stream with its own connections end to end; on a terminal a live
-line shows streams and bytes each way. The device decides whether each stream is allowed
-(access mode, allowed ports or targets, approval). Every stream is audited on the server and
-on the device with your name, the target and --reason.`
+Listens on loopback by default (another address only when you ask with --listen). Each local connection becomes one tunnel stream with its own connections end to end; on a terminal a live line shows streams and bytes each way. The device decides whether each stream is allowed (access mode, allowed ports or targets, approval). Every stream is audited on the server and on the device with your name, the target and --reason.`
 
   static override examples = [
     '<%= config.bin %> tunnels open SN-1234 --port 5900 --listen 127.0.0.1:15900 --reason INC-4711   # then: vncviewer 127.0.0.1::15900',

@@ -9,11 +9,7 @@ import {renderAccess} from './show.js'
 export default class AgentAccessSet extends TetherCommand {
   static override description = `Allow or forbid remote access to this device (decided and enforced on the device).
 
-In no-access mode the agent itself refuses every remote-access request (tunnels, remote
-desktop), whatever the server says. "allow --until 2h" is a temporary allow that ends on its
-own. In approval-required mode an engineer must ask first (tether access request) and someone
-here approves (tether agent access approve ID). Each change is written to the local audit and
-reported to the server.`
+In no-access mode the agent itself refuses every remote-access request (tunnels, remote desktop), whatever the server says. "allow --until 2h" is a temporary allow that ends on its own. In approval-required mode an engineer must ask first (tether access request) and someone here approves (tether agent access approve ID). Each change is written to the local audit and reported to the server.`
 
   static override examples = [
     '<%= config.bin %> agent access set no-access',

@@ -5,9 +5,7 @@ import {TetherCommand} from '../../../shared/command.js'
 
 export default class AgentConfigAdd extends TetherCommand {
   static override summary = "Add VALUE to a list setting (log sources, tunnel ports and targets, job kinds)."
-  static override description = `VALUE is JSON when it parses as JSON (numbers, lists, objects, null), else text.
-The new agent.json is checked with the schema the agent reads it with (a refusal names the key
-and what is allowed), written atomically and recorded in the local audit (\`tether agent audit\`).
+  static override description = `VALUE is JSON when it parses as JSON (numbers, lists, objects, null), else text. The new agent.json is checked with the schema the agent reads it with (a refusal names the key and what is allowed), written atomically and recorded in the local audit (\`tether agent audit\`).
 A running agent applies it on its next poll (about a second), without a restart.`
 
   static override examples = [

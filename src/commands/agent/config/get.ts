@@ -5,8 +5,7 @@ import {TetherCommand} from '../../../shared/command.js'
 
 export default class AgentConfigGet extends TetherCommand {
   static override summary = "Show the agent's settings (agent.json), all of them or one dotted KEY."
-  static override description = `Values are shown as the agent reads them, defaults included. Change them with
-\`tether agent config set|add|remove\`; the running agent picks changes up without a restart.`
+  static override description = `Values are shown as the agent reads them, defaults included. Change them with \`tether agent config set|add|remove\`; the running agent picks changes up without a restart.`
 
   static override examples = [
     '<%= config.bin %> agent config get',

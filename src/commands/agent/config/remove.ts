@@ -5,9 +5,7 @@ import {TetherCommand} from '../../../shared/command.js'
 
 export default class AgentConfigRemove extends TetherCommand {
   static override summary = "Remove VALUE from a list setting, or without VALUE reset KEY to its default (or delete a named entry)."
-  static override description = `VALUE is JSON when it parses as JSON (numbers, lists, objects, null), else text.
-The new agent.json is checked with the schema the agent reads it with (a refusal names the key
-and what is allowed), written atomically and recorded in the local audit (\`tether agent audit\`).
+  static override description = `VALUE is JSON when it parses as JSON (numbers, lists, objects, null), else text. The new agent.json is checked with the schema the agent reads it with (a refusal names the key and what is allowed), written atomically and recorded in the local audit (\`tether agent audit\`).
 A running agent applies it on its next poll (about a second), without a restart.`
 
   static override examples = [

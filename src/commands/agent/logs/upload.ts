@@ -8,11 +8,7 @@ import {renderFields} from '../../../shared/output.js'
 export default class AgentLogsUpload extends TetherCommand {
   static override description = `Collect this device's logs and upload them to the support center (device-initiated).
 
-Packs the files named by agent.json logSources (optionally only those modified within --since)
-into a gzip'd tar in the data dir's spool, then uploads it in chunks over its own mutual-TLS
-connection (through the agent's proxy, if any). An interrupted upload resumes from the last
-offset the server committed: run the command again, or let the running agent finish it.
-Works with or without the agent daemon running. Exit 7 when the server stays unreachable.`
+Packs the files named by agent.json logSources (optionally only those modified within --since) into a gzip'd tar in the data dir's spool, then uploads it in chunks over its own mutual-TLS connection (through the agent's proxy, if any). An interrupted upload resumes from the last offset the server committed: run the command again, or let the running agent finish it. Works with or without the agent daemon running. Exit 7 when the server stays unreachable.`
 
   static override examples = [
     '<%= config.bin %> agent logs upload',

@@ -11,9 +11,7 @@ export interface SessionsEndResult {
 export default class AgentSessionsEnd extends TetherCommand {
   static override description = `End live remote sessions on this device now (on the device).
 
-The running agent cuts the streams within a second, records who ended them in the local audit,
-and tells the server. To keep them from coming back, also set the access mode
-(\`tether agent access set no-access\`). \`tether agent status\` lists live sessions and their ids.`
+The running agent cuts the streams within a second, records who ended them in the local audit, and tells the server. To keep them from coming back, also set the access mode (\`tether agent access set no-access\`). \`tether agent status\` lists live sessions and their ids.`
 
   static override examples = ['<%= config.bin %> agent sessions end --all', '<%= config.bin %> agent sessions end 3kXq9aB2cD1eFg7h']
   static override enableJsonFlag = true
