@@ -53,9 +53,9 @@ describe('agent config and re-enrolment on a running agent (e2e)', function () {
     assert.equal(added.changed, true)
 
     expectExit(await requestLogs(), 0)
-    const out = join(sc.dir, 'pulled.tar.gz')
+    const out = join(sc.dir, 'pulled.tar.zst')
     expectExit(await sc.admin(['logs', 'pull', SERIAL, '-o', out, '--json']), 0)
-    assert.match(execFileSync('tar', ['-tzf', out], {encoding: 'utf8'}), /analyzer\.log/)
+    assert.match(execFileSync('tar', ['--zstd', '-tf', out], {encoding: 'utf8'}), /analyzer\.log/)
     assert.equal(agent.child?.pid, pid, 'the same agent process')
     assert.equal(agent.child?.exitCode, null)
   })
