@@ -22,6 +22,15 @@ export async function openStream(request: StreamRequest): Promise<OpenedStream> 
  */
 export function pipeStdio(socket: TLSSocket): Promise<void> {
   return new Promise((resolve) => {
+    // OpenSSH ends its ProxyCommand with SIGHUP when the session is over: say EOF to the server
+    // (the stream then ends as finished, not as a vanished engineer), then go.
+    const hangUp = (): void => {
+      socket.end()
+      setTimeout(() => socket.destroy(), 1000).unref()
+    }
+    for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.once(signal, hangUp)
+    // ssh closing our stdout (EPIPE) is the same goodbye, not a crash.
+    process.stdout.on('error', hangUp)
     process.stdin.pipe(socket)
     socket.pipe(process.stdout)
     socket.on('error', () => socket.destroy())
