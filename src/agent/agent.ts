@@ -284,7 +284,6 @@ export class DeviceAgent {
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
       await this.jobs.config()
-      await this.tunnels.recheck()
       this.status.sessions = this.tunnels.list()
       // status.json follows a re-enrolment (another serial or server) too.
       this.status.serial = this.jobs.current.serial

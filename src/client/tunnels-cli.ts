@@ -2,6 +2,7 @@ import type {TLSSocket} from 'node:tls'
 import type {TunnelView} from '../protocol/api/tunnels.js'
 import {renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
+import {humanBytes} from './jobs-cli.js'
 import {openApi} from './session.js'
 import {TunnelDialer, type OpenedStream, type StreamRequest} from './tunnel-dial.js'
 import {parseListen, TunnelListener, type ListenerStats} from './tunnel-listener.js'
@@ -50,7 +51,7 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
   const line = (): void => {
     if (!live) return
     const s = listener.stats
-    process.stderr.write(`\r\x1b[2K${s.active} active, ${s.total} total${s.failed ? `, ${s.failed} failed` : ''} · ↑ ${bytes(s.bytesToDevice)} ↓ ${bytes(s.bytesFromDevice)}${s.lastError ? ` · last error: ${s.lastError}` : ''}`)
+    process.stderr.write(`\r\x1b[2K${s.active} active, ${s.total} total${s.failed ? `, ${s.failed} failed` : ''} · ↑ ${humanBytes(s.bytesToDevice)} ↓ ${humanBytes(s.bytesFromDevice)}${s.lastError ? ` · last error: ${s.lastError}` : ''}`)
   }
   const listener: TunnelListener = new TunnelListener(new TunnelDialer(api.client, session.trust), request, () => line())
   try {
@@ -73,19 +74,7 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
 export function tunnelsTable(tunnels: TunnelView[], view: TableView = {}): string {
   return renderTable(
     ['ID', 'USER', 'DEVICE', 'TARGET', 'REASON', 'SINCE', 'TO DEVICE', 'FROM DEVICE'],
-    tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, bytes(t.bytesToDevice), bytes(t.bytesFromDevice)]),
+    tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, humanBytes(t.bytesToDevice), humanBytes(t.bytesFromDevice)]),
     view,
   )
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n / 1024
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(1)} ${units[i]}`
 }

@@ -51,8 +51,7 @@ export function upgradeSocket(socket: TLSSocket | Socket, request: {host: string
         if (buffered.length > MAX_HEAD_BYTES) done(new UpgradeRefusedError(0, 'PROTOCOL', 'the server sent an oversized answer', 'network'))
         return
       }
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0)
-      if (status === 101) {
+      if (statusOf(buffered, end) === 101) {
         head = buffered.subarray(0, end).toString('latin1')
         return done(undefined, buffered.subarray(end + 4))
       }
@@ -69,11 +68,16 @@ export function upgradeSocket(socket: TLSSocket | Socket, request: {host: string
   })
 }
 
+/** The status code of the HTTP answer whose head ends at `end` (0 when it is not one). */
+function statusOf(buffered: Buffer, end: number): number {
+  return Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0)
+}
+
 /** The refusal in a buffered HTTP answer (head and body), or null when it is not one. */
 function refusal(buffered: Buffer): UpgradeRefusedError | null {
   const end = buffered.indexOf('\r\n\r\n')
   if (end === -1) return null
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0)
+  const status = statusOf(buffered, end)
   const body = buffered.subarray(end + 4).toString('utf8')
   try {
     const error = (JSON.parse(body) as {error?: {code?: string; message?: string; layer?: string}}).error

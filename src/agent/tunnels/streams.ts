@@ -119,8 +119,15 @@ export class TunnelStreams {
 
   private async recheckPolicy(): Promise<void> {
     const mode = await this.deps.mode()
+    // Many streams of one engineer to one port share one grant lookup (a file read) per check.
+    const grants = new Map<string, Promise<unknown>>()
+    const grantFor = (user: string, port: number): Promise<unknown> => {
+      const key = `${port} ${user}`
+      if (!grants.has(key)) grants.set(key, this.deps.grantFor(user, port))
+      return grants.get(key)!
+    }
     for (const stream of this.live.values()) {
-      const decision = await decideTunnel({target: {host: stream.host, port: stream.port}, user: stream.view.user}, mode, this.deps.config, this.deps.grantFor)
+      const decision = await decideTunnel({target: {host: stream.host, port: stream.port}, user: stream.view.user}, mode, this.deps.config, grantFor)
       if (decision.allowed) continue
       const why: DeviceEndReason = decision.code === ProtocolErrorCodes.refusedByDevice ? 'no-access' : decision.code === ProtocolErrorCodes.approvalRequired ? 'approval-ended' : 'not-allowed'
       this.end(stream.view.id, why)

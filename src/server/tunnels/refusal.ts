@@ -1,5 +1,6 @@
 import type {TunnelLayer} from '../../protocol/api/tunnels.js'
 import {ProtocolErrorCodes, type ResponseError} from '../../protocol/agent/messages.js'
+import {errorCodeEntry} from '../../shared/errors.js'
 
 /** A stream that could not be set up: the HTTP answer to the engineer's leg, and what the audit says. */
 export class TunnelRefusal extends Error {
@@ -13,18 +14,19 @@ export class TunnelRefusal extends Error {
   }
 }
 
-/** The agent's refusal codes: which layer refused, and the HTTP status the engineer gets. */
-const DEVICE_REFUSALS: Record<string, {status: number; layer: TunnelLayer}> = {
-  [ProtocolErrorCodes.refusedByDevice]: {status: 403, layer: 'device'},
-  [ProtocolErrorCodes.portNotAllowed]: {status: 403, layer: 'device'},
-  [ProtocolErrorCodes.targetNotAllowed]: {status: 403, layer: 'device'},
-  [ProtocolErrorCodes.approvalRequired]: {status: 403, layer: 'device'},
-  [ProtocolErrorCodes.targetRefused]: {status: 502, layer: 'target'},
-  [ProtocolErrorCodes.dataLegFailed]: {status: 502, layer: 'network'},
+/** The agent's refusal codes and the layer each names; the HTTP status is the code's in ERROR_CODES. */
+const DEVICE_REFUSAL_LAYERS: Record<string, TunnelLayer> = {
+  [ProtocolErrorCodes.refusedByDevice]: 'device',
+  [ProtocolErrorCodes.portNotAllowed]: 'device',
+  [ProtocolErrorCodes.targetNotAllowed]: 'device',
+  [ProtocolErrorCodes.approvalRequired]: 'device',
+  [ProtocolErrorCodes.targetRefused]: 'target',
+  [ProtocolErrorCodes.dataLegFailed]: 'network',
 }
 
 export function refusalFromDevice(error: ResponseError | undefined): TunnelRefusal {
-  const known = error ? DEVICE_REFUSALS[error.code] : undefined
-  if (!error || !known) return new TunnelRefusal(502, error?.code ?? 'DEVICE_ERROR', 'device', `the device could not open the stream: ${error?.message ?? 'no reason given'}`)
-  return new TunnelRefusal(known.status, error.code, known.layer, `refused by the device: ${error.message}`)
+  const layer = error ? DEVICE_REFUSAL_LAYERS[error.code] : undefined
+  const status = error ? errorCodeEntry(error.code)?.status : undefined
+  if (!error || !layer || status === undefined) return new TunnelRefusal(502, error?.code ?? 'DEVICE_ERROR', 'device', `the device could not open the stream: ${error?.message ?? 'no reason given'}`)
+  return new TunnelRefusal(status, error.code, layer, `refused by the device: ${error.message}`)
 }
