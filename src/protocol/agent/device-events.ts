@@ -74,6 +74,21 @@ export const DEVICE_EVENTS = {
     code: Text(64),
     reason: Text(1024),
   }),
+  /**
+   * A step of a software update on the device (issue #12): downloaded, verified, refused (which
+   * check), installed, health check failed, rolled back. The job's own updates carry the status;
+   * these are the audit trail an auditor reads.
+   */
+  'device.update.step': z.strictObject({
+    actor: Actor,
+    jobId: Text(128),
+    deploymentId: Text(64),
+    version: Text(64),
+    step: z.enum(['downloaded', 'verified', 'refused', 'approved', 'deferred', 'installed', 'health-failed', 'rolled-back', 'rollback-failed', 'install-failed']),
+    check: Text(64).optional(),
+    reason: Text(1024).optional(),
+    bytes: z.number().int().nonnegative().optional(),
+  }),
 } as const satisfies Record<`device.${string}`, z.ZodType<Record<string, unknown>>>
 
 export type DeviceEventAction = keyof typeof DEVICE_EVENTS
