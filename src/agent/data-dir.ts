@@ -2,7 +2,7 @@ import {mkdir, readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {z} from 'zod'
-import {BUILTIN_DIAGNOSTICS, DiagnosticName, UPLOAD_CHUNK_BYTES, type JobKind as ProtocolJobKind} from '../protocol/agent/index.js'
+import {BUILTIN_DIAGNOSTICS, DiagnosticName, JOB_KIND_LABELS, JOB_KINDS as PROTOCOL_JOB_KINDS, UPLOAD_CHUNK_BYTES, type JobKind as ProtocolJobKind, type JobKindLabel} from '../protocol/agent/index.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
 
@@ -42,12 +42,13 @@ export function agentFiles(dir: string) {
 }
 export type AgentFiles = ReturnType<typeof agentFiles>
 
-export const JOB_KINDS = ['diagnostics', 'logs', 'updates'] as const
-export type JobKind = (typeof JOB_KINDS)[number]
+/** The kinds as agent.json names them (the protocol registry's labels). */
+export const CONFIG_JOB_KINDS = JOB_KIND_LABELS as [JobKindLabel, ...JobKindLabel[]]
+export type JobKind = JobKindLabel
 
 /** The config name of a protocol job kind ('diagnostic' jobs are allowed by 'diagnostics'). */
 export function configJobKind(kind: ProtocolJobKind): JobKind {
-  return kind === 'diagnostic' ? 'diagnostics' : kind
+  return PROTOCOL_JOB_KINDS[kind].label
 }
 
 const ms = z.number().int().positive()
@@ -94,7 +95,7 @@ export const AgentConfig = z.object({
   /** Run on remote-session start and end (argv, no shell) with a JSON event on stdin. */
   sessionHook: z.array(z.string().min(1)).min(1).optional(),
   /** Job kinds this device accepts. */
-  acceptedJobKinds: z.array(z.enum(JOB_KINDS)).default(['diagnostics', 'logs']),
+  acceptedJobKinds: z.array(z.enum(CONFIG_JOB_KINDS)).default(['diagnostics', 'logs']),
   /** Named diagnostic scripts the server may run by name (besides the built-ins). */
   diagnostics: z
     .record(DiagnosticName, DiagnosticScript)
@@ -109,6 +110,8 @@ export const AgentConfig = z.object({
       queueMax: z.number().int().min(0).max(1000).default(32),
       diagnosticTimeoutSeconds: z.number().int().positive().default(120),
       logsTimeoutSeconds: z.number().int().positive().default(3600),
+      /** An update may wait days for its install window; its deadline ends it sooner. */
+      updateTimeoutSeconds: z.number().int().positive().default(8 * 24 * 3600),
     })
     .prefault({}),
   logs: z

@@ -1,3 +1,4 @@
+import {JOB_KIND_LABELS, JOB_KINDS, jobKindOfLabel} from '../protocol/agent/jobs.js'
 import {ExitCode, type ExitCodeValue} from '../shared/errors.js'
 import {renderFields, renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
@@ -29,26 +30,27 @@ export function waitForJobCli(api: JobsApi, job: Job, options: {timeoutMs: numbe
   })
 }
 
-/**
- * Job kinds as the user names them everywhere (agent.json's acceptedJobKinds, --kind): the wire
- * protocol's 'diagnostic' reads 'diagnostics'. The JSON output keeps the API's value.
- */
-const KIND_LABELS: Record<Job['kind'], string> = {diagnostic: 'diagnostics', logs: 'logs'}
-export const JOB_KIND_NAMES = Object.values(KIND_LABELS)
+/** Job kinds as the user names them everywhere (agent.json, --kind): the registry's labels. The JSON output keeps the API's value. */
+export const JOB_KIND_NAMES = JOB_KIND_LABELS
 
 export function jobKindLabel(kind: Job['kind']): string {
-  return KIND_LABELS[kind] ?? kind
+  return JOB_KINDS[kind]?.label ?? kind
 }
 
 /** --kind diagnostics → the API's 'diagnostic'. */
 export function jobKindOf(label: string): Job['kind'] {
-  const found = Object.entries(KIND_LABELS).find(([, name]) => name === label)
-  return (found?.[0] ?? label) as Job['kind']
+  return jobKindOfLabel(label) ?? (label as Job['kind'])
+}
+
+/** What a job is about, in a few words, per kind. */
+const SUBJECTS: Record<Job['kind'], (params: Record<string, unknown>) => string> = {
+  diagnostic: (p) => String(p.name ?? '?'),
+  logs: (p) => (p.since ? `logs since ${String(p.since)}` : 'logs'),
+  update: (p) => `update to ${String(p.version ?? '?')}`,
 }
 
 export function jobSubject(job: Job): string {
-  if (job.kind === 'diagnostic') return String(job.params.name ?? '?')
-  return job.params.since ? `logs since ${String(job.params.since)}` : 'logs'
+  return SUBJECTS[job.kind]?.(job.params) ?? job.kind
 }
 
 export function jobsTable(jobs: Job[], view: TableView = {}): string {

@@ -1,12 +1,12 @@
 import type {ProxyConfig} from '../../shared/proxy-connect.js'
-import type {JobKind} from '../../protocol/agent/index.js'
+import {JOB_KINDS, type JobKind} from '../../protocol/agent/index.js'
 import {configJobKind, readAgentConfig, type AgentConfig, type AgentFiles} from '../data-dir.js'
 import {diagnosticCatalogue, diagnosticExecutor} from '../diagnostics/catalogue.js'
 import type {LogRing} from '../diagnostics/log-ring.js'
 import type {EventRecorder} from '../events.js'
 import {LogsService} from '../logs/service.js'
 import type {UploadApi} from '../logs/upload-api.js'
-import {JobRunner, type JobRunnerLog, type JobUpdate} from './runner.js'
+import {JobRunner, type JobExecutor, type JobRunnerLog, type JobUpdate} from './runner.js'
 
 /**
  * Jobs on a running agent: the runner with its executors (diagnostics, logs), the relay of
@@ -34,9 +34,17 @@ export interface DeviceJobsOptions {
 
 const MAX_UNSENT = 200
 
+/** How long a job of each kind may run (agent.json `jobs`). */
+const TIMEOUT_SECONDS: Record<JobKind, (config: AgentConfig) => number> = {
+  diagnostic: (c) => c.jobs.diagnosticTimeoutSeconds,
+  logs: (c) => c.jobs.logsTimeoutSeconds,
+  update: (c) => c.jobs.updateTimeoutSeconds,
+}
+
 export class DeviceJobs {
   readonly runner: JobRunner
   readonly logs: LogsService
+  private readonly executors: Partial<Record<JobKind, JobExecutor>>
   private sink?: UpdateSink
   private readonly unsent = new Map<string, JobUpdate>()
   private lastConfig: AgentConfig
@@ -55,13 +63,14 @@ export class DeviceJobs {
         return o.uploadApi()
       },
     })
+    this.executors = {
+      diagnostic: diagnosticExecutor({config, files: o.files, agentVersion: o.agentVersion, ring: o.ring, serverCa: o.serverCa, proxy: o.proxy}),
+      logs: this.logs.executor(),
+    }
     this.runner = new JobRunner({
-      executors: {
-        diagnostic: diagnosticExecutor({config, files: o.files, agentVersion: o.agentVersion, ring: o.ring, serverCa: o.serverCa, proxy: o.proxy}),
-        logs: this.logs.executor(),
-      },
+      executors: this.executors,
       accepts: async (kind) => (await this.config()).acceptedJobKinds.includes(configJobKind(kind)),
-      timeoutMs: (kind) => (kind === 'logs' ? this.lastConfig.jobs.logsTimeoutSeconds : this.lastConfig.jobs.diagnosticTimeoutSeconds) * 1000,
+      timeoutMs: (kind) => TIMEOUT_SECONDS[kind](this.lastConfig) * 1000,
       concurrency: o.config.jobs.concurrency,
       queueMax: o.config.jobs.queueMax,
       send: (update) => this.send(update),
@@ -92,11 +101,9 @@ export class DeviceJobs {
     return diagnosticCatalogue(this.lastConfig)
   }
 
+  /** The kinds this agent can run and its agent.json accepts, as the inventory reports them. */
   jobKinds(): JobKind[] {
-    const kinds: JobKind[] = []
-    if (this.lastConfig.acceptedJobKinds.includes('diagnostics')) kinds.push('diagnostic')
-    if (this.lastConfig.acceptedJobKinds.includes('logs')) kinds.push('logs')
-    return kinds
+    return (Object.keys(JOB_KINDS) as JobKind[]).filter((kind) => this.executors[kind] && this.lastConfig.acceptedJobKinds.includes(configJobKind(kind)))
   }
 
   /** A control session is up: deliver what waited, and pick up orphaned uploads. */

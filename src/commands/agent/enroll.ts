@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {JOB_KIND_LABELS, type JobKindLabel} from '../../protocol/agent/jobs.js'
 import {agentDataDirFlag} from '../../agent/cli-flags.js'
 import {TetherCommand} from '../../shared/command.js'
 import {renderFields} from '../../shared/output.js'
@@ -30,7 +31,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     'allow-port': Flags.integer({description: 'Local TCP port tunnels may reach through this device (repeatable).', multiple: true, min: 1, max: 65535}),
     'allow-target': Flags.string({description: 'A HOST:PORT on this device\'s network that tunnels may reach (repeatable), e.g. 10.1.2.3:443.', multiple: true, helpValue: 'HOST:PORT'}),
     'session-hook': Flags.string({description: 'Command run at remote-session start and end with a JSON event on stdin (argv split on spaces, no shell).', helpValue: 'COMMAND'}),
-    'job-kind': Flags.string({description: 'Job kinds this device accepts (repeatable).', multiple: true, options: ['diagnostics', 'logs', 'updates']}),
+    'job-kind': Flags.string({description: 'Job kinds this device accepts (repeatable).', multiple: true, options: JOB_KIND_LABELS}),
     force: Flags.boolean({description: 'Enroll again over an existing enrollment: new key and certificate, the settings in agent.json are kept.'}),
     'data-dir': agentDataDirFlag,
   }
@@ -61,7 +62,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
         ...(flags['allow-port'] ? {allowedTunnelPorts: flags['allow-port']} : {}),
         ...(flags['allow-target'] ? {allowedTunnelTargets: flags['allow-target']} : {}),
         ...(flags['session-hook'] ? {sessionHook: flags['session-hook'].split(' ').filter(Boolean)} : {}),
-        ...(flags['job-kind'] ? {acceptedJobKinds: flags['job-kind'] as Array<'diagnostics'>} : {}),
+        ...(flags['job-kind'] ? {acceptedJobKinds: flags['job-kind'] as JobKindLabel[]} : {}),
       },
     })
     if (!this.jsonEnabled()) {

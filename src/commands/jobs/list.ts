@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {JOB_KIND_LABELS} from '../../protocol/agent/jobs.js'
 import type {Job} from '../../client/jobs-api.js'
 import {TetherCommand} from '../../shared/command.js'
 import {tableFlags, tableView} from '../../shared/table.js'
@@ -20,7 +21,7 @@ export default class JobsList extends TetherCommand {
     ...tableFlags,
     device: Flags.string({description: 'Only jobs of this device serial.'}),
     status: Flags.string({description: 'Only jobs with this status.', options: ['queued', 'sent', 'running', 'succeeded', 'failed', 'refused', 'expired', 'cancelled']}),
-    kind: Flags.string({description: 'Only this kind of job.', options: ['diagnostics', 'logs']}),
+    kind: Flags.string({description: 'Only this kind of job.', options: JOB_KIND_LABELS}),
     limit: Flags.integer({description: 'At most this many jobs.', default: 100, min: 1, max: 1000}),
   }
 

@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {UpdateJobParams} from '../updates/index.js'
 
 /**
  * Jobs on the control channel (diagnostics and log collections). The server pushes `job`; the
@@ -11,8 +12,27 @@ import {z} from 'zod'
  * This file must not import messages.ts (messages.ts imports it to build the unions).
  */
 
-export const JobKind = z.enum(['diagnostic', 'logs'])
+/**
+ * The job kinds, one entry each: the params the server sends and the name people use for the kind
+ * (agent.json's acceptedJobKinds, `--kind`, tables). Adding a kind is an entry here plus one module
+ * per side (src/server/jobs/kinds, src/agent/jobs/kinds, src/client/job-kinds), never a branch.
+ * The protocol's 'diagnostic' reads 'diagnostics' for people; the wire and the API keep 'diagnostic'.
+ */
+export const JOB_KINDS = {
+  diagnostic: {label: 'diagnostics', params: z.lazy(() => DiagnosticJobParams)},
+  logs: {label: 'logs', params: z.lazy(() => LogsJobParams)},
+  update: {label: 'updates', params: z.lazy(() => UpdateJobParams)},
+} as const
+
+export const JobKind = z.enum(Object.keys(JOB_KINDS) as [keyof typeof JOB_KINDS, ...Array<keyof typeof JOB_KINDS>])
 export type JobKind = z.infer<typeof JobKind>
+export type JobKindLabel = (typeof JOB_KINDS)[JobKind]['label']
+export const JOB_KIND_LABELS = Object.values(JOB_KINDS).map((k) => k.label) as JobKindLabel[]
+
+/** 'diagnostics' → 'diagnostic'; undefined for a name that is no kind. */
+export function jobKindOfLabel(label: string): JobKind | undefined {
+  return (Object.keys(JOB_KINDS) as JobKind[]).find((kind) => JOB_KINDS[kind].label === label)
+}
 
 /** Statuses a job can have on the server; the agent only ever reports the `JobUpdateStatus` ones. */
 export const JobStatus = z.enum(['queued', 'sent', 'running', 'succeeded', 'failed', 'refused', 'expired', 'cancelled'])
@@ -49,27 +69,31 @@ export const MAX_JOB_RESULT_BYTES = 256 * 1024
 
 const JobId = z.string().min(1).max(128)
 
-export const DiagnosticJob = z.object({
-  type: z.literal('job'),
-  id: z.string().min(1).max(128).optional(),
-  jobId: JobId,
-  kind: z.literal('diagnostic'),
-  params: DiagnosticJobParams,
-  /** ISO-8601 UTC; the agent refuses to start a job whose deadline has passed (status failed, code EXPIRED). */
-  deadline: z.string(),
-})
-export const LogsJob = z.object({
-  type: z.literal('job'),
-  id: z.string().min(1).max(128).optional(),
-  jobId: JobId,
-  kind: z.literal('logs'),
-  params: LogsJobParams,
-  deadline: z.string(),
-})
-export const JobMessage = z.discriminatedUnion('kind', [DiagnosticJob, LogsJob])
+/** A `job` message of one kind: the envelope is the same for every kind, the params are the kind's. */
+function jobMessageOf<K extends JobKind, P extends z.ZodType>(kind: K, params: P) {
+  return z.object({
+    type: z.literal('job'),
+    id: z.string().min(1).max(128).optional(),
+    jobId: JobId,
+    kind: z.literal(kind),
+    params,
+    /** ISO-8601 UTC; the agent refuses to start a job whose deadline has passed (status failed, code EXPIRED). */
+    deadline: z.string(),
+  })
+}
+export const JobMessage = z.discriminatedUnion('kind', [
+  jobMessageOf('diagnostic', DiagnosticJobParams),
+  jobMessageOf('logs', LogsJobParams),
+  jobMessageOf('update', UpdateJobParams),
+])
 export type JobMessage = z.infer<typeof JobMessage>
 
-export const JobProgress = z.object({done: z.number().nonnegative(), total: z.number().nonnegative().optional()})
+export const JobProgress = z.object({
+  done: z.number().nonnegative(),
+  total: z.number().nonnegative().optional(),
+  /** Where a long job is (an update: downloading, waiting-for-window, …); older agents send none. */
+  phase: z.string().max(32).optional(),
+})
 export type JobProgress = z.infer<typeof JobProgress>
 
 export const JobError = z.object({code: z.string().max(64), message: z.string().max(1024)})

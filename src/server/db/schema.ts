@@ -1,4 +1,5 @@
 import type {ColumnType, Generated, Insertable, Selectable, Updateable} from 'kysely'
+import type {JobKind} from '../../protocol/agent/jobs.js'
 
 /**
  * The database as Kysely sees it, for SQLite and PostgreSQL alike. Portable column types only:
@@ -167,7 +168,7 @@ export interface JobsTable {
   id: string
   serial: string
   customer_id: string
-  kind: 'diagnostic' | 'logs'
+  kind: JobKind
   /** JSON object. */
   params: string
   status: 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'refused' | 'expired' | 'cancelled'

@@ -1,13 +1,15 @@
 import {randomUUID} from 'node:crypto'
 import type {FastifyBaseLogger} from 'fastify'
 import type {Kysely} from 'kysely'
-import {FINAL_JOB_STATUSES, type JobKind, type JobMessage, type JobProgress, type JobStatus, type JobUpdateMessage, MAX_JOB_RESULT_BYTES} from '../../protocol/agent/jobs.js'
+import {type JobKind, type JobMessage, type JobProgress, type JobStatus, type JobUpdateMessage, MAX_JOB_RESULT_BYTES} from '../../protocol/agent/jobs.js'
 import type {JobQuery, JobView} from '../../protocol/api/jobs.js'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Scope} from '../auth/principal.js'
 import {inScope, scopeWhere} from '../auth/scope.js'
 import type {Database, Device, Job} from '../db/schema.js'
+import {SERVER_JOB_KINDS} from './kinds.js'
+import {isFinal, moveJob} from './states.js'
 
 type Db = Kysely<Database>
 
@@ -17,6 +19,9 @@ export interface JobSender {
   /** False when the device is not connected (or its connection is not writable). */
   sendJob(serial: string, job: JobMessage): boolean
 }
+
+/** Told after a job's status change committed (deployments follow their update jobs this way). */
+export type JobChangeListener = (job: Job) => void | Promise<void>
 
 export interface NewJob {
   kind: JobKind
@@ -33,12 +38,32 @@ export interface NewJob {
  * and to one final status; updates for a final job (e.g. cancelled meanwhile) are ignored.
  */
 export class JobService {
+  private readonly listeners: JobChangeListener[] = []
+
   constructor(
     private readonly db: Db,
     private readonly audit: AuditLog,
     private readonly sender: JobSender,
     private readonly log: FastifyBaseLogger,
   ) {}
+
+  /** Calls `listener` after every committed status change; a failing listener is logged, never the caller's problem. */
+  onChange(listener: JobChangeListener): void {
+    this.listeners.push(listener)
+  }
+
+  private async changed(id: string): Promise<void> {
+    if (this.listeners.length === 0) return
+    const job = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!job) return
+    for (const listener of this.listeners) {
+      try {
+        await listener(job)
+      } catch (error) {
+        this.log.warn({err: (error as Error).message, jobId: id}, 'jobs: a change listener failed')
+      }
+    }
+  }
 
   async create(device: Device, input: NewJob): Promise<Job> {
     const now = new Date()
@@ -96,7 +121,8 @@ export class JobService {
     const message = {type: 'job', jobId: job.id, kind: job.kind, params: JSON.parse(job.params), deadline: job.deadline} as JobMessage
     if (!this.sender.sendJob(job.serial, message)) return null
     const sentAt = new Date().toISOString()
-    await this.db.updateTable('jobs').set({status: 'sent', sent_at: sentAt}).where('id', '=', job.id).where('status', 'in', ['queued', 'sent']).execute()
+    if (!(await moveJob(this.db, job.id, 'sent', {sent_at: sentAt}))) return null
+    if (job.status !== 'sent') await this.changed(job.id)
     return {...job, status: 'sent', sent_at: sentAt}
   }
 
@@ -107,48 +133,45 @@ export class JobService {
       this.log.warn({serial: device.serial, jobId: update.jobId}, 'jobs: update for an unknown job or another device; ignored')
       return
     }
-    if (FINAL_JOB_STATUSES.includes(job.status)) return
+    if (isFinal(job.status)) return
     const now = new Date().toISOString()
     const progress = update.progress ? JSON.stringify(update.progress) : job.progress
-    await this.audit.transaction(async (trx, record) => {
+    const moved = await this.audit.transaction(async (trx, record) => {
       const audit = (action: string, outcome: 'success' | 'failure' | 'denied', details: Record<string, unknown>) =>
         record({actorType: 'device', actor: device.serial, action, outcome, deviceSerial: device.serial, customerId: device.customerId, details: {jobId: job.id, kind: job.kind, ...details}})
+      const kind = SERVER_JOB_KINDS[job.kind]
       const auditStart = () => {
         if (job.started_at !== null) return
         audit('job.started', 'success', {})
-        if (job.kind === 'logs') audit('logs.collection.started', 'success', {params: JSON.parse(job.params)})
+        kind.onStarted?.(job, audit)
       }
-      // Only while not final: a cancel that committed meanwhile wins, and nothing is audited twice.
-      const notFinal = trx.updateTable('jobs').where('id', '=', job.id).where('status', 'not in', [...FINAL_JOB_STATUSES])
       if (update.status === 'running') {
-        const res = await notFinal.set({status: 'running', started_at: job.started_at ?? now, progress}).executeTakeFirst()
-        if (Number(res.numUpdatedRows) === 1) auditStart()
-        return
+        if (await moveJob(trx, job.id, 'running', {started_at: job.started_at ?? now, progress})) auditStart()
+        return job.status !== 'running'
       }
       const result = update.result === undefined ? null : boundedJson(update.result)
       const error = update.error ? JSON.stringify(update.error) : null
       const startedAt = job.started_at ?? (update.status === 'refused' ? null : now)
-      const res = await notFinal.set({status: update.status, started_at: startedAt, finished_at: now, result, error, progress: finalProgress(update, job.progress)}).executeTakeFirst()
-      if (Number(res.numUpdatedRows) === 0) return
-      if (update.status === 'refused') return audit('job.refused', 'denied', {error: update.error ?? null})
+      if (!(await moveJob(trx, job.id, update.status, {started_at: startedAt, finished_at: now, result, error, progress: finalProgress(update, job.progress)}))) return false
+      if (update.status === 'refused') {
+        audit('job.refused', 'denied', {error: update.error ?? null})
+        return true
+      }
       auditStart()
       const outcome = update.status === 'succeeded' ? 'success' : 'failure'
       audit('job.finished', outcome, {status: update.status, error: update.error ?? null})
-      if (job.kind === 'logs') audit('logs.collection.finished', outcome, {result: update.result ?? null, error: update.error ?? null})
+      kind.onFinished?.(job, outcome, {result: update.result ?? null, error: update.error ?? null}, audit)
+      return true
     })
+    // Progress alone is not a change of status; listeners that want live figures read the row.
+    if (moved || update.progress?.phase !== undefined) await this.changed(job.id)
   }
 
   async cancel(job: Job, username: string, sourceIp?: string): Promise<Job> {
-    if (FINAL_JOB_STATUSES.includes(job.status)) throw new ConflictError(`job ${job.id} is already ${job.status}`, {code: 'JOB_FINAL'})
+    if (isFinal(job.status)) throw new ConflictError(`job ${job.id} is already ${job.status}`, {code: 'JOB_FINAL'})
     const now = new Date().toISOString()
     await this.audit.transaction(async (trx, record) => {
-      const res = await trx
-        .updateTable('jobs')
-        .set({status: 'cancelled', finished_at: now})
-        .where('id', '=', job.id)
-        .where('status', 'not in', [...FINAL_JOB_STATUSES])
-        .executeTakeFirst()
-      if (Number(res.numUpdatedRows) === 0) throw new ConflictError(`job ${job.id} finished meanwhile`, {code: 'JOB_FINAL'})
+      if (!(await moveJob(trx, job.id, 'cancelled', {finished_at: now}))) throw new ConflictError(`job ${job.id} finished meanwhile`, {code: 'JOB_FINAL'})
       record({
         actorType: 'user',
         actor: username,
@@ -160,6 +183,7 @@ export class JobService {
         details: {jobId: job.id, kind: job.kind, previousStatus: job.status},
       })
     })
+    await this.changed(job.id)
     return {...job, status: 'cancelled', finished_at: now}
   }
 
@@ -171,14 +195,8 @@ export class JobService {
   }
 
   private async expire(job: Job): Promise<void> {
-    await this.audit.transaction(async (trx, record) => {
-      const res = await trx
-        .updateTable('jobs')
-        .set({status: 'expired', finished_at: new Date().toISOString()})
-        .where('id', '=', job.id)
-        .where('status', 'in', ['queued', 'sent'])
-        .executeTakeFirst()
-      if (Number(res.numUpdatedRows) === 0) return
+    const moved = await this.audit.transaction(async (trx, record) => {
+      if (!(await moveJob(trx, job.id, 'expired', {finished_at: new Date().toISOString()}))) return false
       record({
         actorType: 'system',
         actor: 'jobs',
@@ -188,7 +206,9 @@ export class JobService {
         customerId: job.customer_id,
         details: {jobId: job.id, kind: job.kind, deadline: job.deadline, requestedBy: job.requested_by},
       })
+      return true
     })
+    if (moved) await this.changed(job.id)
   }
 
   async get(scope: Scope, id: string): Promise<Job> {

@@ -1,14 +1,13 @@
 import type {FastifyPluginAsync, FastifyReply, FastifyRequest} from 'fastify'
 import type {z} from 'zod'
-import type {JobKind} from '../../protocol/agent/jobs.js'
 import {IdParam} from '../../protocol/api/common.js'
 import {JobList, JobQuery, JobView} from '../../protocol/api/jobs.js'
-import type {Permission} from '../auth/permissions.js'
 import {principalOf} from '../auth/request-context.js'
+import {SERVER_JOB_KINDS} from '../jobs/kinds.js'
 import {jobView} from '../jobs/service.js'
 
 /** Cancelling a job needs the permission that could have started it (and devices:read to see it). */
-const CANCEL_NEEDS = {diagnostic: 'diagnostics:run', logs: 'logs:pull'} as const satisfies Record<JobKind, Permission>
+const CANCEL_NEEDS = Object.fromEntries(Object.entries(SERVER_JOB_KINDS).map(([kind, k]) => [kind, k.permission]))
 
 /** Job listing and cancellation (scope-filtered; out of scope is 404). */
 export const jobsRoutes: FastifyPluginAsync = async (app) => {
@@ -27,7 +26,7 @@ export const jobsRoutes: FastifyPluginAsync = async (app) => {
     const {id} = request.params as z.infer<typeof IdParam>
     const principal = principalOf(request)
     const job = await app.jobs.get(principal.scope, id)
-    await guard(app.requirePermission(CANCEL_NEEDS[job.kind]), request, reply)
+    await guard(app.requirePermission(SERVER_JOB_KINDS[job.kind].permission), request, reply)
     return jobView(await app.jobs.cancel(job, principal.username, request.ip))
   })
 }

@@ -67,6 +67,23 @@ for (const kind of DB_KINDS) {
       assert.equal(finished[0].outcome, 'success')
     })
 
+    it('tells change listeners after each committed status change, not for a refused move', async () => {
+      const seen: string[] = []
+      jobs.onChange((job) => {
+        seen.push(job.status)
+      })
+      jobs.onChange(() => {
+        throw new Error('a broken listener is logged, not thrown at the device')
+      })
+      sender.online.add('SN-1')
+      const job = await jobs.create(await device(t, 'SN-1'), {kind: 'diagnostic', params: {name: 'memory'}, requestedBy: 'root', ttlSeconds: 60})
+      const from = {serial: 'SN-1', customerId: 'acme'}
+      await jobs.onUpdate(from, {type: 'job-update', jobId: job.id, status: 'running'})
+      await jobs.onUpdate(from, {type: 'job-update', jobId: job.id, status: 'failed', error: {code: 'FAILED', message: 'x'}})
+      await jobs.onUpdate(from, {type: 'job-update', jobId: job.id, status: 'succeeded'})
+      assert.deepEqual(seen, ['sent', 'running', 'failed'])
+    })
+
     it('pushes at once to an online device; an update from another device is ignored', async () => {
       sender.online.add('SN-1')
       const job = await jobs.create(await device(t, 'SN-1'), {kind: 'logs', params: {}, requestedBy: 'root', ttlSeconds: 60})
