@@ -6,7 +6,7 @@ import {verifyWithAnchors} from '../../../src/server/audit/verify-anchored.js'
 import {recordWitness} from '../../../src/server/audit/witnesses.js'
 import {checkpointSigner, generateCheckpointKeyPem} from '../../../src/shared/checkpoint-signature.js'
 import {DIALECTS, type TestDatabase, freshDatabase} from './databases.js'
-import {breakAuditInserts, deleteEvent, editEvent, insertForgedPastHead, rewriteAndRecompute, rowAt, truncateAndRollBackHead} from './tamper.js'
+import {breakAuditInserts, deleteEvent, editEvent, insertBelowFirst, insertForgedPastHead, rewriteAndRecompute, rowAt, truncateAndRollBackHead} from './tamper.js'
 
 const input = (i: number, extra: Partial<AuditInput> = {}): AuditInput => ({actorType: 'user', actor: 'alice', action: 'device.diagnostics.run', outcome: 'success', details: {i}, ...extra})
 
@@ -66,6 +66,13 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['inserted', 11]])
     })
 
+    it('rows written below seq 1 by hand are named inserted (the walk from the genesis never reaches them)', async () => {
+      const seqs = await insertBelowFirst(t.opened.db)
+      const result = await verify()
+      assert.equal(result.ok, false)
+      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]).sort(), seqs.map((s) => ['inserted', s]).sort())
+    })
+
     it('a change and its events are one transaction: when the audit insert fails, neither is stored', async () => {
       const restore = await breakAuditInserts(t.opened.db, dialect)
       try {
@@ -95,6 +102,7 @@ for (const dialect of DIALECTS) {
       {name: 'insert', attack: async (db) => {
         await insertForgedPastHead(db)
       }, alone: true},
+      {name: 'insert below seq 1', attack: (db) => insertBelowFirst(db), alone: true},
       {name: 'delete', attack: (db) => deleteEvent(db, 5), alone: true},
       {name: 'truncate and roll the head back', attack: (db) => truncateAndRollBackHead(db, 7), alone: false},
       {name: 'recompute the chain', attack: (db) => rewriteAndRecompute(db, 3), alone: false},
