@@ -9,7 +9,7 @@ import {writeTransaction} from '../db/transaction.js'
 import {canonicalDetails, eventHash} from './canonical.js'
 import {type ExportFormat, type ExportStarted, listEvents, startExport} from './export.js'
 import type {AuditFilter} from './query.js'
-import {type AuditDatabase, type AuditStore, auditDb, rowToEvent} from './tables.js'
+import {type AuditDatabase, type AuditStore, auditDb, missingHead, rowToEvent} from './tables.js'
 import type {AuditEvent, AuditInput, AuditLog, AuditPage, RecordAudit} from './types.js'
 import {type VerifyResult, verifyChain} from './verify.js'
 
@@ -151,6 +151,8 @@ async function chainInto(trx: Kysely<Database>, dialect: DialectName, events: Pr
     if (dialect === 'postgres') await sql`select ${PG_LOCK}`.execute(trx)
     return await insertLinked(auditDb(trx), events)
   } catch (error) {
+    // A missing head already says what is wrong, and what to do.
+    if (error instanceof UnavailableError && error.code === 'AUDIT_UNAVAILABLE') throw error
     throw new UnavailableError('the audit trail could not record the event, so nothing was changed; the server log has the cause', {
       code: 'AUDIT_UNAVAILABLE',
       cause: error,
@@ -160,7 +162,7 @@ async function chainInto(trx: Kysely<Database>, dialect: DialectName, events: Pr
 
 async function readHead(db: Kysely<AuditDatabase>): Promise<{seq: number; hash: string; updated_at: string}> {
   const head = await db.selectFrom('audit_head').select(['seq', 'hash', 'updated_at']).where('id', '=', 1).executeTakeFirst()
-  if (!head) throw new UnavailableError('the audit chain head is missing: the database was not migrated (migration 002-audit-head)')
+  if (!head) throw missingHead()
   return {seq: Number(head.seq), hash: head.hash, updated_at: head.updated_at}
 }
 

@@ -1,7 +1,7 @@
 import {Readable} from 'node:stream'
 import type {AuditEventRow} from '../db/schema.js'
 import {type AuditFilter, filterConditions} from './query.js'
-import {type AuditStore, PAGE_ROWS, auditDb, rowToEvent} from './tables.js'
+import {type AuditStore, PAGE_ROWS, auditDb, missingHead, rowToEvent} from './tables.js'
 import type {AuditInput, AuditLog, AuditPage} from './types.js'
 
 export type ExportFormat = 'jsonl' | 'csv'
@@ -116,7 +116,8 @@ export async function startExport(
   format: ExportFormat,
   actor: AuditInput,
 ): Promise<ExportStarted & {stream: Readable}> {
-  const head = await auditDb(store.db).selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow()
+  const head = await auditDb(store.db).selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst()
+  if (!head) throw missingHead()
   const upTo = Number(head.seq)
   const counted = await auditDb(store.db)
     .selectFrom('audit_events')

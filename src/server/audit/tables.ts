@@ -1,7 +1,13 @@
 import type {Kysely} from 'kysely'
+import {UnavailableError} from '../../shared/errors.js'
 import type {DialectName} from '../db/connect.js'
 import type {AuditEventRow, Database} from '../db/schema.js'
 import type {AuditEvent} from './types.js'
+
+/** The head row gone (never migrated, or deleted by hand): nothing can be appended or exported until it is restored. */
+export function missingHead(): UnavailableError {
+  return new UnavailableError('the audit chain head (audit_head) is missing: the database was not migrated (migration 002-audit-head) or the row was deleted; restore it from a backup', {code: 'AUDIT_UNAVAILABLE'})
+}
 
 /** Migration 002: the chain head, one row (id 1) updated with every append. */
 export interface AuditHeadTable {

@@ -45,7 +45,7 @@ interface Walked {
  *  - prev_hash matching no recent row: with a seq gap, "deleted" (the missing seqs); without,
  *    the previous row was rewritten with a fresh hash or replaced by a forged one, "edited";
  *  - the last row below the head (truncation) or whose hash differs from the head: "deleted" / "edited";
- *  - rows above the head: "inserted".
+ *  - rows above the head, or below seq 1 (where the walk from the genesis never looks): "inserted".
  * It never throws on a damaged chain: whatever the rows hold, the answer names it.
  */
 export async function verifyChain(store: AuditStore): Promise<VerifyResult> {
@@ -112,6 +112,11 @@ export async function verifyChain(store: AuditStore): Promise<VerifyResult> {
     .execute()
   for (const s of strays) {
     report({seq: Number(s.seq), id: s.id, kind: 'inserted', message: `seq ${s.seq}: beyond the chain head (not written by the audit log)`})
+  }
+  // Appends number from 1: a row below that was written by hand.
+  const below = await db.selectFrom('audit_events').select(['seq', 'id']).where('seq', '<', 1).orderBy('seq').limit(MAX_PROBLEMS).execute()
+  for (const s of below) {
+    report({seq: Number(s.seq), id: s.id, kind: 'inserted', message: `seq ${s.seq}: before the chain's first event (not written by the audit log)`})
   }
 
   return {ok: found === 0, checked, head: {seq: headSeq, hash: headHash}, problems, truncated: found > problems.length}

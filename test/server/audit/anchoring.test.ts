@@ -3,9 +3,10 @@ import {AuditChain} from '../../../src/server/audit/chain.js'
 import {Checkpoints} from '../../../src/server/audit/checkpoints.js'
 import type {AuditInput} from '../../../src/server/audit/types.js'
 import {verifyWithAnchors} from '../../../src/server/audit/verify-anchored.js'
+import {recordWitness} from '../../../src/server/audit/witnesses.js'
 import {checkpointSigner, generateCheckpointKeyPem} from '../../../src/shared/checkpoint-signature.js'
 import {DIALECTS, type TestDatabase, freshDatabase} from './databases.js'
-import {breakAuditInserts, deleteEvent, editEvent, insertForgedPastHead, rewriteAndRecompute, rowAt, truncateAndRollBackHead} from './tamper.js'
+import {breakAuditInserts, deleteEvent, editEvent, insertBelowFirst, insertForgedPastHead, rewriteAndRecompute, rowAt, truncateAndRollBackHead} from './tamper.js'
 
 const input = (i: number, extra: Partial<AuditInput> = {}): AuditInput => ({actorType: 'user', actor: 'alice', action: 'device.diagnostics.run', outcome: 'success', details: {i}, ...extra})
 
@@ -65,6 +66,13 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['inserted', 11]])
     })
 
+    it('rows written below seq 1 by hand are named inserted (the walk from the genesis never reaches them)', async () => {
+      const seqs = await insertBelowFirst(t.opened.db)
+      const result = await verify()
+      assert.equal(result.ok, false)
+      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]).sort(), seqs.map((s) => ['inserted', s]).sort())
+    })
+
     it('a change and its events are one transaction: when the audit insert fails, neither is stored', async () => {
       const restore = await breakAuditInserts(t.opened.db, dialect)
       try {
@@ -94,6 +102,7 @@ for (const dialect of DIALECTS) {
       {name: 'insert', attack: async (db) => {
         await insertForgedPastHead(db)
       }, alone: true},
+      {name: 'insert below seq 1', attack: (db) => insertBelowFirst(db), alone: true},
       {name: 'delete', attack: (db) => deleteEvent(db, 5), alone: true},
       {name: 'truncate and roll the head back', attack: (db) => truncateAndRollBackHead(db, 7), alone: false},
       {name: 'recompute the chain', attack: (db) => rewriteAndRecompute(db, 3), alone: false},
@@ -113,6 +122,46 @@ for (const dialect of DIALECTS) {
         }
       })
     }
+
+    // The same attacks against a device that witnessed the head at seq 10 (and no checkpoint given
+    // to verify): verify re-checks every witness the devices hold against the chain as it is now.
+    const witness = async (cp: NonNullable<Awaited<ReturnType<Checkpoints['signHead']>>>) => {
+      const now = new Date().toISOString()
+      await t.opened.db.insertInto('customers').values({id: 'acme', name: 'ACME', created_at: now}).onConflict((oc) => oc.column('id').doNothing()).execute()
+      await t.opened.db.insertInto('devices').values({serial: 'SN-W', model: 'm', customer_id: 'acme', site_id: null, labels: '{}', created_at: now}).onConflict((oc) => oc.column('serial').doNothing()).execute()
+      return recordWitness(store(), chain, checkpoints, {serial: 'SN-W', customerId: 'acme'}, cp)
+    }
+    for (const {name, attack, alone} of attacks) {
+      it(`${name}: a device that witnessed a later head makes verify fail${alone ? '' : ', naming the witness'}`, async () => {
+        const held = (await checkpoints.signHead())!
+        assert.equal(held.seq, 10)
+        assert.deepEqual(await witness(held), {verdict: {verdict: 'ok'}, alarmed: false})
+        assert.equal((await verify()).ok, true)
+        await attack(t.opened.db)
+        const result = await verify()
+        assert.equal(result.ok, false)
+        if (!alone) {
+          assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['witness', 10]])
+          assert.match(result.problems[0].message, /^witnessed by SN-W: /)
+        }
+      })
+    }
+
+    it('wiping audit_checkpoints and audit_witnesses with a rewrite hides nothing: the kept file and the device presenting again still catch it', async () => {
+      const held = (await checkpoints.signHead())!
+      await witness(held)
+      await rewriteAndRecompute(t.opened.db, 3)
+      await t.opened.db.deleteFrom('audit_witnesses').execute()
+      await t.opened.db.deleteFrom('audit_checkpoints').execute()
+      assert.equal((await verify()).ok, true, "with the anchors' rows gone, the chain alone verifies")
+      assert.equal((await verify([held])).ok, false, "the auditor's copy does not depend on audit_checkpoints")
+      // The device reconnects and presents the checkpoint it kept: an alarm, recorded in the chain.
+      const presented = await witness(held)
+      assert.deepEqual([presented.verdict.verdict, presented.alarmed], ['mismatch', true])
+      const result = await verify()
+      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['witness', 10]])
+      assert.equal((await t.opened.db.selectFrom('audit_events').select('action').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow()).action, 'audit.witness.mismatch')
+    })
 
     it('a checkpoint not signed by this server, or altered, is named as such (never ok)', async () => {
       const kept = (await checkpoints.signHead())!

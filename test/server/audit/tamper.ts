@@ -36,6 +36,17 @@ export async function insertForgedPastHead(db: Db): Promise<number> {
   return row.seq
 }
 
+/**
+ * Insert a copy of the first event below seq 1 (seq 0 and a negative seq): rows the walk from
+ * the genesis never reaches, and no append ever writes.
+ */
+export async function insertBelowFirst(db: Db): Promise<number[]> {
+  const first = await rowAt(db, 1)
+  const rows = [0, -5].map((seq, i) => ({...first, id: `00000000-0000-7000-8000-00000000000${i + 2}`, seq, actor: 'mallory'}))
+  for (const row of rows) await db.insertInto('audit_events').values({...row, hash: eventHash(row)}).execute()
+  return rows.map((r) => r.seq)
+}
+
 /** Delete the newest events and roll the head back to the new last one: undetectable by the chain alone. */
 export async function truncateAndRollBackHead(db: Db, keep: number): Promise<void> {
   await db.deleteFrom('audit_events').where('seq', '>', keep).execute()

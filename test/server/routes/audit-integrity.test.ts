@@ -110,6 +110,23 @@ for (const kind of DB_KINDS) {
       assert.match(after.problems.at(-1).message, /the newest events were deleted and the head rolled back/)
     })
 
+    it('a deleted chain head row: verify and export answer 503 naming audit_head, never a 500 or a misleading cause', async () => {
+      const head = await t.app.db.selectFrom('audit_head' as never).selectAll().executeTakeFirstOrThrow()
+      await t.app.db.deleteFrom('audit_head' as never).execute()
+      try {
+        // Before: export answered 500, verify 503 saying an event could not be recorded.
+        for (const [method, url, body] of [['POST', '/audit/verify', {}], ['GET', '/audit/export', undefined]] as const) {
+          const res = await call(t.app, method, url, {token: admin, body})
+          assert.equal(res.statusCode, 503, `${url}: ${res.body}`)
+          assert.equal(res.json().error.code, 'AUDIT_UNAVAILABLE')
+          assert.match(res.json().error.message, /audit chain head \(audit_head\) is missing/, url)
+        }
+      } finally {
+        await t.app.db.insertInto('audit_head' as never).values(head as never).execute()
+      }
+      assert.equal((await verify()).ok, true)
+    })
+
     it('export ends with the head it covers', async () => {
       const res = await call(t.app, 'GET', '/audit/export', {token: admin})
       const head = await t.app.db.selectFrom('audit_events').select(['seq', 'hash']).where('seq', '=', Number(res.headers['x-audit-up-to'])).executeTakeFirstOrThrow()
