@@ -1,6 +1,6 @@
 import type {Writable} from 'node:stream'
 import type {z} from 'zod'
-import {AuditExportQuery, AuditList, AuditListQuery, AuditVerifyResponse, CheckpointResponse} from '../protocol/api/audit.js'
+import {AuditExportQuery, AuditList, AuditListQuery, AuditReport, AuditReportQuery, AuditVerifyResponse, CheckpointResponse} from '../protocol/api/audit.js'
 import type {AuditCheckpoint} from '../protocol/audit-checkpoint.js'
 import {LoginRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, TokenPair} from '../protocol/api/auth.js'
 import type {Scope} from '../protocol/api/common.js'
@@ -108,6 +108,10 @@ export class AdminApi {
   }
 
   // --- audit ---
+  auditReport(query: AuditReportQuery): Promise<AuditReport> {
+    return this.client.call('GET', '/audit/report', {query: AuditReportQuery.parse(query), response: AuditReport})
+  }
+
   listAudit(query: z.input<typeof AuditListQuery>): Promise<AuditPage> {
     return this.client.call('GET', '/audit/events', {query: AuditListQuery.parse(query), response: AuditList})
   }

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import Table from 'cli-table3'
 import {UsageError} from './errors.js'
 import {colorEnabled} from './output.js'
+import {csvField} from './csv.js'
 
 /**
  * The one rendering of tables (cli-table3): fitted to the terminal's width (long cells wrap
@@ -43,7 +44,7 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
   const picked = pickColumns(head, options.columns)
   const header = picked.map((i) => head[i])
   const body = rows.map((row) => picked.map((i) => String(row[i] ?? '')))
-  if (options.csv) return [...(options.noHeader ? [] : [header]), ...body].map((r) => r.map(csvCell).join(',')).join('\n')
+  if (options.csv) return [...(options.noHeader ? [] : [header]), ...body].map((r) => r.map(csvField).join(',')).join('\n')
 
   const color = colorEnabled()
   const align = options.align ? picked.map((i) => options.align![i] ?? 'left') : undefined
@@ -106,6 +107,3 @@ function visibleLength(text: string): number {
   return text.replace(/\u001B\[[0-9;]*m/g, '').length
 }
 
-function csvCell(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value
-}

@@ -70,3 +70,47 @@ export type AuditVerifyResponse = z.infer<typeof AuditVerifyResponse>
 // GET /audit/checkpoint: the latest signed checkpoint; POST signs the current head first (if it moved)
 export const CheckpointResponse = z.strictObject({checkpoint: AuditCheckpoint.nullable(), publicKey: CheckpointPublicKey})
 export type CheckpointResponse = z.infer<typeof CheckpointResponse>
+
+// GET /audit/report?since=&until=&customer= (audit:read, scope-filtered): the periodic access review.
+// Remote access grouped by the incident reason given for it, each access with its flags.
+export const AuditReportQuery = z.strictObject({
+  since: z.string().max(64),
+  until: z.string().max(64).optional(),
+  customer: z.string().min(1).max(64).optional(),
+})
+export type AuditReportQuery = z.infer<typeof AuditReportQuery>
+
+/** no-reason: no reason given and no approved request to take one from; outside-approval: no approved grant covered it; disabled-user: the user is disabled now. */
+export const AccessFlag = z.enum(['no-reason', 'outside-approval', 'disabled-user'])
+export type AccessFlag = z.infer<typeof AccessFlag>
+
+export const ReportedAccess = z.strictObject({
+  kind: z.enum(['tunnel', 'diagnostic', 'logs', 'update']),
+  user: z.string(),
+  device: z.string().nullable(),
+  customer: z.string().nullable(),
+  start: z.string(),
+  /** Tunnels: seconds open (null while open or when the close was not recorded); jobs: null. */
+  durationSeconds: z.number().nullable(),
+  /** Tunnels: bytes both ways; null for jobs. */
+  bytes: z.number().int().nullable(),
+  /** What was reached, run or installed: a tunnel target, a diagnostic's name, logs since, an update's version. */
+  what: z.string(),
+  reason: z.string().nullable(),
+  /** The approved access request that covered it, if any. */
+  approval: z.string().nullable(),
+  flags: z.array(AccessFlag),
+})
+export type ReportedAccess = z.infer<typeof ReportedAccess>
+
+export const AuditReport = z.strictObject({
+  since: z.string(),
+  until: z.string(),
+  customer: z.string().nullable(),
+  generatedAt: z.string(),
+  /** The last audit event the report read (an auditor can anchor it with a checkpoint). */
+  upTo: z.number().int(),
+  groups: z.array(z.strictObject({reason: z.string().nullable(), accesses: z.array(ReportedAccess)})),
+  totals: z.strictObject({accesses: z.number().int(), flagged: z.number().int(), byFlag: z.record(z.string(), z.number().int())}),
+})
+export type AuditReport = z.infer<typeof AuditReport>

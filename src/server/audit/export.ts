@@ -1,4 +1,5 @@
 import {Readable} from 'node:stream'
+import {csvField} from '../../shared/csv.js'
 import type {AuditEventRow} from '../db/schema.js'
 import {type AuditFilter, filterConditions} from './query.js'
 import {type AuditStore, PAGE_ROWS, auditDb, missingHead, rowToEvent} from './tables.js'
@@ -62,12 +63,6 @@ export function jsonlLine(r: AuditEventRow): string {
   )
 }
 
-/** RFC 4180: quote a field holding a comma, quote, CR or LF; double inner quotes. null is empty. */
-export function csvField(value: string | number | null): string {
-  if (value === null) return ''
-  const s = String(value)
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
-}
 
 export function csvLine(r: AuditEventRow): string {
   const fields = [

@@ -4,6 +4,8 @@ import {
   AuditExportQuery,
   AuditList,
   AuditListQuery,
+  AuditReport,
+  AuditReportQuery,
   type AuditEventView,
   AuditVerifyRequest,
   AuditVerifyResponse,
@@ -16,6 +18,7 @@ import {auditRequest, requestActor} from '../audit/plugin.js'
 import {type AuditFilter, type AuditQueryInput, normalizeFilter} from '../audit/query.js'
 import type {AuditStore} from '../audit/tables.js'
 import type {AuditEvent} from '../audit/types.js'
+import {buildAccessReport} from '../audit/report.js'
 import {verifyWithAnchors} from '../audit/verify-anchored.js'
 import {RequestValidationError} from '../http/zod-compilers.js'
 
@@ -71,6 +74,16 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
       return result
     },
   )
+
+  // The access review reads the trail like an export does, so it is audited like one.
+  app.get<{Querystring: AuditReportQuery}>('/audit/report', {preValidation: canRead, schema: {querystring: AuditReportQuery, response: {200: AuditReport}}}, async (request) => {
+    const {customer, ...times} = request.query
+    const filter = filterOf(request, {...times, until: times.until ?? new Date().toISOString()})
+    const disabled = await app.db.selectFrom('users').select('username').where('disabled_at', 'is not', null).execute()
+    const report = await buildAccessReport(store, {filter: filter as AuditFilter & {since: string; until: string}, customer, disabledUsers: new Set(disabled.map((u) => u.username))})
+    await auditRequest(request, {action: 'audit.report', outcome: 'success', details: {since: report.since, until: report.until, customer: customer ?? null, accesses: report.totals.accesses, flagged: report.totals.flagged, upTo: report.upTo}})
+    return report
+  })
 
   app.get('/audit/checkpoint', {preValidation: canRead, schema: {response: {200: CheckpointResponse}}}, async () => ({
     checkpoint: await app.checkpoints.latest(),
