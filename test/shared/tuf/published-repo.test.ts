@@ -77,6 +77,14 @@ describe('verifyPublishedRepo: what the server checks before it accepts a publis
     assert.throws(() => verifyPublishedRepo({trustedRoot: root1, targets, currentTargetsVersion: 3}), refusedWith('targets-version'))
   })
 
+  it('refuses a root that does not name the checker\'s own online keys', () => {
+    const targets = asJson(signedTargets(keys.targets))
+    const own = {snapshot: [keys.snapshot[0].keyId], timestamp: [keys.timestamp[0].keyId]}
+    assert.equal(verifyPublishedRepo({trustedRoot: root1, targets, onlineKeyIds: own}).root.signed.version, 1)
+    const other = {...own, timestamp: [fixtureKeys().timestamp[0].keyId]}
+    assert.throws(() => verifyPublishedRepo({trustedRoot: root1, targets, onlineKeyIds: other}), (e: Error) => refusedWith('online-keys')(e) && /timestamp keys/.test(e.message))
+  })
+
   it('refuses malformed documents with a typed error, never a TypeError', () => {
     assert.throws(() => verifyPublishedRepo({trustedRoot: root1, targets: 'nope'}), refusedWith('malformed'))
     assert.throws(() => verifyPublishedRepo({trustedRoot: root1, targets: asJson(root1)}), refusedWith('malformed'))
