@@ -18,6 +18,7 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
   static override examples = [
     '<%= config.bin %> login',
     '<%= config.bin %> login --server https://support.example.org:8443 --ca server-ca.pem',
+    '<%= config.bin %> login --sso --server https://support.example.org:8443 --ca server-ca.pem',
     '<%= config.bin %> login --server https://10.0.0.5:8443 --fingerprint 3A:7F:…:C2 --username alice',
     'cat pw.txt | <%= config.bin %> login --server https://127.0.0.1:8443 --ca ca.pem --username admin --password-stdin --totp 123456',
   ]
@@ -29,6 +30,8 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
     username: Flags.string({char: 'u', description: 'Username (asked on a terminal when missing).'}),
     'password-stdin': Flags.boolean({description: 'Read the password from stdin (for scripts).'}),
     totp: Flags.string({description: 'Current 6-digit code from the authenticator app.'}),
+    sso: Flags.boolean({description: "Sign in with the company's identity provider (OpenID Connect) in the browser; the redirect comes back to a loopback port.", exclusive: ['username', 'password-stdin']}),
+    port: Flags.integer({description: 'Loopback port for --sso (default: a random one), for IdPs that match the redirect URI exactly.', dependsOn: ['sso'], min: 1, max: 65535}),
   }
 
   async run(): Promise<LoginResult> {
@@ -46,7 +49,11 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
     const quiet = this.jsonEnabled()
     const prompter = terminalPrompter({interactive, write: (text) => (quiet ? undefined : this.log(text))})
 
-    const result = await login({server, trust, username: flags.username, password, totp: flags.totp?.trim(), prompter}).catch((error: unknown) => {
+    const show = (url: string, opened: boolean) => this.logToStderr(`${opened ? 'Continue in your browser. If it did not open, visit' : 'Open this URL in a browser'}:\n${url}\nWaiting for the sign-in…`)
+    const attempt = flags.sso
+      ? (await import('../client/sso-login.js')).ssoLogin({server, trust, prompter, port: flags.port, totp: flags.totp?.trim(), show})
+      : login({server, trust, username: flags.username, password, totp: flags.totp?.trim(), prompter})
+    const result = await attempt.catch((error: unknown) => {
       throw explainUntrusted(error, anchor)
     })
     if (result.status === 'mfa-enrollment-required') {

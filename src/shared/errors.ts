@@ -58,6 +58,11 @@ export const ERROR_CODES = {
   MFA_ENROLLMENT_REQUIRED: {status: 403, exitCode: ExitCode.AUTH},
   MFA_ENABLED: {status: 401, exitCode: ExitCode.AUTH},
   LOCKED: {status: 423, exitCode: ExitCode.AUTH},
+  // Single sign-on (src/server/auth/sso, docs/sso.md): the IdP or Tether refused the sign-in,
+  // password logins are off for this account, or no identity provider is configured.
+  SSO_REFUSED: {status: 401, exitCode: ExitCode.AUTH},
+  SSO_REQUIRED: {status: 401, exitCode: ExitCode.AUTH},
+  SSO_NOT_CONFIGURED: {status: 404, exitCode: ExitCode.NOT_FOUND},
   // Enrollment tokens (src/server/enrollment, src/agent/enroll.ts).
   TOKEN_EXPIRED: {status: 410, exitCode: ExitCode.AUTH},
   ENROLL_TOKEN_INVALID: {status: 401, exitCode: ExitCode.AUTH},

@@ -42,11 +42,14 @@ export interface AccessClaims {
   jti: string
   /** Set on sessions limited to MFA enrolment. */
   mfaEnroll: boolean
+  /** Set on SSO sessions whose ID token showed MFA: Tether's own TOTP is then not needed. */
+  idpMfa?: boolean
 }
 
 export async function signAccessToken(key: Uint8Array, claims: Omit<AccessClaims, 'jti'>, ttlSeconds: number): Promise<string> {
   const body: Record<string, unknown> = {epoch: claims.epoch}
   if (claims.mfaEnroll) body.mfa_enroll = true
+  if (claims.idpMfa) body.idp_mfa = true
   return new SignJWT(body)
     .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
     .setSubject(claims.sub)
@@ -65,7 +68,7 @@ export async function verifyAccessToken(key: Uint8Array, token: string): Promise
     if (typeof payload.sub !== 'string' || typeof payload.epoch !== 'number' || typeof payload.jti !== 'string') {
       throw new AuthError('access token is malformed')
     }
-    return {sub: payload.sub, epoch: payload.epoch, jti: payload.jti, mfaEnroll: payload.mfa_enroll === true}
+    return {sub: payload.sub, epoch: payload.epoch, jti: payload.jti, mfaEnroll: payload.mfa_enroll === true, idpMfa: payload.idp_mfa === true}
   } catch (error) {
     if (error instanceof AuthError) throw error
     if (error instanceof joseErrors.JWTExpired) throw new AuthError('access token expired; refresh it or log in again', {cause: error})

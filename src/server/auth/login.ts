@@ -28,7 +28,15 @@ const BAD_CREDENTIALS = 'invalid username, password or one-time code'
  * the TOTP counter, the refresh token) commits together with its audit event.
  */
 export async function login(
-  deps: {db: Kysely<Database>; sessions: SessionService; audit: AuditLog; throttle: ThrottleSettings; mfa: Pick<MfaSecrets, 'open'>},
+  deps: {
+    db: Kysely<Database>
+    sessions: SessionService
+    audit: AuditLog
+    throttle: ThrottleSettings
+    mfa: Pick<MfaSecrets, 'open'>
+    /** True when this account must sign in with SSO (sso/settings.ts ssoOnly, break-glass excepted). */
+    ssoRequired?: (username: string) => Promise<boolean>
+  },
   input: LoginInput,
 ): Promise<TokenPair> {
   const {db, sessions, audit} = deps
@@ -68,6 +76,10 @@ export async function login(
   if (!user || !passwordOk || user.disabled_at !== null) {
     const reason = !user ? 'unknown-user' : !passwordOk ? 'bad-password' : 'disabled'
     outcome = await audit.transaction((trx, record) => recordFailedLogin(trx, record, reason))
+  } else if (await deps.ssoRequired?.(user.username)) {
+    // Told only after the password was right, so it reveals nothing to a guesser.
+    await audit.append({...base, outcome: 'failure', details: {reason: 'sso-required'}})
+    throw new AuthError('this server requires single sign-on for your account: tether login --sso', {code: 'SSO_REQUIRED'})
   } else if (user.mfa_enabled === 1 && input.totp === undefined) {
     // Not a failure: the client learns a code is needed only after the password was right.
     throw new AuthError('a one-time code from the authenticator app is required', {code: 'MFA_REQUIRED'})

@@ -25,7 +25,14 @@ declare module 'fastify' {
  * Routes that authenticate by their body (password, refresh token): a stale access token sent
  * along by a client must not turn a refresh into a 401, so the header is ignored there.
  */
-const CREDENTIAL_ROUTES = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/refresh`, `${API_PREFIX}/auth/logout`])
+const CREDENTIAL_ROUTES = new Set([
+  `${API_PREFIX}/auth/login`,
+  `${API_PREFIX}/auth/refresh`,
+  `${API_PREFIX}/auth/logout`,
+  `${API_PREFIX}/auth/sso/start`,
+  `${API_PREFIX}/auth/sso/callback`,
+  `${API_PREFIX}/auth/sso/totp`,
+])
 
 /** Routes a session limited to MFA enrolment may use (route patterns, not raw URLs). */
 const MFA_ENROLMENT_ROUTES = new Set([`${API_PREFIX}/me`, `${API_PREFIX}/me/mfa/enroll`, `${API_PREFIX}/me/mfa/confirm`])

@@ -11,6 +11,21 @@ import {isPermission, type Permission, ROLE_PERMISSIONS, roleRequiresMfa} from '
 import type {Principal} from './principal.js'
 import {scopeFromRows} from './scope.js'
 
+/** How a session came to be when it is not a password login: an SSO sign-in (sso/flow.ts). */
+export interface SessionOrigin {
+  ssoSessionId: string
+  /** The IdP showed MFA: the role's MFA requirement is met without Tether's TOTP. */
+  idpMfa: boolean
+  /** MFA is required by the SSO policy (read-only roles too) and neither factor was shown. */
+  forceMfaEnroll?: boolean
+}
+
+/**
+ * Re-checks an SSO session with the IdP at refresh (sso/recheck.ts): the user as the IdP now
+ * sees it, or an AuthError. Registered by the SSO routes; without it SSO sessions cannot refresh.
+ */
+export type SsoRefreshCheck = (ssoSessionId: string, user: User) => Promise<{user: User; origin: SessionOrigin}>
+
 /** How often last_used_at of an API token is written (not on every request). */
 const LAST_USED_RESOLUTION_MS = 60_000
 
@@ -28,14 +43,21 @@ export class SessionService {
     private readonly audit: AuditLog,
   ) {}
 
+  private ssoRefreshCheck: SsoRefreshCheck | undefined
+
+  useSsoRefreshCheck(check: SsoRefreshCheck): void {
+    this.ssoRefreshCheck = check
+  }
+
   mfaEnrollmentRequired(user: Pick<User, 'role' | 'mfa_enabled'>): boolean {
     return user.mfa_enabled !== 1 && roleRequiresMfa(user.role as Role, this.settings.mfaForReadOnlyRoles)
   }
 
   /** db: the caller's transaction when the new session commits with its audit event (login). */
-  async issueTokenPair(user: User, db: Kysely<Database> = this.db): Promise<TokenPair> {
-    const mfaEnroll = this.mfaEnrollmentRequired(user)
-    const accessToken = await signAccessToken(this.key, {sub: user.id, epoch: user.token_epoch, mfaEnroll}, this.settings.accessTokenTtlSeconds)
+  async issueTokenPair(user: User, db: Kysely<Database> = this.db, origin?: SessionOrigin): Promise<TokenPair> {
+    const idpMfa = origin?.idpMfa === true
+    const mfaEnroll = origin?.forceMfaEnroll === true || (!idpMfa && this.mfaEnrollmentRequired(user))
+    const accessToken = await signAccessToken(this.key, {sub: user.id, epoch: user.token_epoch, mfaEnroll, idpMfa}, this.settings.accessTokenTtlSeconds)
     const refresh = newRefreshToken()
     const now = new Date()
     await db
@@ -47,6 +69,7 @@ export class SessionService {
         created_at: now.toISOString(),
         expires_at: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000).toISOString(),
         revoked_at: null,
+        sso_session_id: origin?.ssoSessionId ?? null,
       })
       .execute()
     const scope = await loadScope(db, user)
@@ -76,6 +99,12 @@ export class SessionService {
     const result = await this.db.updateTable('refresh_tokens').set({revoked_at: now}).where('id', '=', row.id).where('revoked_at', 'is', null).executeTakeFirst()
     // Lost a race with a concurrent refresh of the same token: only one of them gets a new pair.
     if (Number(result.numUpdatedRows) !== 1) throw new AuthError('refresh token was already used; log in again')
+    if (row.sso_session_id) {
+      // The IdP decides whether an SSO user still has access, on every refresh.
+      if (!this.ssoRefreshCheck) throw new AuthError('single sign-on is not available on this server; log in again')
+      const checked = await this.ssoRefreshCheck(row.sso_session_id, user)
+      return this.issueTokenPair(checked.user, this.db, checked.origin)
+    }
     return this.issueTokenPair(user)
   }
 
@@ -112,7 +141,7 @@ export class SessionService {
       role,
       permissions: [...ROLE_PERMISSIONS[role]],
       scope: scopeFromRows(user.scope_all, rows),
-      mfaEnrollmentRequired: claims.mfaEnroll || this.mfaEnrollmentRequired(user),
+      mfaEnrollmentRequired: claims.mfaEnroll || (claims.idpMfa !== true && this.mfaEnrollmentRequired(user)),
     }
   }
 

@@ -24,6 +24,10 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable
   audit_witnesses: AuditWitnessesTable
   access_requests: AccessRequestsTable
+  sso_settings: SsoSettingsTable
+  sso_identities: SsoIdentitiesTable
+  sso_logins: SsoLoginsTable
+  sso_sessions: SsoSessionsTable
 }
 
 export interface CustomersTable {
@@ -112,6 +116,8 @@ export interface RefreshTokensTable {
   created_at: string
   expires_at: string
   revoked_at: string | null
+  /** The SSO sign-in this session came from (migration 009): its refresh re-checks the IdP. */
+  sso_session_id?: string | null
 }
 
 /** Failed-login counters shared by every server node: key is "user:<name>" or "ip:<addr>". */
@@ -270,6 +276,56 @@ export interface AccessRequestsTable {
   decided_by: string | null
   /** Approved: when the grant ends (as the device set it). */
   until: string | null
+}
+
+/** OpenID Connect single sign-on (migration 009; src/server/auth/sso). */
+export interface SsoSettingsTable {
+  id: string
+  issuer: string
+  client_id: string
+  /** Sealed with the MFA key (mfa-secret.ts), bound to "sso-client". */
+  client_secret: string
+  /** JSON: claims, group mappings, MFA and SSO-only policy (sso/settings.ts). */
+  settings: string
+  updated_at: string
+}
+
+export interface SsoIdentitiesTable {
+  user_id: string
+  issuer: string
+  subject: string
+  /** JSON array: the mapped groups seen at the last sign-in or refresh. */
+  groups: string
+  created_at: string
+  last_login_at: string
+  /** Set when the IdP no longer grants a mapped group and the user was disabled for it. */
+  deprovisioned_at: string | null
+}
+
+export interface SsoLoginsTable {
+  /** SHA-256 (hex) of the login id only the CLI that started the sign-in knows. */
+  id: string
+  state: string
+  nonce: string
+  code_verifier: string
+  redirect_uri: string
+  created_at: string
+  expires_at: string
+  used_at: string | null
+  /** JSON of a sign-in waiting for Tether's TOTP (sso/flow.ts). */
+  pending: string | null
+}
+
+export interface SsoSessionsTable {
+  id: string
+  user_id: string
+  /** The IdP's refresh token, sealed with the MFA key bound to this row's id; null when none was issued. */
+  refresh_token: string | null
+  /** 1 when the ID token showed MFA (amr/acr as configured). */
+  idp_mfa: number
+  created_at: string
+  last_checked_at: string
+  ended_at: string | null
 }
 
 export type AccessRequest = Selectable<AccessRequestsTable>

@@ -4,6 +4,7 @@ import {LoginRequest, LogoutRequest, MeResponse, MfaConfirmRequest, MfaEnrollRes
 import {Empty} from '../../protocol/api/common.js'
 import {ConflictError, NotFoundError, RateLimitedError} from '../../shared/errors.js'
 import {login} from '../auth/login.js'
+import {passwordLoginRefused} from '../auth/sso/settings.js'
 import {fieldError, principalOf} from '../auth/request-context.js'
 import {auditedChange, auditRequest} from '../audit/plugin.js'
 import {consumeTotp, newTotpSecret} from '../auth/totp.js'
@@ -14,7 +15,8 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
   app.post('/auth/login', {schema: {body: LoginRequest, response: {200: TokenPair}}}, async (request, reply) => {
     const body = request.body as z.infer<typeof LoginRequest>
     try {
-      return await login({db: app.db, sessions: app.sessions, audit: app.audit, throttle: app.config.auth, mfa: app.mfaSecrets}, {...body, sourceIp: request.ip})
+      const ssoRequired = (username: string) => passwordLoginRefused(app.db, username)
+      return await login({db: app.db, sessions: app.sessions, audit: app.audit, throttle: app.config.auth, mfa: app.mfaSecrets, ssoRequired}, {...body, sourceIp: request.ip})
     } catch (error) {
       if (error instanceof RateLimitedError) reply.header('retry-after', String(error.details?.retryAfterSeconds ?? 1))
       throw error

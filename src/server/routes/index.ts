@@ -12,6 +12,7 @@ import {logsPlugin} from '../logs/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
 import {registryRoutes} from './registry.js'
+import {ssoRoutes} from './sso.js'
 import {tokensRoutes} from './tokens.js'
 import {tunnelsRoutes} from './tunnels.js'
 import {tunnelsPlugin} from '../tunnels/plugin.js'
@@ -28,6 +29,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(
     async (api) => {
       await api.register(authRoutes)
+      await api.register(ssoRoutes)
       await api.register(usersRoutes)
       await api.register(tokensRoutes)
       await api.register(registryRoutes)
