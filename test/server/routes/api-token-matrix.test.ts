@@ -12,7 +12,8 @@ import {routeKey, type RouteSample, SAMPLES, type SampleIds, sampleFor} from '..
  * Routes with no guard on purpose: their credential is in the body (a password, a refresh
  * token, a one-time enrolment token). Every other /api/v1 route must declare one.
  */
-const PUBLIC_ROUTES = ['POST /auth/login', 'POST /auth/refresh', 'POST /auth/logout', 'POST /agent/enroll']
+// Sign-in itself: the SSO steps are to SSO what login is to passwords (each checks its own single-use login id).
+const PUBLIC_ROUTES = ['POST /auth/login', 'POST /auth/refresh', 'POST /auth/logout', 'POST /agent/enroll', 'POST /auth/sso/start', 'POST /auth/sso/callback', 'POST /auth/sso/totp']
 
 /**
  * Declarations the matrix cannot take from the catalog itself (issue #9): token management and
