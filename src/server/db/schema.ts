@@ -24,6 +24,9 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable
   audit_witnesses: AuditWitnessesTable
   access_requests: AccessRequestsTable
+  tuf_metadata: TufMetadataTable
+  update_targets: UpdateTargetsTable
+  update_publishes: UpdatePublishesTable
 }
 
 export interface CustomersTable {
@@ -270,6 +273,47 @@ export interface AccessRequestsTable {
   decided_by: string | null
   /** Approved: when the grant ends (as the device set it). */
   until: string | null
+}
+
+/** Every version of every TUF role the server serves (migration 008). */
+export interface TufMetadataTable {
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp'
+  version: number
+  /** The exact bytes served (UTF-8 JSON): snapshot and timestamp hash these. */
+  json: string
+  /** The document's signed `expires`, ISO-8601 UTC. */
+  expires: string
+  created_at: string
+}
+
+/** A published package: one signed target path of the live targets.json. */
+export interface UpdateTargetsTable {
+  path: string
+  version: string
+  /** JSON array of the device models the target is signed for. */
+  models: string
+  length: number
+  sha256: string
+  /** JSON of the signed custom.tether (TargetCustom). */
+  custom: string
+  /** The targets.json version that first listed it. */
+  targets_version: number
+  /** Where the bytes are, relative to the updates storage dir. */
+  blob: string
+  published_by: string
+  published_at: string
+}
+
+/** A publish in progress: verified metadata waiting for its packages (never served). */
+export interface UpdatePublishesTable {
+  id: string
+  /** JSON array of the new root documents, oldest first. */
+  roots: string
+  /** targets.json as uploaded (JSON). */
+  targets: string
+  targets_version: number
+  created_by: string
+  created_at: string
 }
 
 export type AccessRequest = Selectable<AccessRequestsTable>
