@@ -26,3 +26,9 @@ export class UpdatesApi {
     return this.client.call('POST', `/updates/publishes/${seg(publishId)}/commit`, {body: {}, response: PublishResult})
   }
 }
+
+/** Runs fn with an UpdatesApi on the active session (TETHER_TOKEN works as everywhere). */
+export async function withUpdatesApi<T>(fn: (api: UpdatesApi) => Promise<T>): Promise<T> {
+  const {withApi} = await import('./session.js')
+  return withApi((admin) => fn(new UpdatesApi(admin.client)))
+}

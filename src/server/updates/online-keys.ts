@@ -2,7 +2,7 @@ import {mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import type {Root} from '@tufjs/models'
 import type {OnlinePublicKeys} from '../../protocol/updates/index.js'
-import {TetherError} from '../../shared/errors.js'
+import {TetherError, UsageError} from '../../shared/errors.js'
 import {readTextIfExists} from '../../shared/optional-file.js'
 import {generateSigningKey, publicKeyEntry, type SigningKey, signingKeyFromPem, signingKeyPem, TufMetadataError} from '../../shared/tuf/index.js'
 import {writeFileAtomic} from '../../shared/atomic-file.js'
@@ -50,6 +50,20 @@ export async function loadOnlineKeys(files: OnlineKeyFiles, rootPublished: boole
     }
   }
   return {keys: {snapshot: await load('snapshot', files.snapshotKeyFile), timestamp: await load('timestamp', files.timestampKeyFile)}, created}
+}
+
+/** Reads both keys without creating any (`tether server updates-keys`); a missing file is a usage error naming the way out. */
+export async function readOnlineKeys(files: OnlineKeyFiles): Promise<OnlineKeys> {
+  const read = async (file: string): Promise<SigningKey> => {
+    const pem = await readTextIfExists(file)
+    if (pem === null) throw new UsageError(`${file} does not exist: \`tether server init\` creates it, and \`tether server start\` creates it for a data dir from before updates`)
+    try {
+      return signingKeyFromPem(pem)
+    } catch (error) {
+      throw new UsageError(`${file}: not an Ed25519 private key in PKCS#8 PEM`, {cause: error})
+    }
+  }
+  return {snapshot: await read(files.snapshotKeyFile), timestamp: await read(files.timestampKeyFile)}
 }
 
 /** The public halves, as `tether server updates-keys` prints them for `updates repo init --online-keys`. */

@@ -122,7 +122,7 @@ for (const kind of DB_KINDS) {
       const forged = parseMetadata('root', structuredClone(body.roots[1]))
       forged.signatures = {}
       const strangers = [generateSigningKey(), generateSigningKey()]
-      forged.signed.roles.root.keyIDs = strangers.map((k) => k.keyId)
+      ;(forged.signed.roles.root as {keyIDs: string[]}).keyIDs = strangers.map((k) => k.keyId)
       for (const k of strangers) forged.signed.keys[k.keyId] = k.publicKey
       signMetadata(forged, strangers)
       const refused = await begin({...body, roots: [body.roots[0], forged.toJSON() as Loose]})
