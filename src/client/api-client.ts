@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {createWriteStream} from 'node:fs'
 import {rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
-import {Transform, type Writable} from 'node:stream'
+import {type Readable, Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {Agent, request, type Dispatcher} from 'undici'
 import type {z} from 'zod'
@@ -138,6 +138,37 @@ export class ApiClient {
    */
   openStream(path: string, query: Query = {}): Promise<Dispatcher.ResponseData> {
     return this.send('GET', path, {query, response: null})
+  }
+
+  /**
+   * Streams a body (application/octet-stream, `length` bytes) from a fresh stream per attempt
+   * (a 401 is refreshed once and the body opened again), in constant memory; no body timeout
+   * while sending, so a large package on a slow link is not cut off by the client.
+   */
+  async upload<S extends z.ZodType>(method: Dispatcher.HttpMethod, path: string, open: () => Readable, length: number, response: S): Promise<z.infer<S>> {
+    const useAuth = true
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = {accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(length)}
+      if (useAuth && this.accessToken) headers.authorization = `Bearer ${this.accessToken}`
+      let res: Dispatcher.ResponseData
+      try {
+        res = await request(`${this.server}${API_PREFIX}${path}`, {method, headers, body: open(), dispatcher: this.dispatcher, headersTimeout: 0, bodyTimeout: this.timeoutMs})
+      } catch (error) {
+        throw errorFromNetwork(this.server, error)
+      }
+      const json = await readJson(res).catch(() => null)
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        const parsed = response.safeParse(json)
+        if (!parsed.success) throw new TetherError(`the server's answer to ${method} ${path} does not match the API contract; are client and server the same version?`, {code: 'PROTOCOL', exitCode: ExitCode.INTERNAL})
+        return parsed.data
+      }
+      const error = errorFromResponse(res.statusCode, json, res.headers)
+      if (attempt === 0 && res.statusCode === 401 && this.refreshToken && error.code !== 'MFA_REQUIRED') {
+        await this.refresh()
+        continue
+      }
+      throw error
+    }
   }
 
   async close(): Promise<void> {

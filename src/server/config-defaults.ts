@@ -33,5 +33,13 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
+    updates: {
+      storageDir: join(dataDir, 'updates'),
+      snapshotKeyFile: join(dataDir, 'secrets', 'updates-snapshot.key'),
+      timestampKeyFile: join(dataDir, 'secrets', 'updates-timestamp.key'),
+      timestampExpirySeconds: 86_400,
+      snapshotExpirySeconds: 7 * 86_400,
+      refreshIntervalSeconds: 600,
+    },
   }
 }

@@ -65,6 +65,17 @@ const ConfigFile = z.strictObject({
     .partial()
     .optional(),
   audit: z.strictObject({checkpointKeyFile: z.string().min(1), checkpointIntervalSeconds: Positive}).partial().optional(),
+  updates: z
+    .strictObject({
+      storageDir: z.string().min(1),
+      snapshotKeyFile: z.string().min(1),
+      timestampKeyFile: z.string().min(1),
+      timestampExpirySeconds: Positive,
+      snapshotExpirySeconds: Positive,
+      refreshIntervalSeconds: Positive,
+    })
+    .partial()
+    .optional(),
 })
 type ConfigFile = z.infer<typeof ConfigFile>
 
@@ -112,6 +123,13 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     tunnels: {...d.tunnels, ...file.tunnels},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
     audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
+    updates: {
+      ...d.updates,
+      ...file.updates,
+      storageDir: at(file.updates?.storageDir ?? d.updates.storageDir),
+      snapshotKeyFile: at(file.updates?.snapshotKeyFile ?? d.updates.snapshotKeyFile),
+      timestampKeyFile: at(file.updates?.timestampKeyFile ?? d.updates.timestampKeyFile),
+    },
   }
 }
 
@@ -143,6 +161,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     tunnels: config.tunnels,
     logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
     audit: {...config.audit, checkpointKeyFile: rel(config.audit.checkpointKeyFile)},
+    updates: {...config.updates, storageDir: rel(config.updates.storageDir), snapshotKeyFile: rel(config.updates.snapshotKeyFile), timestampKeyFile: rel(config.updates.timestampKeyFile)},
   }
   const path = join(dir, CONFIG_FILE)
   await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600)

@@ -71,6 +71,20 @@ export interface ServerConfig {
     /** How often the chain head is signed (when it moved) and sent to every connected agent. */
     checkpointIntervalSeconds: number
   }
+  /** Software updates: the server's TUF repository (docs/updates.md, "On the server"). */
+  updates: {
+    /** Published packages (content-addressed) and uploads in progress; default DATA_DIR/updates. */
+    storageDir: string
+    /** Online Ed25519 keys (PKCS#8 PEM, 0600) the offline root names for snapshot and timestamp; every node needs the same ones. */
+    snapshotKeyFile: string
+    timestampKeyFile: string
+    /** Lifetime of each timestamp.json: how long a compromised or cut-off server can freeze devices at most. */
+    timestampExpirySeconds: number
+    /** Lifetime of each snapshot.json. */
+    snapshotExpirySeconds: number
+    /** How often the server checks whether timestamp/snapshot have less than half their lifetime left (then re-signs). */
+    refreshIntervalSeconds: number
+  }
 }
 
 declare module 'fastify' {

@@ -16,6 +16,7 @@ import {createCa, issueServerCert, loadCa} from './pki/ca.js'
 import {defaultHostnames} from './pki/hostnames.js'
 import {loadOperatorCert, type OperatorCertFiles} from './pki/operator-cert.js'
 import {fingerprintOf} from '../shared/x509.js'
+import {generateSigningKey, signingKeyPem} from '../shared/tuf/index.js'
 
 
 export interface InitOptions {
@@ -121,6 +122,9 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     await writeFileAtomic(at(config.auth.jwtSecretFile), generateJwtSecret(), 0o600)
     await writeFileAtomic(at(config.auth.mfaKeyFile), generateMfaKey(), 0o600)
     await writeFileAtomic(at(config.audit.checkpointKeyFile), generateCheckpointKeyPem(), 0o600)
+    // The online TUF keys (docs/updates.md): `tether server updates-keys` prints their public halves.
+    await writeFileAtomic(at(config.updates.snapshotKeyFile), signingKeyPem(generateSigningKey()), 0o600)
+    await writeFileAtomic(at(config.updates.timestampKeyFile), signingKeyPem(generateSigningKey()), 0o600)
     await writeServerConfig(config, tmp)
 
     const runtimeDb = options.runtimeDatabase && !isDatabaseUrl(options.runtimeDatabase) ? resolve(options.runtimeDatabase.replace(/^sqlite:/, '')) : (options.runtimeDatabase ?? config.database)

@@ -96,6 +96,9 @@ export const ERROR_CODES = {
   KEY_UNAVAILABLE: {status: 500, exitCode: ExitCode.FAILED},
   // Software updates: TUF metadata that fails a signature, version, expiry or custom-field check (src/shared/tuf).
   TUF_METADATA_INVALID: {status: 422, exitCode: ExitCode.FAILED},
+  // A publish committed before all its packages arrived; a target path already published with other bytes (src/server/updates).
+  PACKAGES_MISSING: {status: 409, exitCode: ExitCode.CONFLICT},
+  TARGET_PATH_TAKEN: {status: 409, exitCode: ExitCode.CONFLICT},
   // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
   MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
   NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},

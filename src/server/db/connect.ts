@@ -7,6 +7,7 @@ import * as m004 from './migrations/004-jobs-logs.js'
 import * as m005 from './migrations/005-audit-anchoring.js'
 import * as m006 from './migrations/006-log-bundle-format.js'
 import * as m007 from './migrations/007-access-requests.js'
+import * as m008 from './migrations/008-updates.js'
 import * as m009 from './migrations/009-sso.js'
 import type {Database} from './schema.js'
 
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '005-audit-anchoring': m005,
   '006-log-bundle-format': m006,
   '007-access-requests': m007,
+  '008-updates': m008,
   '009-sso': m009,
 }
 

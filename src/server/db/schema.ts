@@ -28,6 +28,9 @@ export interface Database {
   sso_identities: SsoIdentitiesTable
   sso_logins: SsoLoginsTable
   sso_sessions: SsoSessionsTable
+  tuf_metadata: TufMetadataTable
+  update_targets: UpdateTargetsTable
+  update_publishes: UpdatePublishesTable
 }
 
 export interface CustomersTable {
@@ -326,6 +329,47 @@ export interface SsoSessionsTable {
   created_at: string
   last_checked_at: string
   ended_at: string | null
+}
+
+/** Every version of every TUF role the server serves (migration 008). */
+export interface TufMetadataTable {
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp'
+  version: number
+  /** The exact bytes served (UTF-8 JSON): snapshot and timestamp hash these. */
+  json: string
+  /** The document's signed `expires`, ISO-8601 UTC. */
+  expires: string
+  created_at: string
+}
+
+/** A published package: one signed target path of the live targets.json. */
+export interface UpdateTargetsTable {
+  path: string
+  version: string
+  /** JSON array of the device models the target is signed for. */
+  models: string
+  length: number
+  sha256: string
+  /** JSON of the signed custom.tether (TargetCustom). */
+  custom: string
+  /** The targets.json version that first listed it. */
+  targets_version: number
+  /** Where the bytes are, relative to the updates storage dir. */
+  blob: string
+  published_by: string
+  published_at: string
+}
+
+/** A publish in progress: verified metadata waiting for its packages (never served). */
+export interface UpdatePublishesTable {
+  id: string
+  /** JSON array of the new root documents, oldest first. */
+  roots: string
+  /** targets.json as uploaded (JSON). */
+  targets: string
+  targets_version: number
+  created_by: string
+  created_at: string
 }
 
 export type AccessRequest = Selectable<AccessRequestsTable>

@@ -3,6 +3,7 @@ import {API_PREFIX} from '../../protocol/api/common.js'
 import {accessPlugin} from '../access/plugin.js'
 import {accessRoutes} from './access.js'
 import {agentRoutes} from './agent.js'
+import {agentUpdatesRoutes} from './agent-updates.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
 import {diagnosticsRoutes} from './diagnostics.js'
@@ -16,7 +17,9 @@ import {ssoRoutes} from './sso.js'
 import {tokensRoutes} from './tokens.js'
 import {tunnelsRoutes} from './tunnels.js'
 import {tunnelsPlugin} from '../tunnels/plugin.js'
+import {updatesRoutes} from './updates.js'
 import {uploadsRoutes} from './uploads.js'
+import {updatesPlugin} from '../updates/plugin.js'
 import {usersRoutes} from './users.js'
 
 /** Every /api/v1 route family. Each file declares its own schemas and permissions. */
@@ -26,6 +29,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(jobsPlugin)
   await app.register(tunnelsPlugin)
   await app.register(accessPlugin)
+  await app.register(updatesPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -42,6 +46,8 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(logsRoutes)
       await api.register(uploadsRoutes)
       await api.register(accessRoutes)
+      await api.register(updatesRoutes)
+      await api.register(agentUpdatesRoutes)
     },
     {prefix: API_PREFIX},
   )

@@ -60,7 +60,12 @@ export const SAMPLES: Record<string, (ids: SampleIds) => Extra> = {
   'GET /access-requests/:id': (ids) => ({params: {id: ids.accessRequestId}}),
   'POST /agent/uploads': () => ({body: {size: 10, sha256: '0'.repeat(64)}}),
   'PUT /agent/uploads/:id': () => ({query: {offset: '0'}, headers: {'content-type': 'application/octet-stream'}, body: Buffer.from('0123456789')}),
+  'POST /updates/publishes': () => ({body: {roots: [], targets: {}}}),
+  'PUT /updates/publishes/:id/packages/*': () => ({params: {id: NO_SUCH_PUBLISH}, headers: {'content-type': 'application/octet-stream'}, body: Buffer.from('0123456789')}),
+  'POST /updates/publishes/:id/commit': () => ({params: {id: NO_SUCH_PUBLISH}, body: {}}),
 }
+
+const NO_SUCH_PUBLISH = '00000000-0000-4000-8000-000000000000'
 
 /** Path parameters by name unless the route's sample overrides them; others get a dummy id. */
 function defaultParams(ids: SampleIds): Record<string, string> {
