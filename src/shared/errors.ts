@@ -89,6 +89,9 @@ export const ERROR_CODES = {
   CHECKSUM_MISMATCH: {status: 422, exitCode: ExitCode.FAILED},
   BUNDLE_TAMPERED: {status: 500, exitCode: ExitCode.FAILED},
   KEY_UNAVAILABLE: {status: 500, exitCode: ExitCode.FAILED},
+  // Deployments (src/server/rollouts): no published target for version and model; a move the status forbids.
+  TARGET_NOT_FOUND: {status: 404, exitCode: ExitCode.NOT_FOUND},
+  DEPLOYMENT_STATE: {status: 409, exitCode: ExitCode.CONFLICT},
   // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
   MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
   NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},

@@ -7,6 +7,7 @@ import * as m004 from './migrations/004-jobs-logs.js'
 import * as m005 from './migrations/005-audit-anchoring.js'
 import * as m006 from './migrations/006-log-bundle-format.js'
 import * as m007 from './migrations/007-access-requests.js'
+import * as m010 from './migrations/010-deployments.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -20,6 +21,8 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '005-audit-anchoring': m005,
   '006-log-bundle-format': m006,
   '007-access-requests': m007,
+  // 008 and 009 are other update work (merged separately); names sort, so 010 runs after them.
+  '010-deployments': m010,
 }
 
 export interface OpenedDatabase {

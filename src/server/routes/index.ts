@@ -5,10 +5,12 @@ import {accessRoutes} from './access.js'
 import {agentRoutes} from './agent.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
+import {deploymentsRoutes} from './deployments.js'
 import {diagnosticsRoutes} from './diagnostics.js'
 import {enrollmentRoutes} from './enrollment.js'
 import {jobsPlugin} from '../jobs/plugin.js'
 import {logsPlugin} from '../logs/plugin.js'
+import {deploymentsPlugin} from '../rollouts/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
 import {registryRoutes} from './registry.js'
@@ -25,6 +27,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(jobsPlugin)
   await app.register(tunnelsPlugin)
   await app.register(accessPlugin)
+  await app.register(deploymentsPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -40,6 +43,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(logsRoutes)
       await api.register(uploadsRoutes)
       await api.register(accessRoutes)
+      await api.register(deploymentsRoutes)
     },
     {prefix: API_PREFIX},
   )
