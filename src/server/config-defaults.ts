@@ -31,6 +31,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     trustProxy: [],
     agents: {heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000, requestTimeoutMs: 10_000},
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
+    deployments: {tickSeconds: 30},
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
     updates: {

@@ -55,6 +55,7 @@ const ConfigFile = z.strictObject({
   trustProxy: z.array(z.string().min(1)).optional(),
   agents: z.strictObject({heartbeatIntervalMs: Positive, heartbeatTimeoutMs: Positive, requestTimeoutMs: Positive}).partial().optional(),
   tunnels: z.strictObject({idleTimeoutSeconds: Positive, setupTimeoutMs: Positive}).partial().optional(),
+  deployments: z.strictObject({tickSeconds: Positive}).partial().optional(),
   logs: z
     .strictObject({
       storageDir: z.string().min(1),
@@ -121,6 +122,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
     tunnels: {...d.tunnels, ...file.tunnels},
+    deployments: {...d.deployments, ...file.deployments},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
     audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
     updates: {
@@ -159,6 +161,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     trustProxy: config.trustProxy,
     agents: config.agents,
     tunnels: config.tunnels,
+    deployments: config.deployments,
     logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
     audit: {...config.audit, checkpointKeyFile: rel(config.audit.checkpointKeyFile)},
     updates: {...config.updates, storageDir: rel(config.updates.storageDir), snapshotKeyFile: rel(config.updates.snapshotKeyFile), timestampKeyFile: rel(config.updates.timestampKeyFile)},

@@ -64,6 +64,11 @@ export interface ServerConfig {
     /** Master key file (0600, base64 of 32 bytes); env TETHER_LOGS_MASTER_KEY overrides it. */
     masterKeyFile: string
   }
+  /** Staged rollouts of updates (docs/updates.md "Rolling out"). */
+  deployments: {
+    /** How often deployments are looked at besides job changes: deadlines, stage waits, joining devices. */
+    tickSeconds: number
+  }
   /** Anchoring the audit chain outside the database (docs/audit-format.md). */
   audit: {
     /** Ed25519 private key (PKCS#8 PEM, 0600) that signs checkpoints; every node needs the same one. */

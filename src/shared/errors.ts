@@ -99,6 +99,9 @@ export const ERROR_CODES = {
   // A publish committed before all its packages arrived; a target path already published with other bytes (src/server/updates).
   PACKAGES_MISSING: {status: 409, exitCode: ExitCode.CONFLICT},
   TARGET_PATH_TAKEN: {status: 409, exitCode: ExitCode.CONFLICT},
+  // Deployments (src/server/rollouts): no published target for version and model; a move the status forbids.
+  TARGET_NOT_FOUND: {status: 404, exitCode: ExitCode.NOT_FOUND},
+  DEPLOYMENT_STATE: {status: 409, exitCode: ExitCode.CONFLICT},
   // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
   MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
   NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},

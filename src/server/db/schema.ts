@@ -31,6 +31,8 @@ export interface Database {
   tuf_metadata: TufMetadataTable
   update_targets: UpdateTargetsTable
   update_publishes: UpdatePublishesTable
+  deployments: DeploymentsTable
+  deployment_devices: DeploymentDevicesTable
 }
 
 export interface CustomersTable {
@@ -63,6 +65,8 @@ export interface DevicesTable {
   inventory: string | null
   /** Events the device sent that the device-event registry refused (counted, never stored). */
   events_refused: Generated<number>
+  /** Installed software version the agent reports (inventory softwareVersion; migration 010). */
+  software_version: Generated<string | null>
 }
 
 export type Role = 'admin' | 'service-engineer' | 'applications-specialist' | 'auditor' | 'viewer'
@@ -372,6 +376,56 @@ export interface UpdatePublishesTable {
   created_at: string
 }
 
+export type DeploymentStatus = 'running' | 'paused' | 'halted' | 'aborted' | 'completed'
+
+/** Staged rollouts of an update (migration 010; src/server/rollouts). */
+export interface DeploymentsTable {
+  id: string
+  version: string
+  model: string
+  /** The TUF target path the update jobs name. */
+  target_path: string
+  customer_id: string
+  site_id: string | null
+  /** JSON object of labels every targeted device must carry. */
+  labels: string
+  /** JSON array of cumulative percents, ascending, the last 100. */
+  stages: string
+  /** "2" (failed devices) or "5%" (of the devices dispatched so far). */
+  halt_after: string
+  stage_wait_seconds: number
+  /** Per device: no final report this long after its job was created counts as failed (DEADLINE). */
+  deadline_seconds: number
+  status: DeploymentStatus
+  current_stage: number
+  stage_started_at: string
+  /** When every device of the current stage had an outcome; the stage wait counts from here. */
+  stage_done_at: string | null
+  created_by: string
+  created_at: string
+  updated_at: string
+  finished_at: string | null
+  halted_reason: string | null
+}
+
+export type DeploymentDeviceState = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
+
+export interface DeploymentDevicesTable {
+  deployment_id: string
+  serial: string
+  stage: number
+  job_id: string | null
+  state: DeploymentDeviceState
+  /** The last UpdatePhase the device reported (where it was when it failed). */
+  phase: string | null
+  error_code: string | null
+  error_message: string | null
+  dispatched_at: string | null
+  updated_at: string
+}
+
+export type Deployment = Selectable<DeploymentsTable>
+export type DeploymentDevice = Selectable<DeploymentDevicesTable>
 export type AccessRequest = Selectable<AccessRequestsTable>
 export type Job = Selectable<JobsTable>
 export type LogUpload = Selectable<LogUploadsTable>

@@ -6,6 +6,8 @@ interface PendingWrite {
   lastSeenAt: string
   /** JSON inventory when it changed; undefined: only touch last_seen_at. */
   inventory?: string
+  /** The inventory's softwareVersion (installed update version), when it reports one. */
+  softwareVersion?: string
 }
 
 /**
@@ -32,9 +34,11 @@ export class PresenceWriter {
 
   record(serial: string, at: Date, inventory?: unknown): void {
     const previous = this.pending.get(serial)
+    const reported = (inventory as {softwareVersion?: unknown} | undefined)?.softwareVersion
     this.pending.set(serial, {
       lastSeenAt: at.toISOString(),
       inventory: inventory === undefined ? previous?.inventory : JSON.stringify(inventory),
+      softwareVersion: inventory === undefined ? previous?.softwareVersion : typeof reported === 'string' ? reported : undefined,
     })
   }
 
@@ -58,6 +62,8 @@ export class PresenceWriter {
       await this.db.transaction().execute(async (trx) => {
         for (const [serial, write] of batch) {
           const set = write.inventory === undefined ? {last_seen_at: write.lastSeenAt} : {last_seen_at: write.lastSeenAt, inventory: write.inventory}
+          // Deployments skip devices already on the version (src/server/rollouts/targets.ts).
+          if (write.softwareVersion !== undefined) Object.assign(set, {software_version: write.softwareVersion})
           await trx.updateTable('devices').set(set).where('serial', '=', serial).execute()
         }
       })

@@ -131,6 +131,7 @@ export async function createDevice(db: Db, scope: Scope, input: z.infer<typeof C
     cert_fingerprint: null,
     last_seen_at: null,
     inventory: null,
+    software_version: null,
   }
   await db.insertInto('devices').values(row).execute()
   return {...row, events_refused: 0}

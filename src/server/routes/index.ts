@@ -6,10 +6,12 @@ import {agentRoutes} from './agent.js'
 import {agentUpdatesRoutes} from './agent-updates.js'
 import {auditRoutes} from './audit.js'
 import {authRoutes} from './auth.js'
+import {deploymentsRoutes} from './deployments.js'
 import {diagnosticsRoutes} from './diagnostics.js'
 import {enrollmentRoutes} from './enrollment.js'
 import {jobsPlugin} from '../jobs/plugin.js'
 import {logsPlugin} from '../logs/plugin.js'
+import {deploymentsPlugin} from '../rollouts/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
 import {registryRoutes} from './registry.js'
@@ -30,6 +32,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(tunnelsPlugin)
   await app.register(accessPlugin)
   await app.register(updatesPlugin)
+  await app.register(deploymentsPlugin)
   await app.register(
     async (api) => {
       await api.register(authRoutes)
@@ -48,6 +51,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(accessRoutes)
       await api.register(updatesRoutes)
       await api.register(agentUpdatesRoutes)
+      await api.register(deploymentsRoutes)
     },
     {prefix: API_PREFIX},
   )

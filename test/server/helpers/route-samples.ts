@@ -58,6 +58,7 @@ export const SAMPLES: Record<string, (ids: SampleIds) => Extra> = {
   'POST /jobs/:id/cancel': (ids) => ({params: {id: ids.diagnosticJobId}, object: 'diagnostic'}),
   'POST /devices/:serial/access-requests': () => ({body: {reason: 'INC-MATRIX', durationSeconds: 3600, ports: [5900]}}),
   'GET /access-requests/:id': (ids) => ({params: {id: ids.accessRequestId}}),
+  'POST /deployments': () => ({body: {version: '2.4.1', model: 'Analyzer', customer: 'acme'}}),
   'POST /agent/uploads': () => ({body: {size: 10, sha256: '0'.repeat(64)}}),
   'PUT /agent/uploads/:id': () => ({query: {offset: '0'}, headers: {'content-type': 'application/octet-stream'}, body: Buffer.from('0123456789')}),
   'POST /updates/publishes': () => ({body: {roots: [], targets: {}}}),
