@@ -15,7 +15,7 @@ export const JobView = z.strictObject({
   sentAt: Timestamp.nullable(),
   startedAt: Timestamp.nullable(),
   finishedAt: Timestamp.nullable(),
-  progress: z.strictObject({done: z.number(), total: z.number().optional()}).nullable(),
+  progress: z.strictObject({done: z.number(), total: z.number().optional(), phase: z.string().optional()}).nullable(),
   /** Diagnostic output, or {bundleId, size, sha256} for a logs job. */
   result: z.unknown().nullable(),
   error: z.strictObject({code: z.string(), message: z.string()}).nullable(),
