@@ -24,6 +24,7 @@ import {
   SetScopeRequest,
   TokenList,
   UserList,
+  type UserListEntry,
 } from '../protocol/api/users.js'
 import {UserView} from '../protocol/api/auth.js'
 import type {ApiClient} from './api-client.js'
@@ -53,7 +54,7 @@ export class AdminApi {
   }
 
   // --- users ---
-  async listUsers(): Promise<User[]> {
+  async listUsers(): Promise<UserListEntry[]> {
     return (await this.client.call('GET', '/users', {response: UserList})).users
   }
   getUser(username: string): Promise<User> {

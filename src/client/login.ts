@@ -4,6 +4,7 @@ import {CredentialStore, type StoreKind} from '../shared/credential-store.js'
 import {AuthError, TetherError, UsageError} from '../shared/errors.js'
 import {AdminApi, type MfaEnrollment} from './admin-api.js'
 import {ApiClient} from './api-client.js'
+import {completeMfaEnrolment} from './mfa-enrolment.js'
 import type {Trust} from './trust.js'
 
 /** How login asks the user for what is missing; interactive only on a terminal. */
@@ -56,30 +57,10 @@ export async function login(input: LoginInput): Promise<LoginOutcome> {
       pair = await attempt(api, {username, password, totp})
     }
 
-    let mfaEnrolled = false
-    if (pair.mfaEnrollmentRequired) {
-      if (!totp) {
-        const enrollment = await api.enrollMfa(pair.accessToken)
-        await prompter.showEnrollment(enrollment)
-        if (!prompter.interactive) {
-          return {status: 'mfa-enrollment-required', server: client.server, username, otpauthUri: enrollment.otpauthUri, secret: enrollment.secret}
-        }
-        totp = await prompter.code('Code shown by your authenticator app')
-      }
-      await api.confirmMfa(pair.accessToken, totp)
-      mfaEnrolled = true
-      // Servers refuse a code twice (replay protection): the new login needs the next code.
-      if (!prompter.interactive) {
-        // The next run logs in with the next code and reports mfaEnrolled: true then.
-        await store.mfaEnrolment(client.server, username, true)
-        return {status: 'mfa-enabled', server: client.server, username, mfaEnrolled: true}
-      }
-      const next = await prompter.code('MFA is on. Wait for the NEXT code and enter it')
-      pair = await attempt(api, {username, password, totp: next})
-    }
-
-    // A login right after a scripted enrolment (previous run) reports it too.
-    if (await store.mfaEnrolment(client.server, pair.user.username, false)) mfaEnrolled = true
+    const enrolment = await completeMfaEnrolment({api, prompter, store, server: client.server, totp}, pair, (next) => attempt(api, {username, password, totp: next}))
+    if (!enrolment.done) return enrolment.outcome
+    pair = enrolment.pair
+    const {mfaEnrolled} = enrolment
     const where = await store.save({
       server: client.server,
       username: pair.user.username,

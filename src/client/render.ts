@@ -5,10 +5,11 @@ import {scopeText} from './cli-input.js'
 
 const dash = (v: string | null | undefined): string => v ?? '-'
 
-export function usersTable(users: User[], view: TableView = {}): string {
+/** Sign-in: "password" for a local account, "sso" for one the identity provider manages. */
+export function usersTable(users: Array<User & {sso?: string | null}>, view: TableView = {}): string {
   return renderTable(
-    ['Username', 'Role', 'Scope', 'MFA', 'Status'],
-    users.map((u) => [u.username, u.role, scopeText(u.scope), u.mfaEnabled ? 'on' : 'off', u.disabled ? 'disabled' : 'active']),
+    ['Username', 'Role', 'Scope', 'MFA', 'Sign-in', 'Status'],
+    users.map((u) => [u.username, u.role, scopeText(u.scope), u.mfaEnabled ? 'on' : 'off', u.sso ? 'sso' : 'password', u.disabled ? 'disabled' : 'active']),
     view,
   )
 }

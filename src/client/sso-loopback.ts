@@ -45,8 +45,13 @@ export async function listenForRedirect(port = 0): Promise<LoopbackRedirect> {
   }
 }
 
-/** Opens the URL in the desktop's browser; false when there is no way to (a headless machine). */
-export function openBrowser(url: string, platform = process.platform): Promise<boolean> {
+/**
+ * Opens the URL in the desktop's browser; false when there is no way to (a headless machine) or
+ * TETHER_NO_BROWSER=1 says not to (scripts, tests, a browser on another machine): the URL is
+ * printed either way.
+ */
+export function openBrowser(url: string, platform = process.platform, env = process.env): Promise<boolean> {
+  if (env.TETHER_NO_BROWSER && env.TETHER_NO_BROWSER !== '0') return Promise.resolve(false)
   const command = platform === 'darwin' ? 'open' : platform === 'win32' ? 'explorer' : 'xdg-open'
   return new Promise((done) => {
     try {

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {ResultWithExitCode, TetherCommand} from '../shared/command.js'
 import {ExitCode} from '../shared/errors.js'
+import type {DeviceCode} from '../client/sso-login.js'
 
 export type LoginResult =
   | {status: 'logged-in'; server: string; username: string; role: string; mfaEnrolled: boolean; credentialStore: 'keychain' | 'file'; location: string}
@@ -14,11 +15,14 @@ The session goes to the OS keychain when a Secret Service is available, else to 
 
 Without --server, the last server logged in to is used again (also after logout); on a terminal with none, the server is asked for.
 
+With --sso the company's identity provider signs you in: in the browser (TETHER_NO_BROWSER=1 only prints the URL), or with --device by a code entered on any other device.
+
 Accounts that must use MFA but have none yet are enrolled here: on a terminal you scan a QR code and type two codes; in scripts the first run prints the otpauth URI (exit 3), a rerun with --totp CODE confirms it (exit 3: MFA enabled), and a third run with the next code logs in.`
   static override examples = [
     '<%= config.bin %> login',
     '<%= config.bin %> login --server https://support.example.org:8443 --ca server-ca.pem',
     '<%= config.bin %> login --sso --server https://support.example.org:8443 --ca server-ca.pem',
+    '<%= config.bin %> login --sso --device --server https://support.example.org:8443 --ca server-ca.pem',
     '<%= config.bin %> login --server https://10.0.0.5:8443 --fingerprint 3A:7F:…:C2 --username alice',
     'cat pw.txt | <%= config.bin %> login --server https://127.0.0.1:8443 --ca ca.pem --username admin --password-stdin --totp 123456',
   ]
@@ -31,7 +35,8 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
     'password-stdin': Flags.boolean({description: 'Read the password from stdin (for scripts).'}),
     totp: Flags.string({description: 'Current 6-digit code from the authenticator app.'}),
     sso: Flags.boolean({description: "Sign in with the company's identity provider (OpenID Connect) in the browser; the redirect comes back to a loopback port.", exclusive: ['username', 'password-stdin']}),
-    port: Flags.integer({description: 'Loopback port for --sso (default: a random one), for IdPs that match the redirect URI exactly.', dependsOn: ['sso'], min: 1, max: 65535}),
+    port: Flags.integer({description: 'Loopback port for --sso (default: a random one), for IdPs that match the redirect URI exactly.', dependsOn: ['sso'], exclusive: ['device'], min: 1, max: 65535}),
+    device: Flags.boolean({description: "With --sso on a machine without a browser: show a code to enter at the identity provider's page on any other device (device authorization grant).", dependsOn: ['sso']}),
   }
 
   async run(): Promise<LoginResult> {
@@ -49,9 +54,13 @@ Accounts that must use MFA but have none yet are enrolled here: on a terminal yo
     const quiet = this.jsonEnabled()
     const prompter = terminalPrompter({interactive, write: (text) => (quiet ? undefined : this.log(text))})
 
-    const show = (url: string, opened: boolean) => this.logToStderr(`${opened ? 'Continue in your browser. If it did not open, visit' : 'Open this URL in a browser'}:\n${url}\nWaiting for the sign-in…`)
+    // To stderr even with --json: the user has to act on it, and stdout stays the JSON document.
+    const tell = (text: string) => process.stderr.write(`${text}\n`)
+    const show = (url: string, opened: boolean) => tell(`${opened ? 'Continue in your browser. If it did not open, visit' : 'Open this URL in a browser'}:\n${url}\nWaiting for the sign-in…`)
+    const showCode = (code: DeviceCode) =>
+      tell(`On any device with a browser, open ${code.verificationUri} and enter the code ${code.userCode}${code.verificationUriComplete ? `\n(or open ${code.verificationUriComplete})` : ''}\nWaiting for the sign-in (until ${code.expiresAt})…`)
     const attempt = flags.sso
-      ? (await import('../client/sso-login.js')).ssoLogin({server, trust, prompter, port: flags.port, totp: flags.totp?.trim(), show})
+      ? (await import('../client/sso-login.js')).ssoLogin({server, trust, prompter, port: flags.port, device: flags.device, totp: flags.totp?.trim(), show, showCode})
       : login({server, trust, username: flags.username, password, totp: flags.totp?.trim(), prompter})
     const result = await attempt.catch((error: unknown) => {
       throw explainUntrusted(error, anchor)

@@ -2,8 +2,11 @@ import {z} from 'zod'
 import {PermissionName, RoleName, Scope, Timestamp} from './common.js'
 import {UserView, Username} from './auth.js'
 
-// GET /users -> {users}
-export const UserList = z.strictObject({users: z.array(UserView)})
+// GET /users -> {users}; sso is the issuer of a user who signs in with SSO (docs/sso.md), null
+// for a local account (absent from servers older than SSO).
+export const UserListEntry = UserView.extend({sso: z.string().nullable().optional()})
+export type UserListEntry = z.infer<typeof UserListEntry>
+export const UserList = z.strictObject({users: z.array(UserListEntry)})
 
 // POST /users (users:manage). Without a password the server generates one and returns it once.
 export const CreateUserRequest = z.strictObject({

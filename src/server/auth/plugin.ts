@@ -32,6 +32,8 @@ const CREDENTIAL_ROUTES = new Set([
   `${API_PREFIX}/auth/sso/start`,
   `${API_PREFIX}/auth/sso/callback`,
   `${API_PREFIX}/auth/sso/totp`,
+  `${API_PREFIX}/auth/sso/device/start`,
+  `${API_PREFIX}/auth/sso/device/poll`,
 ])
 
 /** Routes a session limited to MFA enrolment may use (route patterns, not raw URLs). */

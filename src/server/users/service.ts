@@ -2,6 +2,7 @@ import {randomBytes, randomUUID} from 'node:crypto'
 import type {Kysely} from 'kysely'
 import type {UserView} from '../../protocol/api/auth.js'
 import type {Scope as ScopeView} from '../../protocol/api/common.js'
+import type {UserListEntry} from '../../protocol/api/users.js'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import type {Database, Role, User} from '../db/schema.js'
 import {inTransaction} from '../db/transaction.js'
@@ -25,12 +26,14 @@ export async function viewUser(db: Kysely<Database>, user: User): Promise<UserVi
   return toUserView(user, await loadScope(db, user))
 }
 
-export async function listUsers(db: Kysely<Database>): Promise<UserView[]> {
+/** Every user, with the issuer of those who sign in with SSO (so admins can tell them apart). */
+export async function listUsers(db: Kysely<Database>): Promise<UserListEntry[]> {
   const users = await db.selectFrom('users').selectAll().orderBy('username').execute()
   const scopes = await db.selectFrom('user_scopes').select(['user_id', 'customer_id', 'site_id']).orderBy('customer_id').orderBy('site_id').execute()
+  const identities = new Map((await db.selectFrom('sso_identities').select(['user_id', 'issuer']).execute()).map((i) => [i.user_id, i.issuer]))
   return users.map((u) => {
     const entries = scopes.filter((s) => s.user_id === u.id).map((s) => ({customerId: s.customer_id, siteId: s.site_id}))
-    return toUserView(u, u.scope_all === 1 ? {all: true, entries: []} : {all: false, entries})
+    return {...toUserView(u, u.scope_all === 1 ? {all: true, entries: []} : {all: false, entries}), sso: identities.get(u.id) ?? null}
   })
 }
 

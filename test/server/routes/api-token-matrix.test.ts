@@ -13,7 +13,7 @@ import {routeKey, type RouteSample, SAMPLES, type SampleIds, sampleFor} from '..
  * token, a one-time enrolment token). Every other /api/v1 route must declare one.
  */
 // Sign-in itself: the SSO steps are to SSO what login is to passwords (each checks its own single-use login id).
-const PUBLIC_ROUTES = ['POST /auth/login', 'POST /auth/refresh', 'POST /auth/logout', 'POST /agent/enroll', 'POST /auth/sso/start', 'POST /auth/sso/callback', 'POST /auth/sso/totp']
+const PUBLIC_ROUTES = ['POST /auth/login', 'POST /auth/refresh', 'POST /auth/logout', 'POST /agent/enroll', 'POST /auth/sso/start', 'POST /auth/sso/callback', 'POST /auth/sso/totp', 'POST /auth/sso/device/start', 'POST /auth/sso/device/poll']
 
 /**
  * Declarations the matrix cannot take from the catalog itself (issue #9): token management and

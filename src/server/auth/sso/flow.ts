@@ -2,11 +2,12 @@ import {randomBytes} from 'node:crypto'
 import type {Kysely} from 'kysely'
 import * as oidc from 'openid-client'
 import type {TokenPair} from '../../../protocol/api/auth.js'
-import {AuthError, NotFoundError, TetherError, UsageError} from '../../../shared/errors.js'
+import {AuthError, NotFoundError, RateLimitedError, TetherError, UsageError} from '../../../shared/errors.js'
 import type {AuditLog} from '../../audit/types.js'
 import type {Database, Role, User} from '../../db/schema.js'
 import {sha256Hex} from '../opaque-tokens.js'
 import {roleRequiresMfa} from '../permissions.js'
+import {checkThrottle, clearFailures, recordFailure, type ThrottleKey, type ThrottleSettings, throttleKeys} from '../throttle.js'
 import type {SessionService} from '../sessions.js'
 import {type Claims, mapClaims} from './mapping.js'
 import {describe, type IdentityProvider} from './provider.js'
@@ -25,6 +26,8 @@ export interface SsoDeps {
   secrets: SealSecret
   idp: IdentityProvider
   mfaForReadOnlyRoles: boolean
+  /** The password login's throttle settings, applied to the TOTP step too. */
+  throttle: ThrottleSettings
 }
 
 /** A sign-in refused: audited with `reason`, answered 401 SSO_REFUSED with `message`. */
@@ -105,14 +108,29 @@ export async function finishSsoLogin(deps: SsoDeps, input: {loginId: string; cal
     } catch (error) {
       throw new SsoRefusal(reasonOf(error), `the identity provider's answer was refused: ${describe(error)}`)
     }
-    const idToken = tokens.claims()
-    if (!idToken) throw new SsoRefusal('no-id-token', 'the identity provider sent no ID token')
-    const claims: Claims = {...idToken}
-    if (claims[settings.groupsClaim] === undefined && config.serverMetadata().userinfo_endpoint) {
-      Object.assign(claims, await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub), {amr: idToken.amr, acr: idToken.acr})
-    }
-    return signIn(deps, settings, row.id, {issuer: idToken.iss, subject: idToken.sub}, claims, tokens.refresh_token ?? null, sourceIp)
+    return completeSignIn(deps, settings, config, row.id, tokens, sourceIp)
   })
+}
+
+/**
+ * What every grant (code, device) ends with once the IdP's tokens are checked: the groups from the
+ * ID token (else userinfo), then the same mapping, provisioning, MFA and audit path.
+ */
+export async function completeSignIn(
+  deps: SsoDeps,
+  settings: SsoSettings,
+  config: oidc.Configuration,
+  loginRow: string,
+  tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  sourceIp: string,
+): Promise<TokenPair> {
+  const idToken = tokens.claims()
+  if (!idToken) throw new SsoRefusal('no-id-token', 'the identity provider sent no ID token')
+  const claims: Claims = {...idToken}
+  if (claims[settings.groupsClaim] === undefined && config.serverMetadata().userinfo_endpoint) {
+    Object.assign(claims, await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub), {amr: idToken.amr, acr: idToken.acr})
+  }
+  return signIn(deps, settings, loginRow, {issuer: idToken.iss, subject: idToken.sub}, claims, tokens.refresh_token ?? null, sourceIp)
 }
 
 /** Step 2b: the TOTP of a user whose ID token did not show MFA. */
@@ -123,16 +141,35 @@ export async function finishSsoTotp(deps: SsoDeps, input: {loginId: string; totp
     const pending = JSON.parse(row.pending) as Pending
     const user = await deps.db.selectFrom('users').selectAll().where('id', '=', pending.userId).executeTakeFirst()
     if (!user || user.disabled_at !== null) throw new SsoRefusal('disabled', 'this user is disabled')
+    // The password login's throttle (per user and per address) guards this code too: a user who
+    // can pass the IdP step at will must not get more TOTP guesses than a password user.
+    const keys = throttleKeys(user.username, sourceIp)
+    await checkTotpThrottle(deps, keys, user.username, sourceIp)
     if (!(await consume(user, input.totp))) {
-      // Three wrong codes end the sign-in: the IdP step must be done again.
+      // Three wrong codes end this sign-in as well: the IdP step must be done again.
       const attempts = pending.attempts + 1
       await deps.db.updateTable('sso_logins').set({pending: attempts >= 3 ? null : JSON.stringify({...pending, attempts})}).where('id', '=', row.id).execute()
+      const locked = await recordFailure(deps.db, keys, deps.throttle)
+      for (const lock of locked) {
+        await deps.audit.append({actorType: 'system', actor: 'tether-server', action: 'auth.lockout', outcome: 'success', sourceIp, details: {key: lock.key.kind, username: user.username, failures: lock.failures, until: lock.until}})
+      }
       throw new SsoRefusal('bad-totp', 'invalid one-time code', {username: user.username})
     }
+    await clearFailures(deps.db, keys[0])
     await deps.db.updateTable('sso_logins').set({pending: null}).where('id', '=', row.id).execute()
     const refreshToken = pending.refreshToken === null ? null : deps.secrets.open({id: `sso-login:${row.id}`, mfa_secret: pending.refreshToken})
     return issue(deps, user, refreshToken, {idpMfa: false, totp: true}, sourceIp)
   })
+}
+
+/** 423 LOCKED (audited) or 429 while the shared login throttle holds this user or address. */
+async function checkTotpThrottle(deps: SsoDeps, keys: ThrottleKey[], username: string, sourceIp: string): Promise<void> {
+  const verdict = await checkThrottle(deps.db, keys, deps.throttle)
+  if (verdict.kind === 'locked') {
+    await deps.audit.append({actorType: 'user', actor: username, action: 'sso.login', outcome: 'failure', sourceIp, details: {reason: 'locked', lockedKey: verdict.key.kind, until: verdict.until}})
+    throw new AuthError(`too many failed logins; locked until ${verdict.until}`, {code: 'LOCKED', details: {until: verdict.until}})
+  }
+  if (verdict.kind === 'wait') throw new RateLimitedError(`too many failed logins; retry in ${verdict.retryAfterSeconds} s`, {details: {retryAfterSeconds: verdict.retryAfterSeconds}})
 }
 
 async function signIn(deps: SsoDeps, settings: SsoSettings, loginRow: string, identity: {issuer: string; subject: string}, claims: Claims, refreshToken: string | null, sourceIp: string): Promise<TokenPair> {
@@ -163,7 +200,7 @@ async function issue(deps: SsoDeps, user: User, refreshToken: string | null, mfa
 }
 
 /** Uses up the login row: a second callback for it (a replay) is refused here. */
-async function claimLogin(db: Kysely<Database>, loginId: string) {
+export async function claimLogin(db: Kysely<Database>, loginId: string) {
   const row = await db.selectFrom('sso_logins').selectAll().where('id', '=', sha256Hex(loginId)).executeTakeFirst()
   if (!row) throw new SsoRefusal('unknown-login', 'unknown or expired sign-in; start again (tether login --sso)')
   if (row.expires_at <= new Date().toISOString()) throw new SsoRefusal('login-expired', 'the sign-in took too long; start again (tether login --sso)')
@@ -202,7 +239,7 @@ export function reasonOf(error: unknown): string {
 }
 
 /** Runs a sign-in step; a refusal is audited (sso.login failure) before it is answered. */
-async function audited<T>(deps: SsoDeps, sourceIp: string, step: () => Promise<T>): Promise<T> {
+export async function audited<T>(deps: SsoDeps, sourceIp: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step()
   } catch (error) {

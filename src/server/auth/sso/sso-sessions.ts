@@ -46,3 +46,9 @@ export async function endSsoSession(db: Kysely<Database>, sessionId: string, use
   const user = await db.selectFrom('users').select('token_epoch').where('id', '=', userId).executeTakeFirst()
   if (user) await db.updateTable('users').set({token_epoch: user.token_epoch + 1, updated_at: now}).where('id', '=', userId).execute()
 }
+
+/** Sign-ins abandoned half-way (never finished, or finished and kept only for replay detection). */
+export async function sweepExpiredSsoLogins(db: Kysely<Database>, now = new Date()): Promise<number> {
+  const result = await db.deleteFrom('sso_logins').where('expires_at', '<', now.toISOString()).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

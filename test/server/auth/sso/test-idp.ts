@@ -42,7 +42,8 @@ export class TestIdp {
     this.dispatcher = new Agent({connect: {ca}})
   }
 
-  static async start(): Promise<TestIdp> {
+  /** deviceFlow: offer the device authorization grant (RFC 8628); on unless a test says otherwise. */
+  static async start(options: {deviceFlow?: boolean} = {}): Promise<TestIdp> {
     const dir = await mkdtemp(join(tmpdir(), 'tether-idp-'))
     const caPair = await createCa('Test IdP CA')
     await writeFile(join(dir, 'ca.crt'), caPair.certPem)
@@ -68,14 +69,14 @@ export class TestIdp {
           client_secret: CLIENT_SECRET,
           application_type: 'native',
           redirect_uris: ['http://127.0.0.1/callback'],
-          grant_types: ['authorization_code', 'refresh_token'],
+          grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
           response_types: ['code'],
           token_endpoint_auth_method: 'client_secret_basic',
         },
       ],
       jwks: {keys: [jwk]},
       claims: {openid: ['sub', 'amr', 'acr'], profile: ['preferred_username', 'groups'], email: ['email']},
-      features: {devInteractions: {enabled: false}},
+      features: {devInteractions: {enabled: false}, deviceFlow: {enabled: options.deviceFlow ?? true}},
       interactions: {url: (_ctx: unknown, interaction: {uid: string}) => `/interaction/${interaction.uid}`},
       findAccount: (_ctx: unknown, sub: string) => {
         const user = idp.users.get(sub)
@@ -85,7 +86,7 @@ export class TestIdp {
       issueRefreshToken: () => true,
       rotateRefreshToken: true,
       cookies: {keys: ['test-cookie-key-0123456789']},
-      ttl: {Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 600, RefreshToken: 3600, AuthorizationCode: 60},
+      ttl: {Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 600, RefreshToken: 3600, AuthorizationCode: 60, DeviceCode: 600},
     })
     provider.use(async (ctx: {path: string; body: unknown}, next: () => Promise<void>) => {
       await next()
@@ -139,6 +140,51 @@ export class TestIdp {
       url = new URL(location, url).href
     }
     throw new Error('too many redirects at the IdP')
+  }
+
+  /**
+   * What a person does on another device for `--device`: opens the verification URL, submits the
+   * IdP's form (the code, then the confirmation), signs in through the interaction, and stops at
+   * the IdP's success page. `abort` presses the page's Abort button instead (access_denied).
+   */
+  async browseDevice(verificationUriComplete: string, as: string, options: {abort?: boolean} = {}): Promise<void> {
+    this.nextLogin = as
+    const cookies = new Map<string, string>()
+    let request: {url: string; form?: URLSearchParams} = {url: verificationUriComplete}
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await fetch(request.url, {
+        method: request.form ? 'POST' : 'GET',
+        body: request.form,
+        redirect: 'manual',
+        dispatcher: this.dispatcher,
+        headers: {cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '), ...(request.form ? {'content-type': 'application/x-www-form-urlencoded'} : {})},
+      })
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';')
+        const at = pair.indexOf('=')
+        cookies.set(pair.slice(0, at), pair.slice(at + 1))
+      }
+      const body = await response.text()
+      const location = response.headers.get('location')
+      if (location) {
+        request = {url: new URL(location, request.url).href}
+        continue
+      }
+      if (response.status !== 200) throw new Error(`the IdP answered ${response.status} at ${request.url}: ${body.slice(0, 300)}`)
+      if (/Sign-in Success/.test(body)) return
+      if (options.abort && /request was interrupted/.test(body)) return
+      const form = body.match(/<form [^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/)
+      if (!form) throw new Error(`the IdP page at ${request.url} has no form and no success: ${body.slice(0, 300)}`)
+      const fields = new URLSearchParams()
+      for (const input of form[2].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1], input[2])
+      for (const input of form[2].matchAll(/<input[^>]*value="([^"]*)"[^>]*name="([^"]+)"/g)) fields.set(input[2], input[1])
+      if (options.abort && fields.has('confirm')) {
+        fields.delete('confirm')
+        fields.set('abort', 'yes')
+      }
+      request = {url: new URL(form[1], request.url).href, form: fields}
+    }
+    throw new Error('too many steps at the IdP device pages')
   }
 
   /** Signs claims with the IdP's own key (a token that verifies, for the expiry test). */
