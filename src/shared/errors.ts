@@ -89,6 +89,8 @@ export const ERROR_CODES = {
   CHECKSUM_MISMATCH: {status: 422, exitCode: ExitCode.FAILED},
   BUNDLE_TAMPERED: {status: 500, exitCode: ExitCode.FAILED},
   KEY_UNAVAILABLE: {status: 500, exitCode: ExitCode.FAILED},
+  // Software updates: TUF metadata that fails a signature, version, expiry or custom-field check (src/shared/tuf).
+  TUF_METADATA_INVALID: {status: 422, exitCode: ExitCode.FAILED},
   // A TOTP secret the MFA key does not open (src/server/auth/mfa-secret.ts).
   MFA_KEY: {status: 500, exitCode: ExitCode.FAILED},
   NO_CHECKPOINT: {status: 404, exitCode: ExitCode.FAILED},

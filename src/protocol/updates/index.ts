@@ -112,3 +112,7 @@ export const AgentUpdatesConfig = z.strictObject({
   hookTimeoutSeconds: z.number().int().min(1).max(24 * 3600).default(1800),
 })
 export type AgentUpdatesConfig = z.infer<typeof AgentUpdatesConfig>
+
+// ---- the server's online keys, as the release machine's root names them -------------------------
+
+export {OnlinePublicKeys, TufEd25519PublicKey} from './online-keys.js'
