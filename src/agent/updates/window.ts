@@ -3,8 +3,9 @@
  * Days are `Mon`..`Sun`, comma lists and ranges (`Mon-Fri`, `Sat,Sun`, `Fri-Mon`) or `daily`;
  * times are the zone's wall clock; the zone is an IANA name (default UTC). A window whose end is
  * before its start crosses midnight and belongs to the day it starts on ("Fri 22:00-04:00" is
- * Friday night). Zone math uses Intl alone, so daylight saving time is the zone's own: a wall time
- * that does not exist that day (spring forward) simply does not open the window that day.
+ * Friday night). Zone math uses Intl alone, so daylight saving time is the zone's own: the window
+ * is a span of wall-clock time, and when its start does not exist that night (spring forward) it
+ * opens at the first wall-clock minute inside it that does.
  */
 export interface InstallWindow {
   /** 0 = Sunday … 6 = Saturday (as Date#getUTCDay). */
