@@ -30,11 +30,6 @@ export class TestDevice {
     d.dir = await mkdtemp(join(tmpdir(), 'tether-updates-'))
     d.files = agentFiles(d.dir)
     d.url = await d.server.start()
-    const hook = async (name: string, body: string) => {
-      const path = join(d.dir, `${name}.cjs`)
-      await writeFile(path, `const fs = require('fs'); const trace = ${JSON.stringify(join(d.dir, 'hooks.log'))};\nfs.appendFileSync(trace, ${JSON.stringify(name)} + ' ' + process.env.TETHER_UPDATE_VERSION + ' ' + process.argv.slice(2).join(' ') + '\\n');\n${body}\n`)
-      return [process.execPath, path]
-    }
     const config = AgentConfig.parse({
       version: 1,
       server: 'https://support.example.invalid',
@@ -44,9 +39,7 @@ export class TestDevice {
       acceptedJobKinds: ['diagnostics', 'logs', 'updates'],
       updates: {
         allowed: true,
-        install: await hook('install', `if (fs.existsSync(${JSON.stringify(join(d.dir, 'fail-install'))})) process.exit(3)`),
-        healthCheck: await hook('health', `if (fs.existsSync(${JSON.stringify(join(d.dir, 'fail-health'))})) { console.error('selftest: pump offline'); process.exit(1) }`),
-        rollback: await hook('rollback', `if (fs.existsSync(${JSON.stringify(join(d.dir, 'fail-rollback'))})) process.exit(1)`),
+        ...(await writeHooks(d.dir)),
         hookTimeoutSeconds: 30,
         ...updates,
       },
@@ -99,6 +92,23 @@ export class TestDevice {
   async stop(): Promise<void> {
     await this.server.stop()
     await rm(this.dir, {recursive: true, force: true})
+  }
+}
+
+/**
+ * install / healthCheck / rollback commands: node scripts that append "NAME VERSION ARGS" to
+ * DIR/hooks.log, and fail when DIR/fail-install, fail-health or fail-rollback exists.
+ */
+export async function writeHooks(dir: string): Promise<{install: string[]; healthCheck: string[]; rollback: string[]}> {
+  const hook = async (name: string, body: string) => {
+    const path = join(dir, `${name}.cjs`)
+    await writeFile(path, `const fs = require('fs'); const trace = ${JSON.stringify(join(dir, 'hooks.log'))};\nfs.appendFileSync(trace, ${JSON.stringify(name)} + ' ' + process.env.TETHER_UPDATE_VERSION + ' ' + process.argv.slice(2).join(' ') + '\\n');\n${body}\n`)
+    return [process.execPath, path]
+  }
+  return {
+    install: await hook('install', `if (fs.existsSync(${JSON.stringify(join(dir, 'fail-install'))})) process.exit(3)`),
+    healthCheck: await hook('health', `if (fs.existsSync(${JSON.stringify(join(dir, 'fail-health'))})) { console.error('selftest: pump offline'); process.exit(1) }`),
+    rollback: await hook('rollback', `if (fs.existsSync(${JSON.stringify(join(dir, 'fail-rollback'))})) process.exit(1)`),
   }
 }
 

@@ -14,6 +14,8 @@ export interface Misbehaviour {
   extraBytes?: number
   /** Cut the connection after this many body bytes of a package response. */
   cutAfter?: number
+  /** Send this many body bytes of a package, then hold the response open (a slow link the test kills the agent on). */
+  stallAfter?: number
   /** Answer 200 with the whole file even when asked for a Range. */
   ignoreRange?: boolean
   /** Serve these bytes instead of a metadata file (name as in the repo: 'timestamp.json'). */
@@ -40,7 +42,8 @@ export class FakeUpdateServer {
     await new Promise((resolve) => this.server?.close(resolve))
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /** The routes; public so that an mTLS fake control server can serve them on its own origin. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
     const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     if (url.startsWith(`${AGENT_UPDATES_METADATA_PATH}/`)) {
       const name = url.slice(AGENT_UPDATES_METADATA_PATH.length + 1)
@@ -64,6 +67,12 @@ export class FakeUpdateServer {
     if (this.misbehave.extraBytes) body = Buffer.concat([body, Buffer.alloc(this.misbehave.extraBytes, 0x41)])
     const headers = start > 0 ? {'content-range': `bytes ${start}-${pkg.length - 1}/${pkg.length}`} : {}
     res.writeHead(start > 0 ? 206 : 200, {'content-type': 'application/octet-stream', ...headers})
+    const stall = this.misbehave.stallAfter
+    if (stall !== undefined && stall < body.length) {
+      this.packageBytesServed += stall
+      res.write(body.subarray(0, stall))
+      return
+    }
     const cut = this.misbehave.cutAfter
     if (cut !== undefined && cut < body.length) {
       this.packageBytesServed += cut
