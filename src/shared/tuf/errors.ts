@@ -9,6 +9,7 @@ export type TufCheck =
   | 'targets-version' // a targets.json not newer than the one already accepted
   | 'target-custom' // a target without valid custom.tether (TargetCustom)
   | 'target-file' // a package whose length or hashes differ from its signed entry
+  | 'online-keys' // a root that does not name enough of the server's snapshot/timestamp keys
 
 /**
  * A TUF document that must not be trusted. `role` is the role (or `targets[<path>]`) at fault,

@@ -14,6 +14,11 @@ export interface PublishedRepoInput {
   targets: unknown
   /** The version of the targets.json already accepted: the new one must be higher (no rollback, no replay). */
   currentTargetsVersion?: number
+  /**
+   * The key ids of the checker's own online keys: the newest root must let them reach the snapshot
+   * and timestamp thresholds, or the server could not sign anything devices accept.
+   */
+  onlineKeyIds?: {snapshot: readonly string[]; timestamp: readonly string[]}
   now?: Date
 }
 
@@ -63,6 +68,7 @@ export function verifyPublishedRepo(input: PublishedRepoInput): VerifiedRepo {
     root = next
   }
   verifyNotExpired(root, `${root.signed.version}.root.json`, now)
+  if (input.onlineKeyIds) verifyOnlineKeys(root, input.onlineKeyIds)
 
   const targets = parseMetadata('targets', input.targets, 'targets.json')
   verifyThreshold(root, 'targets', targets, 'targets.json')
@@ -71,6 +77,16 @@ export function verifyPublishedRepo(input: PublishedRepoInput): VerifiedRepo {
     throw new TufMetadataError('targets.json', 'targets-version', `version ${targets.signed.version} is not newer than the accepted version ${input.currentTargetsVersion}`)
   }
   return {root, newRoots, targets, targetList: Object.values(targets.signed.targets).map(verifiedTarget)}
+}
+
+function verifyOnlineKeys(root: Metadata<Root>, ids: NonNullable<PublishedRepoInput['onlineKeyIds']>): void {
+  for (const role of ['snapshot', 'timestamp'] as const) {
+    const spec = root.signed.roles[role]
+    const named = ids[role].filter((id) => spec.keyIDs.includes(id)).length
+    if (named < spec.threshold) {
+      throw new TufMetadataError(`${root.signed.version}.root.json`, 'online-keys', `names ${named} of the server's ${role} keys, ${spec.threshold} needed; sign a root with \`tether updates repo rotate-root --online-keys FILE\``)
+    }
+  }
 }
 
 function verifiedTarget(target: TargetFile): VerifiedTarget {
