@@ -129,9 +129,9 @@ async function run({o, ctx, params, config, http, report, clock, files, exclusiv
 
   // Approval first, then the window: a person approves in the day, the device installs at night.
   if (u.window) {
-    await waitForWindow(parseWindow(u.window), clock, ctx.signal, (opensAt) => {
+    await waitForWindow(parseWindow(u.window), clock, ctx.signal, async (opensAt) => {
       report.phase('waiting-for-window', 0)
-      void report.local('update.waiting-for-window', {window: u.window, opensAt: new Date(opensAt).toISOString()})
+      await report.local('update.waiting-for-window', {window: u.window, opensAt: new Date(opensAt).toISOString()})
     })
   }
 

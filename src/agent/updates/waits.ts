@@ -25,9 +25,9 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
 const MAX_WINDOW_SLEEP_MS = 3_600_000
 
 /** Resolves once `clock.now()` is inside the window; `onWaiting` is told when the wait starts (with when it opens). */
-export async function waitForWindow(window: InstallWindow, clock: Clock, signal: AbortSignal, onWaiting: (opensAt: number) => void): Promise<void> {
+export async function waitForWindow(window: InstallWindow, clock: Clock, signal: AbortSignal, onWaiting: (opensAt: number) => Promise<void>): Promise<void> {
   if (isInWindow(window, clock.now())) return
-  onWaiting(nextWindowOpen(window, clock.now()))
+  await onWaiting(nextWindowOpen(window, clock.now()))
   while (!isInWindow(window, clock.now())) {
     const opensAt = nextWindowOpen(window, clock.now())
     await sleep(clock, Math.min(Math.max(opensAt - clock.now(), 1), MAX_WINDOW_SLEEP_MS), signal)

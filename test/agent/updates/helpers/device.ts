@@ -8,7 +8,7 @@ import {JobFailure} from '../../../../src/agent/jobs/runner.js'
 import {updateExecutor} from '../../../../src/agent/updates/executor.js'
 import {UndiciUpdatesHttp} from '../../../../src/agent/updates/http.js'
 import {updateFiles} from '../../../../src/agent/updates/paths.js'
-import type {JobProgress} from '../../../../src/protocol/agent/index.js'
+import {checkDeviceEvent, type JobProgress} from '../../../../src/protocol/agent/index.js'
 import type {AgentUpdatesConfig, UpdateJobParams} from '../../../../src/protocol/updates/index.js'
 import {FakeUpdateServer} from './update-server.js'
 import {TestTufRepo} from './tuf-repo.js'
@@ -78,10 +78,15 @@ export class TestDevice {
     return (await readFile(join(this.dir, 'hooks.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean)
   }
 
-  /** The device.update.step events queued for the server (the outbox), in order. */
+  /** The device.update.step events queued for the server (the outbox), in order; each must pass the server's registry check. */
   async steps(): Promise<Array<Record<string, unknown>>> {
     const text = await readFile(this.files.outbox, 'utf8').catch(() => '')
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as {action: string; details: Record<string, unknown>}).filter((e) => e.action === 'device.update.step').map((e) => e.details)
+    const events = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as {action: string; details: Record<string, unknown>})
+    for (const e of events) {
+      const check = checkDeviceEvent(e.action, e.details)
+      if (!check.ok) throw new Error(`the server would refuse ${e.action}: ${check.message}`)
+    }
+    return events.filter((e) => e.action === 'device.update.step').map((e) => e.details)
   }
 
   async auditActions(): Promise<string[]> {
