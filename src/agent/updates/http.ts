@@ -49,7 +49,11 @@ export class UndiciUpdatesHttp implements UpdatesHttp {
     return {status: res.statusCode, headers: res.headers, body: res.body}
   }
 
+  /**
+   * Ends the connection at once: a response tuf-js stopped reading (metadata longer than its bound)
+   * is never drained, and a graceful close would wait for it forever.
+   */
   async close(): Promise<void> {
-    await this.client.close()
+    await this.client.destroy()
   }
 }

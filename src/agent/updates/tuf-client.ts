@@ -1,4 +1,4 @@
-import {access, copyFile, mkdir, rename} from 'node:fs/promises'
+import {access, copyFile, mkdir, readFile, rename} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {BaseFetcher, Updater, type TargetFile} from 'tuf-js'
@@ -52,8 +52,12 @@ class AgentFetcher extends BaseFetcher {
 }
 
 export interface TrustSource {
-  /** 'image': the baked root.json (enroll --update-root); 'first-use': 1.root.json fetched now; 'kept': metadata already trusted. */
-  source: 'image' | 'first-use' | 'kept'
+  /**
+   * 'image': the baked root.json (enroll --update-root); 'first-use': 1.root.json fetched now;
+   * 'kept': metadata already trusted; 'image-after-damage': the trusted root.json did not parse
+   * (tuf-js writes it in place: a crash can cut it), so the walk starts again from the image's root.
+   */
+  source: 'image' | 'first-use' | 'kept' | 'image-after-damage'
 }
 
 /**
@@ -65,12 +69,18 @@ export interface TrustSource {
 export async function ensureTrustedRoot(files: UpdateFiles, http: UpdatesHttp): Promise<TrustSource> {
   const current = join(files.metadata, 'root.json')
   await mkdir(files.metadata, {recursive: true, mode: 0o700})
-  if (await exists(current)) return {source: 'kept'}
+  const damaged = (await exists(current)) && !(await parsesAsRoot(current))
+  if (!damaged && (await exists(current))) return {source: 'kept'}
   if (await exists(files.trustedRoot)) {
+    // Walking again from an older root is safe: every later root must still chain to it.
     const tmp = `${current}.tmp`
     await copyFile(files.trustedRoot, tmp)
     await rename(tmp, current)
-    return {source: 'image'}
+    return {source: damaged ? 'image-after-damage' : 'image'}
+  }
+  if (damaged) {
+    // Trusting the server's root again would silently downgrade to trust on first use.
+    throw new TufCheckError('metadata', `${current} is damaged and this device has no baked root to start again from; re-enrol with --update-root FILE (or remove ${files.metadata} to trust the server's root again)`)
   }
   const bytes = await new AgentFetcher(http).downloadBytes(`http://updates.invalid${AGENT_UPDATES_METADATA_PATH}/1.root.json`, ROOT_MAX_BYTES).catch((error: Error) => {
     throw asCheckError(error)
@@ -118,6 +128,15 @@ export function asCheckError(error: Error): Error {
   if (/version/i.test(text)) return new TufCheckError('version', error.message)
   if (/length|hash/i.test(text)) return new TufCheckError('hash', error.message)
   return new TufCheckError('metadata', error.message)
+}
+
+async function parsesAsRoot(path: string): Promise<boolean> {
+  try {
+    parseMetadata('root', JSON.parse(await readFile(path, 'utf8')))
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -39,8 +39,12 @@ describe('software updates on the device: the attacks', function () {
     assert.equal(d.server.packageBytesServed, pkg.length)
   })
 
-  it('arbitrary package: a target the server signed with a key of its own is refused (signature)', async () => {
-    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'), {signWith: generateSigningKey()})
+  for (const [who, key] of [
+    ['a key of its own', () => generateSigningKey()],
+    ['its online snapshot key', () => d.repo.snapshotKey],
+    ['its online timestamp key', () => d.repo.timestampKey],
+  ] as const) it(`arbitrary package: targets the server signed with ${who} are refused (signature)`, async () => {
+    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'), {signWith: key()})
     const {failure} = await d.run(params('2.0.0'))
     assert.equal(failure?.refused, true)
     assert.equal(failure?.code, 'VERIFY_FAILED')
@@ -129,6 +133,15 @@ describe('software updates on the device: the attacks', function () {
     const [sha] = await readdir(d.updates.downloads)
     assert.equal((await stat(join(d.updates.downloads, sha, 'analyzer-2.0.0.pkg.part'))).size, pkg.length)
     assert.ok(d.server.packageBytesServed > pkg.length)
+    await assertNothingInstalled()
+  })
+
+  it('endless data in metadata: a timestamp.json larger than any real one is cut off and refused (length)', async () => {
+    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'))
+    d.server.misbehave.metadata = {'timestamp.json': Buffer.alloc(4 * 1024 * 1024, 0x20)}
+    const {failure} = await d.run(params('2.0.0'))
+    assert.equal(failure?.code, 'VERIFY_FAILED')
+    assert.match(failure!.message, /\(length\)/)
     await assertNothingInstalled()
   })
 

@@ -1,5 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as tick} from 'node:timers/promises'
 import nock from 'nock'
@@ -66,6 +66,27 @@ describe('software updates on the device: download, approval, window, install, r
     assert.equal(d.server.metadataRequests[0], '1.root.json')
     const audit = (await readFile(d.files.audit, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {action: string; details: {source?: string}})
     assert.equal(audit.find((e) => e.action === 'update.root.trusted')?.details.source, 'first-use')
+  })
+
+  it('a root.json cut by a crash: walks again from the baked root; without one, refuses instead of trusting the server again', async () => {
+    d = await TestDevice.create()
+    d.repo.addTarget('1.0.0/a.pkg', pkg, custom('1.0.0'))
+    assert.equal((await d.run(params('1.0.0', '1.0.0/a.pkg'), {jobId: 'a'})).failure, undefined)
+    d.repo.rotateRoot()
+    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'))
+    await writeFile(join(d.updates.metadata, 'root.json'), '{"signed": {"_ty')
+    const {failure} = await d.run(params('2.0.0'), {jobId: 'b'})
+    assert.equal(failure, undefined, failure?.message)
+    assert.match(await readFile(d.files.audit, 'utf8'), /"source":"image-after-damage"/)
+
+    d.repo.addTarget('3.0.0/c.pkg', pkg, custom('3.0.0'))
+    await writeFile(join(d.updates.metadata, 'root.json'), '')
+    await rm(d.updates.trustedRoot)
+    const asked = d.server.metadataRequests.length
+    const refused = await d.run(params('3.0.0', '3.0.0/c.pkg'), {jobId: 'c'})
+    assert.equal(refused.failure?.code, 'VERIFY_FAILED')
+    assert.match(refused.failure!.message, /damaged.*--update-root/)
+    assert.equal(d.server.metadataRequests.length, asked, 'nothing fetched: no new trust on first use')
   })
 
   it('a download cut at 50% resumes in a fresh executor from the partial offset: no byte fetched twice', async () => {
