@@ -12,7 +12,8 @@ import type {EventRecorder} from '../events.js'
  * from another process, under the data lock, with the decision in the local audit and, as a
  * `device.update.step`, on its way to the server in the same locked step (events.ts recordChange).
  */
-export const UpdateApprovalState = z.enum(['pending', 'approved', 'deferred'])
+/** withdrawn: the job ended (its timeout) before anyone decided; nothing is left to approve. */
+export const UpdateApprovalState = z.enum(['pending', 'approved', 'deferred', 'withdrawn'])
 export type UpdateApprovalState = z.infer<typeof UpdateApprovalState>
 
 export const StoredUpdateApproval = z.object({
@@ -88,6 +89,21 @@ export async function decideUpdate(path: string, recorder: EventRecorder, idOrPr
       result: decided,
       save: () => writeApprovals(path, [decided, ...all.filter((u) => u.jobId !== entry.jobId)]),
       records: [{action: 'device.update.step', outcome: decision === 'approved' ? 'success' : 'denied', actor, details: {jobId: entry.jobId, deploymentId: entry.deploymentId, version: entry.version, step: decision}, options: {forServer: true}}],
+    }
+  })
+}
+
+/** The job stopped waiting for good (its timeout): a pending entry would only mislead `pending`. */
+export async function withdrawApproval(path: string, recorder: EventRecorder, jobId: string, reason: string, now: number): Promise<void> {
+  await recorder.recordChange(async () => {
+    const all = await readApprovals(path)
+    const entry = all.find((u) => u.jobId === jobId && u.state === 'pending')
+    if (!entry) return {result: undefined, records: []}
+    const withdrawn: StoredUpdateApproval = {...entry, state: 'withdrawn', decidedAt: new Date(now).toISOString(), decidedBy: 'agent'}
+    return {
+      result: undefined,
+      save: () => writeApprovals(path, [withdrawn, ...all.filter((u) => u.jobId !== jobId)]),
+      records: [{action: 'update.approval.withdrawn', outcome: 'failure', actor: 'agent', details: {jobId, version: entry.version, reason}, options: {forServer: false}}],
     }
   })
 }

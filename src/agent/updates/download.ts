@@ -1,4 +1,4 @@
-import {mkdir, open, readdir, rename, rm, stat} from 'node:fs/promises'
+import {mkdir, open, rename, rm, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 import {AGENT_UPDATES_TARGETS_PATH} from '../../protocol/updates/index.js'
 import {writeFileAtomic} from '../../shared/atomic-file.js'
@@ -113,12 +113,6 @@ export async function downloadPackage(options: {
 /** Drops a download (after a hash mismatch, or once installed). */
 export async function discardDownload(files: UpdateFiles, sha256: string): Promise<void> {
   await rm(downloadDir(files, sha256), {recursive: true, force: true})
-}
-
-/** Drops every download but `keep` (an older, abandoned target's bytes are not kept forever). */
-export async function discardOtherDownloads(files: UpdateFiles, keep: string): Promise<void> {
-  const names = await readdir(files.downloads).catch(() => [] as string[])
-  for (const n of names) if (n !== keep) await rm(join(files.downloads, n), {recursive: true, force: true})
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

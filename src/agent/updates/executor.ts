@@ -4,7 +4,7 @@ import {systemClock, type Clock} from '../clock.js'
 import type {AgentConfig, AgentFiles} from '../data-dir.js'
 import type {EventRecorder} from '../events.js'
 import {JobFailure, type JobContext, type JobExecutor} from '../jobs/runner.js'
-import {approvalOf, requestApproval} from './approvals.js'
+import {approvalOf, requestApproval, withdrawApproval} from './approvals.js'
 import {discardDownload, downloadPackage} from './download.js'
 import {runHook} from './hooks.js'
 import type {UpdatesHttp} from './http.js'
@@ -122,7 +122,12 @@ async function run({o, ctx, params, config, http, report, clock, files, exclusiv
     const decided = await pollUntil(async () => {
       const entry = await approvalOf(files.approvals, ctx.jobId)
       return entry && entry.state !== 'pending' ? entry : undefined
-    }, clock, config.pollMs, ctx.signal)
+    }, clock, config.pollMs, ctx.signal).catch(async (error: unknown) => {
+      // A timed-out job is over; an agent that is stopping gets the job again and keeps waiting.
+      if (error instanceof JobFailure && error.code === JobErrorCodes.timeout) await withdrawApproval(files.approvals, o.recorder, ctx.jobId, error.message, clock.now())
+      throw error
+    })
+    if (decided.state === 'withdrawn') throw new JobFailure(JobErrorCodes.timeout, 'the approval was withdrawn: the job timed out before anyone decided')
     // The decision's device.update.step event was recorded by the command that made it.
     if (decided.state === 'deferred') throw new JobFailure(UpdateErrorCodes.deferred, `deferred at the device by ${decided.decidedBy ?? '?'}`, true)
   }

@@ -7,6 +7,7 @@ import {ManualClock} from '../../../src/agent/clock.js'
 import {readAgentConfig, writeAgentConfig} from '../../../src/agent/data-dir.js'
 import {EventRecorder} from '../../../src/agent/events.js'
 import {DeviceJobs} from '../../../src/agent/jobs/device-jobs.js'
+import {JobFailure} from '../../../src/agent/jobs/runner.js'
 import {decideUpdateOnDevice, pendingUpdates} from '../../../src/agent/updates/local.js'
 import type {JobProgress} from '../../../src/protocol/agent/index.js'
 import {TestDevice, params} from './helpers/device.js'
@@ -185,6 +186,22 @@ describe('software updates on the device: download, approval, window, install, r
       await assert.rejects(decideUpdateOnDevice(d.dir, 'f0e1', 'approved'), /already/)
     })
   }
+
+  it('requireApproval: a job that times out withdraws its pending entry; an agent that stops keeps it for the re-pushed job', async () => {
+    d = await TestDevice.create({requireApproval: true})
+    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'))
+    for (const [jobId, code] of [['job-stopping', 'FAILED'], ['job-timeout', 'TIMEOUT']] as const) {
+      const progress: JobProgress[] = []
+      const controller = new AbortController()
+      const job = d.run(params('2.0.0'), {progress, jobId, signal: controller.signal})
+      await until('waiting for approval', () => progress.some((p) => p.phase === 'waiting-for-approval'))
+      controller.abort(new JobFailure(code, code === 'TIMEOUT' ? 'the update job did not finish within 60s' : 'the agent is stopping'))
+      assert.equal((await job).failure?.code, code)
+    }
+    const all = (await pendingUpdates(d.dir, {all: true})).updates
+    assert.deepEqual(all.map((u) => [u.jobId, u.state]).sort(), [['job-stopping', 'pending'], ['job-timeout', 'withdrawn']])
+    await assert.rejects(decideUpdateOnDevice(d.dir, 'job-timeout', 'approved'), /already withdrawn/)
+  })
 
   it('the agent advertises the update kind and reports the installed version in its inventory', async () => {
     d = await TestDevice.create()
