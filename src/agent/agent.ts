@@ -10,6 +10,7 @@ import {handleAccessRequest, sweepAccessRequests} from './access-requests.js'
 import {activeGrant} from './grants.js'
 import {ping, RequestTable} from './handlers.js'
 import {collectInventory, inventoryKey} from './inventory.js'
+import type {UpdatesHttp} from './updates/http.js'
 import {DeviceJobs} from './jobs/device-jobs.js'
 import type {UploadApi} from './logs/upload-api.js'
 import {effectiveMode, readPolicy, writePolicy} from './policy.js'
@@ -37,6 +38,8 @@ export interface DeviceAgentOptions {
   random?: () => number
   /** Log uploads: a connection by the control channel's route (runtime.ts). Absent: logs jobs fail. */
   uploadApi?: () => UploadApi
+  /** Software updates: a connection by the control channel's route (runtime.ts). Absent: update jobs fail. */
+  updatesHttp?: () => UpdatesHttp
   /** Tunnel data legs: a connection by the control channel's route (runtime.ts). Absent: tunnels fail. */
   dataLeg?: DataLegDialer
   /** The current approval of an engineer for a port (approval-required mode). */
@@ -84,7 +87,7 @@ export class DeviceAgent {
     const ring = new LogRing()
     this.log = ring.wrap(o.log)
     this.witness = new Witness(o.files, this.log, () => o.clock.now())
-    this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, serverCa: o.serverCa, proxy: o.proxy})
+    this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, updatesHttp: o.updatesHttp, clock: o.clock, serverCa: o.serverCa, proxy: o.proxy})
     this.tunnels = new TunnelStreams({
       config: this.liveConfig(), recorder: this.recorder, log: this.log, now: () => o.clock.now(),
       dialData: o.dataLeg ?? (() => Promise.reject(new Error('this agent has no data-leg dialer'))),
@@ -225,7 +228,7 @@ export class DeviceAgent {
 
   private inventory(): Inventory {
     return {
-      ...collectInventory({serial: this.jobs.current.serial, model: this.jobs.current.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}}),
+      ...collectInventory({serial: this.jobs.current.serial, model: this.jobs.current.model, agentVersion: this.o.agentVersion, accessMode: {mode: this.mode.mode, until: this.mode.until}, softwareVersion: this.jobs.softwareVersion}),
       diagnostics: this.jobs.catalogue(),
       jobKinds: this.jobs.jobKinds(),
     }

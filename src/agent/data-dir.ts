@@ -3,7 +3,9 @@ import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {z} from 'zod'
 import {BUILTIN_DIAGNOSTICS, DiagnosticName, JOB_KIND_LABELS, JOB_KINDS as PROTOCOL_JOB_KINDS, UPLOAD_CHUNK_BYTES, type JobKind as ProtocolJobKind, type JobKindLabel} from '../protocol/agent/index.js'
+import {AgentUpdatesConfig} from '../protocol/updates/index.js'
 import {writeFileAtomic} from '../shared/atomic-file.js'
+import {parseWindow} from './updates/window.js'
 import {UsageError} from '../shared/errors.js'
 
 /** --data-dir, else $TETHER_AGENT_DIR, else $XDG_DATA_HOME/tether/agent (~/.local/share/tether/agent). */
@@ -38,6 +40,8 @@ export function agentFiles(dir: string) {
     accessRequests: join(dir, 'access-requests.json'),
     /** Log bundles being built or uploaded, and their upload state (resumable across restarts). */
     spool: join(dir, 'spool'),
+    /** Software updates (updates/paths.ts): TUF metadata, partial downloads, approvals, the installed version. */
+    updates: join(dir, 'updates'),
   }
 }
 export type AgentFiles = ReturnType<typeof agentFiles>
@@ -125,6 +129,15 @@ export const AgentConfig = z.object({
       zstdLevel: z.number().int().min(1).max(19).default(1),
     })
     .prefault({}),
+  /** Software updates (docs/updates.md "On the device"): off unless the customer opts in. */
+  updates: AgentUpdatesConfig.superRefine((u, ctx) => {
+    if (u.window === undefined) return
+    try {
+      parseWindow(u.window)
+    } catch (error) {
+      ctx.addIssue({code: 'custom', path: ['window'], message: (error as Error).message.replace(/^updates\.window: /, '')})
+    }
+  }).prefault({}),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
 

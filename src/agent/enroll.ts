@@ -9,6 +9,7 @@ import {writeFileAtomic} from '../shared/atomic-file.js'
 import {AuthError, ConflictError, OperationFailedError, UnavailableError, UsageError} from '../shared/errors.js'
 import {AgentConfig, agentFiles, readAgentConfig, writeAgentConfig, type AgentFiles} from './data-dir.js'
 import {EventRecorder} from './events.js'
+import {checkUpdateRoot, installUpdateRoot, withUpdatesAllowed} from './updates/enroll-settings.js'
 import {ProxySecrets, splitProxyUrl} from './proxy-secret.js'
 
 export interface EnrollOptions {
@@ -28,6 +29,10 @@ export interface EnrollOptions {
   force?: boolean
   /** Extra agent.json settings (e.g. allowed tunnel ports). */
   settings?: Partial<AgentConfig>
+  /** --allow-updates: updates.allowed, and 'updates' among the accepted job kinds. */
+  allowUpdates?: boolean
+  /** --update-root: the TUF root.json baked into the image (its bytes), the trust anchor for updates. */
+  updateRoot?: {path: string; bytes: Buffer}
 }
 
 export interface EnrollResult {
@@ -73,6 +78,8 @@ export async function enrollAgent(options: EnrollOptions): Promise<EnrollResult>
   const trust: Trust = options.caPem ? {ca: options.caPem} : {}
   if (options.fingerprint) trust.ca = await fetchPinnedCertificate(server.origin, options.fingerprint)
 
+  // Checked before anything is sent: a bad root file must not cost the one-time token.
+  if (options.updateRoot) checkUpdateRoot(options.updateRoot)
   const {csrPem, keyPem} = await createCsr(serialToEnroll(options.token, options.serial))
   const body: AgentEnrollRequest = {token: options.token, csr: csrPem}
   const answer = await post(server, body, trust, options.proxyForEnroll ?? options.proxy)
@@ -94,9 +101,10 @@ export async function enrollAgent(options: EnrollOptions): Promise<EnrollResult>
     proxyPasswordStore = split.password !== null && split.account ? await new ProxySecrets({filePath: files.proxySecrets}).save(split.account, split.password) : null
   }
   const model = answer.model ?? options.model ?? kept?.model
+  const settings = options.allowUpdates ? withUpdatesAllowed({...kept, ...options.settings}) : options.settings
   const config = AgentConfig.parse({
     ...kept,
-    ...options.settings,
+    ...settings,
     version: 1,
     server: server.origin,
     serial: answer.serial,
@@ -105,7 +113,8 @@ export async function enrollAgent(options: EnrollOptions): Promise<EnrollResult>
     proxyPasswordStore,
   })
   await writeAgentConfig(files, config)
-  await new EventRecorder(files).record({action: 'agent.enrolled', outcome: 'success', actor: localActor(), details: {server: server.origin, serial: answer.serial, certificateFingerprint: answer.fingerprint, settingsKept: kept !== undefined}}, {forServer: false})
+  if (options.updateRoot) await installUpdateRoot(files, options.updateRoot.bytes)
+  await new EventRecorder(files).record({action: 'agent.enrolled', outcome: 'success', actor: localActor(), details: {server: server.origin, serial: answer.serial, certificateFingerprint: answer.fingerprint, settingsKept: kept !== undefined, ...(options.updateRoot ? {updateRoot: 'image'} : {})}}, {forServer: false})
   return {serial: answer.serial, server: server.origin, dataDir: files.dir, certificateFingerprint: answer.fingerprint, proxy: proxyUrl, proxyPasswordStore, model: model ?? null, settingsKept: kept !== undefined}
 }
 

@@ -8,6 +8,7 @@ import {agentFiles, readAgentConfig, type AgentConfig} from './data-dir.js'
 import {ProxySecrets, proxyAccount} from './proxy-secret.js'
 import {HttpsUploadApi} from './logs/upload-api.js'
 import {ReloadingDialer} from './reloading-dialer.js'
+import {UndiciUpdatesHttp} from './updates/http.js'
 import {TlsWebSocketDialer} from './transport.js'
 
 export interface StartOptions {
@@ -35,7 +36,7 @@ export async function createAgent(options: StartOptions): Promise<{agent: Device
   const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(dialer.server(), () => dialer.connectTls())
   const dataLeg = dataLegDialer(() => dialer.server(), () => dialer.connectTls(), config.connectTimeoutMs)
   const agent = new DeviceAgent({
-    config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, dataLeg, serverCa, proxy,
+    config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, updatesHttp: () => new UndiciUpdatesHttp(dialer.server(), () => dialer.connectTls()), dataLeg, serverCa, proxy,
     routeChanged: () => dialer.changed(),
   })
   return {agent, config, route: dialer.describeRoute()}

@@ -6,6 +6,11 @@ import type {LogRing} from '../diagnostics/log-ring.js'
 import type {EventRecorder} from '../events.js'
 import {LogsService} from '../logs/service.js'
 import type {UploadApi} from '../logs/upload-api.js'
+import type {Clock} from '../clock.js'
+import {updateExecutor} from '../updates/executor.js'
+import type {UpdatesHttp} from '../updates/http.js'
+import {readInstalled} from '../updates/installed.js'
+import {updateFiles} from '../updates/paths.js'
 import {JobRunner, type JobExecutor, type JobRunnerLog, type JobUpdate} from './runner.js'
 
 /**
@@ -30,6 +35,10 @@ export interface DeviceJobsOptions {
   uploadApi?: () => UploadApi
   serverCa?: string
   proxy?: ProxyConfig
+  /** Opens a connection to the server's update routes (the control channel's mTLS route); absent = update jobs fail. */
+  updatesHttp?: () => UpdatesHttp
+  /** The clock update jobs wait on (install window, approval); default: the system clock. */
+  clock?: Clock
 }
 
 const MAX_UNSENT = 200
@@ -50,6 +59,8 @@ export class DeviceJobs {
   private lastConfig: AgentConfig
   private resuming?: Promise<void>
   private readonly stopping = new AbortController()
+  /** installed.json's version (undefined until first read, null = unknown), for the inventory. */
+  softwareVersion: string | null | undefined
 
   constructor(private readonly o: DeviceJobsOptions) {
     this.lastConfig = o.config
@@ -66,6 +77,7 @@ export class DeviceJobs {
     this.executors = {
       diagnostic: diagnosticExecutor({config, files: o.files, agentVersion: o.agentVersion, ring: o.ring, serverCa: o.serverCa, proxy: o.proxy}),
       logs: this.logs.executor(),
+      update: updateExecutor({config, files: o.files, recorder: o.recorder, http: o.updatesHttp, clock: o.clock, onInstalled: (version) => (this.softwareVersion = version)}),
     }
     this.runner = new JobRunner({
       executors: this.executors,
@@ -87,6 +99,12 @@ export class DeviceJobs {
       this.lastConfig = await readAgentConfig(this.o.files)
     } catch (error) {
       this.o.log.warn({err: (error as Error).message}, 'agent.json unreadable; jobs use the last good config')
+    }
+    try {
+      this.softwareVersion = (await readInstalled(updateFiles(this.o.files.updates).installed))?.version ?? null
+    } catch (error) {
+      this.o.log.warn({err: (error as Error).message}, 'installed.json unreadable; the inventory reports no software version')
+      this.softwareVersion = null
     }
     return this.lastConfig
   }

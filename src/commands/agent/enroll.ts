@@ -15,6 +15,7 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
   static override examples = [
     '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --ca server-ca.pem',
     '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --fingerprint 3A:7F:...:C2',
+    '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --ca ca.pem --allow-updates --update-root /usr/share/device/update-root.json',
     '<%= config.bin %> agent enroll --server https://support.example.org:8443 --token "$TOKEN" --ca ca.pem --proxy http://user:pass@proxy.hospital.local:3128 --allow-port 22 --allow-port 5900',
   ]
 
@@ -32,6 +33,8 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     'allow-target': Flags.string({description: 'A HOST:PORT on this device\'s network that tunnels may reach (repeatable), e.g. 10.1.2.3:443.', multiple: true, helpValue: 'HOST:PORT'}),
     'session-hook': Flags.string({description: 'Command run at remote-session start and end with a JSON event on stdin (argv split on spaces, no shell).', helpValue: 'COMMAND'}),
     'job-kind': Flags.string({description: 'Job kinds this device accepts (repeatable).', multiple: true, options: JOB_KIND_LABELS}),
+    'allow-updates': Flags.boolean({description: 'Allow software updates on this device (agent.json updates.allowed, and "updates" as an accepted job kind).'}),
+    'update-root': Flags.string({description: 'The TUF root.json baked into the device image: the trust anchor of updates (without it the first update trusts the server\'s root, a weaker option).', helpValue: 'FILE'}),
     force: Flags.boolean({description: 'Enroll again over an existing enrollment: new key and certificate, the settings in agent.json are kept.'}),
     'data-dir': agentDataDirFlag,
   }
@@ -58,6 +61,8 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
       proxy: proxy && flags.proxy && proxyUrl ? {...proxy, url: proxyUrl} : undefined,
       proxyForEnroll: proxy,
       force: flags.force,
+      allowUpdates: flags['allow-updates'],
+      updateRoot: flags['update-root'] ? {path: flags['update-root'], bytes: await readUpdateRoot(flags['update-root'])} : undefined,
       settings: {
         ...(flags['allow-port'] ? {allowedTunnelPorts: flags['allow-port']} : {}),
         ...(flags['allow-target'] ? {allowedTunnelTargets: flags['allow-target']} : {}),
@@ -79,4 +84,11 @@ A proxy password given in --proxy is moved to the OS keychain (or a 0600 file), 
     }
     return result
   }
+}
+
+async function readUpdateRoot(path: string): Promise<Buffer> {
+  const [{readFile}, {UsageError}] = await Promise.all([import('node:fs/promises'), import('../../shared/errors.js')])
+  return readFile(path).catch((error: Error) => {
+    throw new UsageError(`--update-root: cannot read ${path}: ${error.message}`)
+  })
 }

@@ -73,6 +73,8 @@ export const Inventory = z.object({
   diagnostics: z.array(z.string().max(64)).max(256).optional(),
   /** Job kinds the local config accepts ('diagnostic', 'logs'); absent = older agent. */
   jobKinds: z.array(z.string().max(32)).max(16).optional(),
+  /** The device software version the last update installed (installed.json); null = unknown, absent = older agent. */
+  softwareVersion: z.string().max(64).nullable().optional(),
 })
 export type Inventory = z.infer<typeof Inventory>
 

@@ -27,6 +27,8 @@ export class FakeControlServer {
   /** Sent in every welcome as `checkpointKey` when set (the server's audit checkpoint key). */
   checkpointKey: CheckpointPublicKey | undefined
   upgrades = 0
+  /** Plain HTTPS requests on the same mTLS origin (e.g. the update routes); default 404. */
+  onRequest: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void = (_req, res) => res.writeHead(404).end()
   private waiters: Array<() => void> = []
 
   private constructor(
@@ -43,6 +45,7 @@ export class FakeControlServer {
     const server = createServer({key: serverCert.key, cert: serverCert.cert, ca: ca.cert, requestCert: true, rejectUnauthorized: false})
     const wss = new WebSocketServer({noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false})
     const fake = new FakeControlServer(ca, deviceCert, server, wss)
+    server.on('request', (req, res) => fake.onRequest(req, res))
     server.on('upgrade', (req, socket, head) => {
       fake.upgrades++
       if (fake.refuseWith) {
