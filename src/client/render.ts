@@ -59,6 +59,7 @@ export function deviceFields(d: Device): string {
   return renderFields([
     ['Serial', d.serial],
     ['Model', d.model],
+    ['Software', d.softwareVersion ?? null],
     ['Customer', d.customer],
     ['Site', d.site],
     ['State', deviceState(d)],

@@ -29,6 +29,8 @@ export const DeviceView = z.strictObject({
   inventory: z.record(z.string(), z.unknown()).nullable(),
   /** Events the device sent that the device-event registry refused (src/protocol/agent/device-events.ts). */
   eventsRefused: z.number().int().nonnegative(),
+  /** The software version the device reports as installed by an update (null: none yet; absent: an older server). */
+  softwareVersion: z.string().nullable().optional(),
 })
 export type DeviceView = z.infer<typeof DeviceView>
 export const DeviceList = z.strictObject({devices: z.array(DeviceView)})

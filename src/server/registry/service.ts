@@ -47,6 +47,7 @@ export function deviceView(d: Device, live: LivePresence | null = null): DeviceV
     lastSeenAt: live?.lastSeenAt ?? d.last_seen_at,
     inventory: live?.inventory ? (live.inventory as Record<string, unknown>) : d.inventory === null ? null : (JSON.parse(d.inventory) as Record<string, unknown>),
     eventsRefused: d.events_refused,
+    softwareVersion: d.software_version,
   }
 }
 
