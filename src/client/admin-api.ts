@@ -2,7 +2,7 @@ import type {Writable} from 'node:stream'
 import type {z} from 'zod'
 import {AuditExportQuery, AuditList, AuditListQuery, AuditReport, AuditReportQuery, AuditVerifyResponse, CheckpointResponse} from '../protocol/api/audit.js'
 import type {AuditCheckpoint} from '../protocol/audit-checkpoint.js'
-import {LoginRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, TokenPair} from '../protocol/api/auth.js'
+import {ChangePasswordRequest, LoginRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, TokenPair} from '../protocol/api/auth.js'
 import type {Scope} from '../protocol/api/common.js'
 import {
   CreateCustomerRequest,
@@ -20,6 +20,8 @@ import {
   CreateTokenResponse,
   CreateUserRequest,
   CreateUserResponse,
+  ResetPasswordRequest,
+  ResetPasswordResponse,
   SetRoleRequest,
   SetScopeRequest,
   TokenList,
@@ -52,6 +54,10 @@ export class AdminApi {
   confirmMfa(accessToken: string, code: string): Promise<void> {
     return this.client.call('POST', '/me/mfa/confirm', {body: {code}, bodySchema: MfaConfirmRequest, response: null, headers: bearer(accessToken)})
   }
+  /** The caller's new session comes back: every session from before has ended. */
+  changePassword(body: z.input<typeof ChangePasswordRequest>): Promise<TokenPair> {
+    return this.client.call('PUT', '/me/password', {body, bodySchema: ChangePasswordRequest, response: TokenPair})
+  }
 
   // --- users ---
   async listUsers(): Promise<UserListEntry[]> {
@@ -65,6 +71,11 @@ export class AdminApi {
   }
   setUserDisabled(username: string, disabled: boolean): Promise<User> {
     return this.client.call('POST', `/users/${seg(username)}/${disabled ? 'disable' : 'enable'}`, {body: {}, response: UserView})
+  }
+  /** Without a password the server generates one and returns it once. */
+  resetPassword(username: string, password?: string): Promise<PasswordReset> {
+    const body = password === undefined ? {} : {password}
+    return this.client.call('POST', `/users/${seg(username)}/password`, {body, bodySchema: ResetPasswordRequest, response: ResetPasswordResponse})
   }
   setRole(username: string, role: z.input<typeof SetRoleRequest>['role']): Promise<User> {
     return this.client.call('PUT', `/users/${seg(username)}/role`, {body: {role}, bodySchema: SetRoleRequest, response: UserView})
@@ -140,6 +151,7 @@ export type Device = z.infer<typeof DeviceView>
 export type ApiToken = z.infer<typeof TokenList>['tokens'][number]
 export type CreatedToken = z.infer<typeof CreateTokenResponse>
 export type CreatedUser = z.infer<typeof CreateUserResponse>
+export type PasswordReset = z.infer<typeof ResetPasswordResponse>
 export type AuditPage = z.infer<typeof AuditList>
 export type MfaEnrollment = z.infer<typeof MfaEnrollResponse>
 export type AuditVerifyResult = z.infer<typeof AuditVerifyResponse>

@@ -58,3 +58,13 @@ export type MeResponse = z.infer<typeof MeResponse>
 export const MfaEnrollResponse = z.strictObject({secret: z.string(), otpauthUri: z.string()})
 // POST /me/mfa/confirm {code} -> 204; MFA is active from now on
 export const MfaConfirmRequest = z.strictObject({code: z.string().regex(/^\d{6}$/, 'six digits')})
+
+// PUT /me/password (an interactive session only) -> TokenPair: a new session for the caller, whose
+// access and refresh tokens replace the old ones; every other session of the user ends. API
+// tokens are separate credentials and stay (tether tokens list / revoke).
+// 400 names body.currentPassword (not the current one; counts toward the login throttle) or
+// body.newPassword (the strength rule); 409 for an SSO user (no local password).
+export const ChangePasswordRequest = z.strictObject({
+  currentPassword: z.string().min(1).max(1024),
+  newPassword: z.string().min(1).max(1024),
+})

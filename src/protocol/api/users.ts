@@ -20,6 +20,11 @@ export const CreateUserResponse = z.strictObject({user: UserView, initialPasswor
 
 // GET /users/:username -> UserView
 // POST /users/:username/disable, /enable -> UserView (disable revokes every token at once)
+// POST /users/:username/password (users:manage, an interactive session only): sets a new
+// password (generated and returned once when none is given) and ends the user's sessions;
+// 409 for an SSO user (no local password).
+export const ResetPasswordRequest = z.strictObject({password: z.string().min(1).max(1024).optional()})
+export const ResetPasswordResponse = z.strictObject({user: UserView, generatedPassword: z.string().optional()})
 // PUT /users/:username/role
 export const SetRoleRequest = z.strictObject({role: RoleName})
 // PUT /users/:username/scope

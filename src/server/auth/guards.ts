@@ -9,13 +9,14 @@ import type {Permission} from './permissions.js'
  *  - permission: the principal's effective permissions include it (an API token: its own list);
  *    with `byObject`, the handler also demands the permission listed for the kind of object the
  *    request names (cancelling a job: the permission that starts a job of its kind), so the
- *    route needs both;
+ *    route needs both; with `session`, an API token is refused even when it holds the permission
+ *    (an admin acting on another user's credentials: a password reset);
  *  - device: a device certificate (agent routes).
  */
 export type Guard =
   | {kind: 'auth'}
   | {kind: 'session'}
-  | {kind: 'permission'; permission: Permission; byObject?: Readonly<Record<string, Permission>>}
+  | {kind: 'permission'; permission: Permission; byObject?: Readonly<Record<string, Permission>>; session?: true}
   | {kind: 'device'}
 
 const GUARD = Symbol('tether.guard')

@@ -46,7 +46,7 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 /**
  * Authentication and authorisation: resolves `Authorization: Bearer` (access JWT or API token)
  * into request.principal on every request, and provides the preHandlers routes declare:
- * requireAuth and requirePermission(p). A bad credential is a 401 at once, even on routes
+ * requireAuth, requireSession, requirePermission(p) and requireSessionPermission(p). A bad credential is a 401 at once, even on routes
  * that do not need one, so clients notice expiry instead of silently being anonymous.
  */
 export const authPlugin = fp<AuthPluginOptions>(
@@ -99,16 +99,22 @@ export const authPlugin = fp<AuthPluginOptions>(
 
     app.decorate('requireAuth', declareGuard(requireAuth, {kind: 'auth'}))
     app.decorate('requireSession', declareGuard(requireSession, {kind: 'session'}))
-    app.decorate('requirePermission', (permission: Permission, byObject?: Readonly<Record<string, Permission>>): preHandlerHookHandler => {
+    const permissionGuard = (permission: Permission, byObject?: Readonly<Record<string, Permission>>, sessionOnly = false): preHandlerHookHandler => {
       const guard: preHandlerHookHandler = async (request) => {
         const principal = request.principal
         if (!principal) throw new AuthError('authentication required: log in or send an API token')
+        if (sessionOnly && principal.auth !== 'session') {
+          await auditDenied(request, principal, {session: true, permission})
+          throw new ForbiddenError('an API token cannot do this: it is for an interactive login only (tether login)')
+        }
         if (hasPermission(principal.permissions, permission)) return
         await auditDenied(request, principal, {permission})
         throw new ForbiddenError(`permission "${permission}" required${principal.auth === 'api-token' ? ' (not granted to this API token)' : ` (role ${principal.role})`}`)
       }
-      return declareGuard(guard, {kind: 'permission', permission, ...(byObject ? {byObject} : {})})
-    })
+      return declareGuard(guard, {kind: 'permission', permission, ...(byObject ? {byObject} : {}), ...(sessionOnly ? {session: true as const} : {})})
+    }
+    app.decorate('requirePermission', (permission: Permission, byObject?: Readonly<Record<string, Permission>>) => permissionGuard(permission, byObject))
+    app.decorate('requireSessionPermission', (permission: Permission) => permissionGuard(permission, undefined, true))
   },
   {name: 'tether-auth', dependencies: ['tether-db', 'tether-audit']},
 )

@@ -35,6 +35,8 @@ declare module 'fastify' {
      * the kind of object named; the handler checks it with requirePermission(byObject[kind]).
      */
     requirePermission(permission: Permission, byObject?: Readonly<Record<string, Permission>>): preHandlerHookHandler
+    /** requirePermission for an interactive session only: API tokens get 403 even holding it (password reset). */
+    requireSessionPermission(permission: Permission): preHandlerHookHandler
     /** preHandler that only requires a valid principal (any permission). */
     requireAuth: preHandlerHookHandler
     /** preHandler that requires an interactive session: API tokens get 403 (token management, MFA). */

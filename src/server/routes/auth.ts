@@ -1,16 +1,17 @@
 import type {FastifyPluginAsync} from 'fastify'
 import type {z} from 'zod'
-import {LoginRequest, LogoutRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, RefreshRequest, TokenPair} from '../../protocol/api/auth.js'
+import {ChangePasswordRequest, LoginRequest, LogoutRequest, MeResponse, MfaConfirmRequest, MfaEnrollResponse, RefreshRequest, TokenPair} from '../../protocol/api/auth.js'
 import {Empty} from '../../protocol/api/common.js'
 import {ConflictError, NotFoundError, RateLimitedError} from '../../shared/errors.js'
 import {login} from '../auth/login.js'
+import {changeOwnPassword} from '../auth/password-change.js'
 import {passwordLoginRefused} from '../auth/sso/settings.js'
 import {fieldError, principalOf} from '../auth/request-context.js'
 import {auditedChange, auditRequest} from '../audit/plugin.js'
 import {consumeTotp, newTotpSecret} from '../auth/totp.js'
 import {findUserById, nowIso, toUserView} from '../users/store.js'
 
-/** Login, refresh, logout, /me and MFA enrolment. */
+/** Login, refresh, logout, /me, the own password and MFA enrolment. */
 export const authRoutes: FastifyPluginAsync = async (app) => {
   app.post('/auth/login', {schema: {body: LoginRequest, response: {200: TokenPair}}}, async (request, reply) => {
     const body = request.body as z.infer<typeof LoginRequest>
@@ -50,6 +51,18 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       auth: principal.auth,
       ...(principal.tokenName ? {tokenName: principal.tokenName} : {}),
       mfaEnrollmentRequired: principal.mfaEnrollmentRequired,
+    }
+  })
+
+  // An interactive login only: an API token must not turn into a password (and so into sessions).
+  app.put('/me/password', {preHandler: app.requireSession, schema: {body: ChangePasswordRequest, response: {200: TokenPair}}}, async (request, reply) => {
+    const body = request.body as z.infer<typeof ChangePasswordRequest>
+    const audited = <T>(work: Parameters<typeof auditedChange<T>>[1]) => auditedChange(request, work)
+    try {
+      return await changeOwnPassword({db: app.db, sessions: app.sessions, throttle: app.config.auth, audited}, {...body, userId: principalOf(request).userId, sourceIp: request.ip})
+    } catch (error) {
+      if (error instanceof RateLimitedError) reply.header('retry-after', String(error.details?.retryAfterSeconds ?? 1))
+      throw error
     }
   })
 

@@ -2,12 +2,12 @@ import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 import type {z} from 'zod'
 import {UserView} from '../../protocol/api/auth.js'
 import {UsernameParam} from '../../protocol/api/common.js'
-import {CreateUserRequest, CreateUserResponse, SetRoleRequest, SetScopeRequest, UserList} from '../../protocol/api/users.js'
+import {CreateUserRequest, CreateUserResponse, ResetPasswordRequest, ResetPasswordResponse, SetRoleRequest, SetScopeRequest, UserList} from '../../protocol/api/users.js'
 import {ConflictError} from '../../shared/errors.js'
 import {principalOf} from '../auth/request-context.js'
 import {auditedChange} from '../audit/plugin.js'
 import {scopeToView} from '../auth/scope.js'
-import {getUser, insertUser, listUsers, prepareUser, setDisabled, setRole, setScope, viewUser} from '../users/service.js'
+import {assertLocalPassword, getUser, insertUser, listUsers, preparePassword, prepareUser, setDisabled, setPassword, setRole, setScope, viewUser} from '../users/service.js'
 import {toUserView} from '../users/store.js'
 
 type UsernameParams = z.infer<typeof UsernameParam>
@@ -54,6 +54,27 @@ export const usersRoutes: FastifyPluginAsync = async (app) => {
       })
     })
   }
+
+  // Session only: a token with users:manage must not be able to take over any account by its password.
+  app.post(
+    '/users/:username/password',
+    {preHandler: app.requireSessionPermission('users:manage'), schema: {params: UsernameParam, body: ResetPasswordRequest, response: {200: ResetPasswordResponse}}},
+    async (request) => {
+      const {username} = request.params as UsernameParams
+      const {password} = request.body as z.infer<typeof ResetPasswordRequest>
+      const target = await getUser(app.db, username)
+      await assertLocalPassword(app.db, target)
+      // Hashed before the transaction: scrypt must not hold the database.
+      const {passwordHash, generated} = await preparePassword(password, 'body.password', username)
+      const user = await auditedChange(request, async (trx, record) => {
+        const user = await getUser(trx, username)
+        const sessionsEnded = await setPassword(trx, user, passwordHash)
+        record({action: 'user.password.reset', outcome: 'success', details: {username, generatedPassword: generated !== undefined, sessionsEnded}})
+        return viewUser(trx, user)
+      })
+      return generated === undefined ? {user} : {user, generatedPassword: generated}
+    },
+  )
 
   app.put('/users/:username/role', {preHandler: manage, schema: {params: UsernameParam, body: SetRoleRequest, response: {200: UserView}}}, async (request) => {
     const {username} = request.params as UsernameParams

@@ -9,7 +9,8 @@ import {inTransaction} from '../db/transaction.js'
 import {assertPasswordStrength, hashPassword} from '../auth/passwords.js'
 import type {Scope} from '../auth/principal.js'
 import {asFieldError, fieldError} from '../auth/request-context.js'
-import {findUserByName, loadScope, nowIso, replaceScope, revokeAllCredentials, toUserView} from './store.js'
+import {NO_PASSWORD} from '../auth/sso/provision.js'
+import {findUserByName, loadScope, nowIso, replaceScope, revokeAllCredentials, revokeSessions, toUserView} from './store.js'
 
 /**
  * User administration (users:manage). This module changes state; routes run it inside an audited
@@ -69,7 +70,7 @@ export interface CreateUserInput {
 }
 
 /** A generated password: 24 base64url characters (144 bits), meets the strength rule by far. */
-function generatePassword(): string {
+export function generatePassword(): string {
   for (;;) {
     const candidate = randomBytes(18).toString('base64url')
     // Retry the astronomically rare draw with a single character class.
@@ -85,21 +86,27 @@ export interface PreparedUser {
   initialPassword?: string
 }
 
+/** A password checked against the rule (the error names `field`) and hashed; generated when none is given. */
+export async function preparePassword(password: string | undefined, field: string, username: string): Promise<{passwordHash: string; generated?: string}> {
+  if (password !== undefined) {
+    try {
+      assertPasswordStrength(password, field, username)
+    } catch (error) {
+      throw asFieldError(error)
+    }
+    return {passwordHash: await hashPassword(password)}
+  }
+  const generated = generatePassword()
+  return {passwordHash: await hashPassword(generated), generated}
+}
+
 /**
  * The strength rule and the scrypt hash: ~100 ms of CPU, done before the write transaction so
  * it never holds the database (SQLite has one writer).
  */
 export async function prepareUser(input: CreateUserInput): Promise<PreparedUser> {
-  if (input.password !== undefined) {
-    try {
-      assertPasswordStrength(input.password, 'body.password', input.username)
-    } catch (error) {
-      throw asFieldError(error)
-    }
-  }
-  const password = input.password ?? generatePassword()
-  const passwordHash = await hashPassword(password)
-  return input.password === undefined ? {input, passwordHash, initialPassword: password} : {input, passwordHash}
+  const {passwordHash, generated} = await preparePassword(input.password, 'body.password', input.username)
+  return generated === undefined ? {input, passwordHash} : {input, passwordHash, initialPassword: generated}
 }
 
 /** Inserts a prepared user and its scope (in the caller's transaction when there is one). */
@@ -151,4 +158,24 @@ export async function setScope(db: Kysely<Database>, user: User, view: ScopeView
   const scope = await resolveScope(db, view, 'body')
   await inTransaction(db, async (trx) => replaceScope(trx, user.id, scope, nowIso()))
   return scope
+}
+
+/** An SSO user signs in at the identity provider: there is no local password to change or reset. */
+export async function assertLocalPassword(db: Kysely<Database>, user: User): Promise<void> {
+  const sso = await db.selectFrom('sso_identities').select('issuer').where('user_id', '=', user.id).executeTakeFirst()
+  if (sso || user.password_hash === NO_PASSWORD) {
+    throw new ConflictError(`user "${user.username}" signs in with single sign-on and has no local password; change it at the identity provider${sso ? ` (${sso.issuer})` : ''}`)
+  }
+}
+
+/**
+ * Replaces the password hash and ends every session of the user (the epoch and refresh tokens);
+ * returns how many refresh tokens were revoked. API tokens stay (revokeSessions).
+ */
+export async function setPassword(db: Kysely<Database>, user: User, passwordHash: string): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    const now = nowIso()
+    await trx.updateTable('users').set({password_hash: passwordHash, updated_at: now}).where('id', '=', user.id).execute()
+    return revokeSessions(trx, user.id, now)
+  })
 }

@@ -33,14 +33,21 @@ export async function replaceScope(db: Db, userId: string, scope: Scope, now: st
 }
 
 /**
- * Makes every credential of the user stop working at once: access JWTs (epoch), refresh tokens
- * and API tokens. Checked on every request, so it holds across server nodes.
+ * Ends every session of the user: access JWTs (epoch) and refresh tokens; API tokens stay (a
+ * password change or reset: they are listed and revoked on their own). Checked on every request,
+ * so it holds across server nodes.
  */
-export async function revokeAllCredentials(db: Db, userId: string, now: string): Promise<void> {
+export async function revokeSessions(db: Db, userId: string, now: string): Promise<number> {
   const user = await findUserById(db, userId)
-  if (!user) return
+  if (!user) return 0
   await db.updateTable('users').set({token_epoch: user.token_epoch + 1, updated_at: now}).where('id', '=', userId).execute()
-  await db.updateTable('refresh_tokens').set({revoked_at: now}).where('user_id', '=', userId).where('revoked_at', 'is', null).execute()
+  const revoked = await db.updateTable('refresh_tokens').set({revoked_at: now}).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst()
+  return Number(revoked.numUpdatedRows)
+}
+
+/** Makes every credential of the user stop working at once: sessions and API tokens. */
+export async function revokeAllCredentials(db: Db, userId: string, now: string): Promise<void> {
+  await revokeSessions(db, userId, now)
   await db.updateTable('api_tokens').set({revoked_at: now}).where('user_id', '=', userId).where('revoked_at', 'is', null).execute()
 }
 

@@ -41,6 +41,8 @@ export const routeKey = (route: Pick<CatalogRoute, 'method' | 'url'>): string =>
 export const SAMPLES: Record<string, (ids: SampleIds) => Extra> = {
   'POST /me/mfa/confirm': () => ({body: {code: '123456'}}),
   'POST /users': () => ({body: {username: 'matrix-new', role: 'viewer'}}),
+  'PUT /me/password': () => ({body: {currentPassword: 'not-checked-here', newPassword: 'weak'}}),
+  'POST /users/:username/password': () => ({body: {}}),
   'PUT /users/:username/role': () => ({body: {role: 'auditor'}}),
   'PUT /users/:username/scope': () => ({body: {all: false, entries: [{customer: 'acme'}]}}),
   'POST /tokens': () => ({body: {name: 'matrix-minted', permissions: ['devices:read']}}),

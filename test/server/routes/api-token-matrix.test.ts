@@ -16,11 +16,11 @@ import {routeKey, type RouteSample, SAMPLES, type SampleIds, sampleFor} from '..
 const PUBLIC_ROUTES = ['POST /auth/login', 'POST /auth/refresh', 'POST /auth/logout', 'POST /agent/enroll', 'POST /auth/sso/start', 'POST /auth/sso/callback', 'POST /auth/sso/totp', 'POST /auth/sso/device/start', 'POST /auth/sso/device/poll']
 
 /**
- * Declarations the matrix cannot take from the catalog itself (issue #9): token management and
- * MFA enrolment are for an interactive login only, and what the agent calls needs its device
+ * Declarations the matrix cannot take from the catalog itself (issue #9): token management, MFA
+ * enrolment and the own password are for an interactive login only, and what the agent calls needs its device
  * certificate. A route added under these paths inherits the rule.
  */
-const SESSION_ONLY = [/^\/tokens(\/|$)/, /^\/me\/mfa\//]
+const SESSION_ONLY = [/^\/tokens(\/|$)/, /^\/me\/mfa\//, /^\/me\/password$/]
 const DEVICE_ONLY = [/^\/agent\//]
 
 const ALL = {all: true, entries: []}
@@ -56,6 +56,7 @@ function expected(guard: Guard, sample: RouteSample, caller: Caller): Outcome {
     case 'session':
       return caller.session ? 'passes' : 'forbidden'
     case 'permission':
+      if (guard.session && !caller.session) return 'forbidden'
       return needs(guard, sample).every((p) => caller.permissions!.includes(p)) ? 'passes' : 'forbidden'
   }
 }

@@ -5,6 +5,7 @@ import {SignJWT} from 'jose'
 import {Secret, TOTP} from 'otpauth'
 import {jwtKey} from '../../../src/server/auth/jwt.js'
 import {readMfaKey} from '../../../src/server/auth/mfa-key.js'
+import {sha256Hex} from '../../../src/server/auth/opaque-tokens.js'
 import {openTotpSecret} from '../../../src/server/auth/mfa-secret.js'
 import {auditEvents, buildTestApp, call, seedUser, type SeededUser, type TestApp, totpCode} from '../helpers/app.js'
 import {DB_KINDS} from '../helpers/database.js'
@@ -122,6 +123,17 @@ for (const kind of DB_KINDS) {
       assert.equal(again.statusCode, 401)
       const stolen = await call(t.app, 'POST', '/auth/refresh', {body: {refreshToken: next.json().refreshToken}})
       assert.equal(stolen.statusCode, 401)
+    })
+
+    it('refuses a refresh token past auth.refreshTokenTtlSeconds: the session must log in again', async () => {
+      const pair = (await login({username: 'view', password: viewer.password}, '10.3.0.3')).json()
+      const row = await t.app.db.selectFrom('refresh_tokens').select(['id', 'created_at', 'expires_at']).where('token_hash', '=', sha256Hex(pair.refreshToken)).executeTakeFirstOrThrow()
+      assert.equal(Date.parse(row.expires_at) - Date.parse(row.created_at), t.config.auth.refreshTokenTtlSeconds * 1000)
+      // Age it past its lifetime instead of waiting 12 h.
+      await t.app.db.updateTable('refresh_tokens').set({expires_at: new Date(Date.now() - 1000).toISOString()}).where('id', '=', row.id).execute()
+      const refused = await call(t.app, 'POST', '/auth/refresh', {body: {refreshToken: pair.refreshToken}})
+      assert.equal(refused.statusCode, 401, refused.body)
+      assert.match(refused.json().error.message, /refresh token expired; log in again/)
     })
 
     it('logout revokes the refresh token', async () => {

@@ -3,7 +3,7 @@ import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Secret} from 'otpauth'
 import {setSso} from '../../../../src/server/auth/sso/admin.js'
-import type {SsoPolicy} from '../../../../src/server/auth/sso/settings.js'
+import {CLIENT_SECRET_BINDING, type SsoPolicy} from '../../../../src/server/auth/sso/settings.js'
 import {auditEvents, buildTestApp, call, seedUser, type TestApp, totpCode} from '../../helpers/app.js'
 import {DB_KINDS} from '../../helpers/database.js'
 import {CLIENT_ID, CLIENT_SECRET, TestIdp} from './test-idp.js'
@@ -137,6 +137,31 @@ for (const kind of DB_KINDS) {
       expect(refused.statusCode, refused.body).to.equal(401)
       expect((await call(t.app, 'GET', '/me', {token: pair.accessToken})).statusCode).to.equal(401)
       expect((await auditEvents(t.app, 'sso.session.ended')).length).to.equal(1)
+    })
+
+    it('stores the client secret sealed: the row holds no plaintext, and it opens only with the MFA key and its binding', async () => {
+      const row = await t.app.db.selectFrom('sso_settings').select('client_secret').executeTakeFirstOrThrow()
+      for (const form of [CLIENT_SECRET, Buffer.from(CLIENT_SECRET).toString('base64'), Buffer.from(CLIENT_SECRET).toString('hex')]) {
+        expect(row.client_secret.includes(form), `stored row contains the secret as ${form}`).to.equal(false)
+      }
+      expect(t.app.mfaSecrets.open({id: CLIENT_SECRET_BINDING, mfa_secret: row.client_secret})).to.equal(CLIENT_SECRET)
+      // Bound to its purpose: the same sealed value does not open as a user's TOTP secret.
+      assert.throws(() => t.app.mfaSecrets.open({id: 'some-user-id', mfa_secret: row.client_secret}), (error: {code?: string}) => error.code === 'MFA_KEY')
+      // And the sign-in (which needs the secret at the IdP's token endpoint) works with it.
+      expect((await signIn('alice-sub')).response.statusCode).to.equal(200)
+    })
+
+    it('never takes over a local account of the same name: refused, and the local account is unchanged', async () => {
+      const local = await seedUser(t.app, {username: 'alice', role: 'viewer', mfa: false})
+      const before = await t.app.db.selectFrom('users').selectAll().where('username', '=', 'alice').executeTakeFirstOrThrow()
+      const {response} = await signIn('alice-sub')
+      expect(response.statusCode, response.body).to.equal(401)
+      expect((response.json() as {error: {message: string}}).error.message).to.match(/a local account "alice" already exists/)
+      expect(await t.app.db.selectFrom('sso_identities').select('user_id').execute()).to.have.length(0)
+      expect(await t.app.db.selectFrom('users').selectAll().where('username', '=', 'alice').executeTakeFirstOrThrow()).to.deep.equal(before)
+      expect(await failureReasons()).to.deep.equal(['username-taken'])
+      const login = await call(t.app, 'POST', '/auth/login', {body: {username: 'alice', password: local.password}})
+      expect(login.statusCode, login.body).to.equal(200)
     })
 
     it('no mapped group: a clear refusal, audited, and no user is created', async () => {
