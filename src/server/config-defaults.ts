@@ -32,6 +32,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     agents: {heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000, requestTimeoutMs: 10_000},
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
+    storage: {blobs: 'local'},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
     updates: {
       storageDir: join(dataDir, 'updates'),

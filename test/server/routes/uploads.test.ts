@@ -95,7 +95,7 @@ for (const kind of DB_KINDS) {
       })
       if (!row) return null
       const parts: Buffer[] = []
-      for await (const p of readBundle(app.logs.settings.storageDir, await app.logs.keyring(), row)) parts.push(p)
+      for await (const p of readBundle(app.logs.blobs, await app.logs.keyring(), row)) parts.push(p)
       return Buffer.concat(parts)
     }
 
