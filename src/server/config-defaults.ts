@@ -33,6 +33,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
     deployments: {tickSeconds: 30},
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
+    storage: {blobs: 'local'},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
     updates: {
       storageDir: join(dataDir, 'updates'),

@@ -3,6 +3,7 @@ import {isAbsolute, join, relative, resolve} from 'node:path'
 import {z} from 'zod'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
+import {BLOB_BACKENDS} from './blobs/blob-store.js'
 import type {ServerConfig} from './config.js'
 import {defaultServerConfig} from './config-defaults.js'
 import {readTextIfExists} from '../shared/optional-file.js'
@@ -65,6 +66,7 @@ const ConfigFile = z.strictObject({
     })
     .partial()
     .optional(),
+  storage: z.strictObject({blobs: z.enum(BLOB_BACKENDS)}).partial().optional(),
   audit: z.strictObject({checkpointKeyFile: z.string().min(1), checkpointIntervalSeconds: Positive}).partial().optional(),
   updates: z
     .strictObject({
@@ -124,6 +126,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     tunnels: {...d.tunnels, ...file.tunnels},
     deployments: {...d.deployments, ...file.deployments},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
+    storage: {...d.storage, ...file.storage},
     audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
     updates: {
       ...d.updates,
@@ -163,6 +166,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     tunnels: config.tunnels,
     deployments: config.deployments,
     logs: {...config.logs, storageDir: rel(config.logs.storageDir), masterKeyFile: rel(config.logs.masterKeyFile)},
+    storage: config.storage,
     audit: {...config.audit, checkpointKeyFile: rel(config.audit.checkpointKeyFile)},
     updates: {...config.updates, storageDir: rel(config.updates.storageDir), snapshotKeyFile: rel(config.updates.snapshotKeyFile), timestampKeyFile: rel(config.updates.timestampKeyFile)},
   }

@@ -1,3 +1,5 @@
+import type {BlobBackend} from './blobs/blob-store.js'
+
 /**
  * The server's settings, from DATA_DIR/config.json written by `tether server init`, then
  * overridden by flags. Everything has a default so `tether server start` needs no flags.
@@ -68,6 +70,11 @@ export interface ServerConfig {
   deployments: {
     /** How often deployments are looked at besides job changes: deadlines, stage waits, joining devices. */
     tickSeconds: number
+  }
+  /** Where log bundles, uploads in progress and update packages live (docs/operations.md "Blob storage"). */
+  storage: {
+    /** 'local': files under logs.storageDir/updates.storageDir (one node); 'postgres': in the database, read by every node. */
+    blobs: BlobBackend
   }
   /** Anchoring the audit chain outside the database (docs/audit-format.md). */
   audit: {

@@ -2,6 +2,7 @@ import type {FastifyInstance} from 'fastify'
 import {UnavailableError, UsageError} from '../shared/errors.js'
 import {buildApp} from './app.js'
 import {prettyLogStream} from './pretty-log.js'
+import {BLOB_BACKENDS, type BlobBackend} from './blobs/blob-store.js'
 import type {ServerConfig} from './config.js'
 import {defaultDataDir, isDatabaseUrl, readServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
@@ -61,6 +62,12 @@ export async function resolveConfig(options: StartOptions): Promise<{config: Ser
   if (options.host !== undefined) config.host = options.host
   if (options.port !== undefined) config.port = options.port
   if (database !== undefined) config.database = database
+  // Nodes started by a script or a test choose blob storage without editing config.json.
+  const blobs = env.TETHER_BLOB_STORAGE
+  if (blobs) {
+    if (!(BLOB_BACKENDS as readonly string[]).includes(blobs)) throw new UsageError(`TETHER_BLOB_STORAGE: "${blobs}" is not one of ${BLOB_BACKENDS.join(', ')}`)
+    config.storage.blobs = blobs as BlobBackend
+  }
   if (options.rateLimitPerMinute !== undefined) config.limits.rateLimitPerMinute = options.rateLimitPerMinute
   // Short heartbeats for tests and benchmarks without editing config.json.
   const heartbeat = envMs(env, 'TETHER_AGENT_HEARTBEAT_INTERVAL_MS')

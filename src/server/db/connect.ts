@@ -10,6 +10,7 @@ import * as m007 from './migrations/007-access-requests.js'
 import * as m008 from './migrations/008-updates.js'
 import * as m009 from './migrations/009-sso.js'
 import * as m010 from './migrations/010-deployments.js'
+import * as m011 from './migrations/011-blobs.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '008-updates': m008,
   '009-sso': m009,
   '010-deployments': m010,
+  '011-blobs': m011,
 }
 
 export interface OpenedDatabase {

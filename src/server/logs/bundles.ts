@@ -1,13 +1,12 @@
-import {rm} from 'node:fs/promises'
-import {join} from 'node:path'
 import type {Kysely} from 'kysely'
 import type {LogBundleView} from '../../protocol/api/logs.js'
 import {NotFoundError} from '../../shared/errors.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Scope} from '../auth/principal.js'
+import type {BlobStore} from '../blobs/blob-store.js'
 import {inScope, scopeWhere} from '../auth/scope.js'
 import type {Database, LogUpload} from '../db/schema.js'
-import {decryptFile} from './bundle-reader.js'
+import {decryptBlob} from './bundle-reader.js'
 import {type Keyring, unwrapDataKey} from './keys.js'
 
 type Db = Kysely<Database>
@@ -65,9 +64,9 @@ export async function findBundle(db: Db, scope: Scope, idOrSerial: string): Prom
 }
 
 /** Plaintext of a bundle, verified segment by segment (bundle-reader.ts). */
-export function readBundle(storageDir: string, keyring: Keyring, row: LogUpload): AsyncGenerator<Buffer> {
+export function readBundle(blobs: BlobStore, keyring: Keyring, row: LogUpload): AsyncGenerator<Buffer> {
   const key = unwrapDataKey(keyring, row.key_id, row.wrapped_key, row.id)
-  return decryptFile(join(storageDir, row.file), key, Number(row.size))
+  return decryptBlob(blobs, row.file, key, Number(row.size))
 }
 
 export interface RetentionResult {
@@ -80,14 +79,14 @@ export const STALE_UPLOAD_MS = 7 * 86_400_000
 
 /**
  * Deletes bundles older than retentionDays (each audited `logs.bundle.deleted`, reason
- * retention) and open uploads idle for STALE_UPLOAD_MS. The file goes first: a crash in
+ * retention) and open uploads idle for STALE_UPLOAD_MS. The blob goes first: a crash in
  * between leaves a row whose download fails (and is retried here), never an orphan secret.
  */
-export async function sweepRetention(db: Db, audit: AuditLog, storageDir: string, retentionDays: number, now = Date.now()): Promise<RetentionResult> {
+export async function sweepRetention(db: Db, audit: AuditLog, blobs: BlobStore, retentionDays: number, now = Date.now()): Promise<RetentionResult> {
   const cutoff = new Date(now - retentionDays * 86_400_000).toISOString()
   const old = await db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').where('completed_at', '<', cutoff).execute()
   for (const row of old) {
-    await rm(join(storageDir, row.file), {force: true})
+    await blobs.delete(row.file)
     await audit.transaction(async (trx, record) => {
       await trx.deleteFrom('log_uploads').where('id', '=', row.id).execute()
       record({
@@ -104,7 +103,7 @@ export async function sweepRetention(db: Db, audit: AuditLog, storageDir: string
   const staleCutoff = new Date(now - STALE_UPLOAD_MS).toISOString()
   const stale = await db.selectFrom('log_uploads').selectAll().where('status', '=', 'open').where('updated_at', '<', staleCutoff).execute()
   for (const row of stale) {
-    await rm(join(storageDir, row.file), {force: true})
+    await blobs.delete(row.file)
     await db.deleteFrom('log_uploads').where('id', '=', row.id).execute()
   }
   return {deleted: old.length, staleUploads: stale.length}

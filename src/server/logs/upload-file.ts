@@ -1,25 +1,24 @@
-import type {FileHandle} from 'node:fs/promises'
 import type {UploadState} from '../../protocol/agent/jobs.js'
 import {TetherError, UsageError} from '../../shared/errors.js'
+import type {BlobWriter} from '../blobs/blob-store.js'
 import type {LogUpload} from '../db/schema.js'
 import {HEADER_BYTES, parseHeader, type SegmentHeader, segmentOffset, TAG_BYTES} from './segments.js'
 
-/** Helpers of upload-store.ts: the upload file's committed length, and the answers to the agent. */
+/** Helpers of upload-store.ts: the upload blob's committed length, and the answers to the agent. */
 
-/** The committed offset from the file; a torn trailing segment (crash mid-write) is cut off. */
-export async function reconcile(handle: FileHandle, path: string, upload: LogUpload): Promise<{committed: number; header: SegmentHeader}> {
-  const size = (await handle.stat()).size
-  const header = await readHeader(handle, path)
+/** The committed offset from the blob; a torn trailing segment (crash mid-write) is cut off. */
+export async function reconcile(writer: BlobWriter, upload: LogUpload): Promise<{committed: number; header: SegmentHeader}> {
+  const size = await writer.length()
+  const header = await readHeader(writer)
   const seg = header.segmentBytes
   const whole = Math.floor(Math.max(0, size - HEADER_BYTES) / (seg + TAG_BYTES))
-  if (size !== segmentOffset(whole, seg)) await handle.truncate(segmentOffset(whole, seg))
+  if (size !== segmentOffset(whole, seg)) await writer.truncate(segmentOffset(whole, seg))
   return {committed: upload.streamed === 1 ? whole * seg : Math.min(whole * seg, upload.size), header}
 }
 
-async function readHeader(handle: FileHandle, path: string): Promise<SegmentHeader> {
-  const raw = Buffer.alloc(HEADER_BYTES)
-  const {bytesRead} = await handle.read(raw, 0, HEADER_BYTES, 0)
-  if (bytesRead !== HEADER_BYTES) throw new TetherError(`${path}: truncated header`, {code: 'BUNDLE_TAMPERED'})
+async function readHeader(writer: BlobWriter): Promise<SegmentHeader> {
+  const raw = await writer.readAt(0, HEADER_BYTES)
+  if (raw.length !== HEADER_BYTES) throw new TetherError(`${writer.key}: truncated header`, {code: 'BUNDLE_TAMPERED'})
   return parseHeader(raw)
 }
 

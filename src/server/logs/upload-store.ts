@@ -1,18 +1,16 @@
 import {createHash, type Hash, randomBytes, randomUUID} from 'node:crypto'
-import {type FileHandle, mkdir, open, rename, rm} from 'node:fs/promises'
-import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 import type {Kysely} from 'kysely'
 import {type CreateUploadRequest, MAX_BUNDLE_BYTES, type UploadState} from '../../protocol/agent/jobs.js'
 import {ConflictError, NotFoundError, TetherError, UsageError} from '../../shared/errors.js'
+import type {BlobStore, BlobWriter} from '../blobs/blob-store.js'
 import type {Database, LogUpload} from '../db/schema.js'
 import {type Keyring, unwrapDataKey, wrapDataKey} from './keys.js'
-import {decryptFile} from './bundle-reader.js'
+import {decryptBlob} from './bundle-reader.js'
 import {pastEnd, reconcile, view} from './upload-file.js'
-import {DEFAULT_SEGMENT_BYTES, HEADER_BYTES, newHeader, type SegmentHeader, sealSegmentParts, segmentCount, segmentOffset} from './segments.js'
+import {DEFAULT_SEGMENT_BYTES, newHeader, type SegmentHeader, sealSegmentParts, segmentCount, segmentOffset} from './segments.js'
 
 export interface LogsSettings {
-  storageDir: string
   region: string
   retentionDays: number
 }
@@ -43,8 +41,9 @@ export type CompletionListener = (upload: LogUpload, markComplete: (trx: Kysely<
  * Resumable, encrypted-as-it-arrives uploads (docs/logs.md). Plaintext never touches the disk:
  * each whole segment is sealed and appended; a chunk's trailing partial segment is dropped, so
  * the committed offset is always a segment boundary (or the end) and the agent resumes there.
- * The file is the source of truth for the committed offset: after a crash mid-write, a torn
- * last segment is cut off when the upload is next touched.
+ * The blob (src/server/blobs) is the source of truth for the committed offset: after a crash
+ * mid-write, a torn last segment is cut off when the upload is next touched. With PostgreSQL
+ * blobs the partial upload lives in the database, so the agent resumes it on any node.
  */
 export class UploadStore {
   /** Running SHA-256 per upload while chunks arrive in order on this node (else recomputed). */
@@ -54,13 +53,10 @@ export class UploadStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly keyring: () => Promise<Keyring>,
+    private readonly blobs: BlobStore,
     private readonly settings: LogsSettings,
     private readonly segmentBytes = DEFAULT_SEGMENT_BYTES,
   ) {}
-
-  pathOf(upload: Pick<LogUpload, 'file'>): string {
-    return join(this.settings.storageDir, upload.file)
-  }
 
   async create(owner: UploadOwner, input: NewUpload): Promise<UploadState> {
     // Declared up front (both) or streamed (neither, declared on the final chunk).
@@ -76,15 +72,8 @@ export class UploadStore {
     const now = new Date().toISOString()
     const keyring = await this.keyring()
     const dataKey = randomBytes(32)
-    const file = join('uploads', `${id}.tlb`)
-    const header = newHeader(this.segmentBytes)
-    await mkdir(join(this.settings.storageDir, 'uploads'), {recursive: true, mode: 0o700})
-    const handle = await open(join(this.settings.storageDir, file), 'wx', 0o600)
-    try {
-      await handle.write(header.raw, 0, HEADER_BYTES, 0)
-    } finally {
-      await handle.close()
-    }
+    const file = `uploads/${id}.tlb`
+    await this.blobs.create(file, newHeader(this.segmentBytes).raw)
     await this.db
       .insertInto('log_uploads')
       .values({
@@ -118,11 +107,11 @@ export class UploadStore {
     const upload = await this.find(owner, id)
     if (upload.status === 'complete') return view(upload, upload.size)
     if (this.busy.has(id)) return view(upload, upload.committed)
-    const handle = await this.openData(upload)
+    const writer = await this.openData(upload)
     try {
-      return view(upload, (await reconcile(handle, this.pathOf(upload), upload)).committed)
+      return view(upload, (await reconcile(writer, upload)).committed)
     } finally {
-      await handle.close()
+      await writer.close()
     }
   }
 
@@ -145,19 +134,18 @@ export class UploadStore {
     if (this.busy.has(id)) throw new ConflictError(`upload ${id} is receiving another chunk`, {code: 'UPLOAD_BUSY'})
     this.busy.add(id)
     try {
-      // One open per chunk: the committed offset, the header and the appends share the handle.
-      const path = this.pathOf(upload)
-      const handle = await this.openData(upload)
+      // One open per chunk: the committed offset, the header and the appends share the writer.
+      const writer = await this.openData(upload)
       let key: Buffer
       let reached: number
       try {
-        const {committed, header} = await reconcile(handle, path, upload)
+        const {committed, header} = await reconcile(writer, upload)
         if (offset !== committed) throw new ConflictError(`offset ${offset} is not the committed offset ${committed}`, {code: 'OFFSET_MISMATCH', details: {offset: committed}})
         if (length !== undefined && offset + length > upload.size) throw pastEnd(`chunk ends at byte ${offset + length}, past the declared size ${upload.size}`)
         key = unwrapDataKey(await this.keyring(), upload.key_id, upload.wrapped_key, upload.id)
-        reached = await this.append(upload, key, handle, header, committed, body, !streaming)
+        reached = await this.append(upload, key, writer, header, committed, body, !streaming)
       } finally {
-        await handle.close()
+        await writer.close()
       }
       await this.db.updateTable('log_uploads').set({committed: reached, updated_at: new Date().toISOString()}).where('id', '=', id).execute()
       if (streaming || reached < upload.size) return view(found, reached)
@@ -167,7 +155,7 @@ export class UploadStore {
     }
   }
 
-  private async append(upload: LogUpload, key: Buffer, handle: FileHandle, header: SegmentHeader, start: number, body: Readable, mayFinish: boolean): Promise<number> {
+  private async append(upload: LogUpload, key: Buffer, writer: BlobWriter, header: SegmentHeader, start: number, body: Readable, mayFinish: boolean): Promise<number> {
     const seg = header.segmentBytes
     const total = segmentCount(upload.size, seg)
     const running = this.hashes.get(upload.id)
@@ -177,7 +165,7 @@ export class UploadStore {
     // The chunks before this one go to disk while this one arrives: the sync at completion then
     // has only the last chunk left, not the whole bundle (~0.35 s per GB here, with the agent
     // waiting for the answer). Settled here, so a failure never goes unhandled meanwhile.
-    const writeback = start > 0 ? handle.datasync().then(() => undefined, (error: Error) => error) : undefined
+    const writeback = start > 0 ? writer.flush().then(() => undefined, (error: Error) => error) : undefined
     const buffer = Buffer.allocUnsafe(seg)
     let fill = 0
     let sealed = start
@@ -201,13 +189,10 @@ export class UploadStore {
       sealed = end
       fill = 0
       await settle()
-      const bytes = parts[0].length + parts[1].length
       // Settled here, not by whoever awaits later: a rejection must never go unhandled meanwhile.
-      writing = handle.writev(parts, segmentOffset(index, seg)).then(
-        ({bytesWritten}) => {
-          // A plain Error is a 500: the agent retries later.
-          if (bytesWritten !== bytes) failure ??= new Error(`short write of segment ${index} of upload ${upload.id} (${bytesWritten} of ${bytes} bytes): disk full?`)
-          else committed = end
+      writing = writer.append(parts, segmentOffset(index, seg)).then(
+        () => {
+          committed = end
         },
         (error: Error) => {
           failure ??= error
@@ -238,7 +223,14 @@ export class UploadStore {
       // be the end of a short final segment.
       await writing
       const keep = oversized ? start : Math.floor(committed / seg) * seg
-      await handle.truncate(segmentOffset(keep / seg, seg))
+      try {
+        await writer.rollback(segmentOffset(keep / seg, seg))
+      } catch (rollbackError) {
+        // Another node's request for this upload appended meanwhile: its bytes stay, the agent resyncs.
+        if (rollbackError instanceof ConflictError) throw busy(upload.id, rollbackError)
+        throw rollbackError
+      }
+      if (failure instanceof ConflictError) throw busy(upload.id, failure)
       await this.failOnLostWrites(upload, await writeback)
       await this.db.updateTable('log_uploads').set({committed: keep, updated_at: new Date().toISOString()}).where('id', '=', upload.id).execute()
       throw error
@@ -249,7 +241,7 @@ export class UploadStore {
     // No fsync waited for per chunk: the file length is the committed offset (reconcile), so
     // after a power loss the agent is told the real offset (409, then GET) and resends; the file
     // is synced when complete, and the SHA-256 check at the end catches anything else.
-    if (committed === upload.size) await handle.sync()
+    if (committed === upload.size) await writer.sync()
     return committed
   }
 
@@ -273,7 +265,7 @@ export class UploadStore {
     else {
       // Chunks arrived across a restart or another node: hash the stored bundle once.
       const hash = createHash('sha256')
-      for await (const plain of decryptFile(this.pathOf(upload), key, upload.size)) hash.update(plain)
+      for await (const plain of decryptBlob(this.blobs, upload.file, key, upload.size)) hash.update(plain)
       digest = hash.digest('hex')
     }
     if (digest !== upload.sha256) {
@@ -282,9 +274,8 @@ export class UploadStore {
         code: 'CHECKSUM_MISMATCH',
       })
     }
-    const file = join('bundles', `${upload.id}.tlb`)
-    await mkdir(join(this.settings.storageDir, 'bundles'), {recursive: true, mode: 0o700})
-    await rename(this.pathOf(upload), join(this.settings.storageDir, file))
+    const file = `bundles/${upload.id}.tlb`
+    await this.blobs.rename(upload.file, file)
     const now = new Date().toISOString()
     const done = {...upload, status: 'complete' as const, committed: upload.size, file, completed_at: now, updated_at: now}
     await onComplete(done, async (trx) => {
@@ -294,16 +285,16 @@ export class UploadStore {
   }
 
   async discard(upload: LogUpload): Promise<void> {
-    await rm(this.pathOf(upload), {force: true})
+    await this.blobs.delete(upload.file)
     await this.db.deleteFrom('log_uploads').where('id', '=', upload.id).execute()
     this.hashes.delete(upload.id)
   }
 
-  private async openData(upload: LogUpload): Promise<FileHandle> {
+  private async openData(upload: LogUpload): Promise<BlobWriter> {
     try {
-      return await open(this.pathOf(upload), 'r+')
+      return await this.blobs.open(upload.file)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`upload ${upload.id} has no data file any more; start a new upload`)
+      if (error instanceof NotFoundError) throw new NotFoundError(`upload ${upload.id} has no stored data any more; start a new upload`, {cause: error})
       throw error
     }
   }
@@ -314,4 +305,9 @@ export class UploadStore {
     if (!row || row.serial !== owner.serial) throw new NotFoundError(`no upload ${id}`)
     return {...row, size: Number(row.size), committed: Number(row.committed)}
   }
+}
+
+/** A 409 the agent answers with a GET and a resend from the offset it is told. */
+function busy(id: string, cause: Error): ConflictError {
+  return new ConflictError(`upload ${id} is being written by another request (another node?); ask for the offset again`, {code: 'UPLOAD_BUSY', cause})
 }

@@ -52,7 +52,7 @@ export const logsRoutes: FastifyPluginAsync = async (app) => {
     const {id} = request.params as z.infer<typeof IdParam>
     const bundle = await findBundle(app.db, principalOf(request).scope, id)
     const details = {bundleId: bundle.id, size: bundle.size, sha256: bundle.sha256, region: bundle.region}
-    const segments = readBundle(app.logs.settings.storageDir, await app.logs.keyring(), bundle)
+    const segments = readBundle(app.logs.blobs, await app.logs.keyring(), bundle)
     let first: IteratorResult<Buffer>
     try {
       first = await segments.next()

@@ -1,5 +1,6 @@
 import {mkdir} from 'node:fs/promises'
 import fp from 'fastify-plugin'
+import {createBlobStore} from '../blobs/registry.js'
 import type {OnlinePublicKeys} from '../../protocol/updates/index.js'
 import {latestMetadata} from './metadata-store.js'
 import {loadOnlineKeys, onlinePublicKeys} from './online-keys.js'
@@ -48,7 +49,7 @@ export const updatesPlugin = fp(
         details: {files: created, snapshotKeyId: keys.snapshot.keyId, timestampKeyId: keys.timestamp.keyId},
       })
     }
-    const packages = new PackageStore(settings.storageDir)
+    const packages = new PackageStore(createBlobStore(app.config.storage.blobs, {namespace: 'updates', dir: settings.storageDir, db: app.db, dialect: app.dbDialect}))
     const lifetimes = {snapshotExpirySeconds: settings.snapshotExpirySeconds, timestampExpirySeconds: settings.timestampExpirySeconds}
     const publisher = new Publisher({db: app.db, keys, lifetimes, packages})
 
@@ -79,6 +80,7 @@ export const updatesPlugin = fp(
       running = Promise.all([
         refresh().catch((error: unknown) => app.log.warn({err: error}, 'updates: re-signing timestamp.json failed (another node may have done it); retried at the next check')),
         publisher.sweep().catch((error: unknown) => app.log.warn({err: error}, 'updates: sweeping abandoned publishes failed')),
+        packages.sweepParts().catch((error: unknown) => app.log.warn({err: error}, 'updates: sweeping abandoned package uploads failed')),
       ]).then(() => undefined)
       return running
     }

@@ -27,6 +27,8 @@ export interface TestAppOptions {
   config?: (config: ServerConfig) => void
   /** Runs on the migrated database before the app starts: rows an older tether left behind. */
   beforeStart?: (db: Kysely<Database>) => Promise<void>
+  /** A database shared with another test app (a second node); the caller drops it. */
+  database?: TestDatabase
   /** Where the app's JSON log lines go (default: no logs). */
   log?: {level: string; stream: {write(line: string): void}}
 }
@@ -38,7 +40,7 @@ export interface TestAppOptions {
  */
 export async function buildTestApp(kind: DbKind, options: TestAppOptions = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tether-srv-'))
-  const database = await createTestDatabase(kind)
+  const database = options.database ?? (await createTestDatabase(kind))
   const config = defaultServerConfig(dataDir)
   config.database = database.url
   // Tests fire many requests from 127.0.0.1; the per-address limit is tested by the platform.
@@ -48,7 +50,7 @@ export async function buildTestApp(kind: DbKind, options: TestAppOptions = {}): 
   await writeFile(config.auth.jwtSecretFile, generateJwtSecret(), {mode: 0o600})
   const cleanup = async () => {
     try {
-      await database.drop()
+      if (!options.database) await database.drop()
     } finally {
       await rm(dataDir, {recursive: true, force: true})
     }

@@ -2,12 +2,16 @@ import {strict as assert} from 'node:assert'
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {decryptFile} from '../../../src/server/logs/bundle-reader.js'
+import {basename, dirname, join} from 'node:path'
+import {LocalBlobStore} from '../../../src/server/blobs/local-blob-store.js'
+import {decryptBlob} from '../../../src/server/logs/bundle-reader.js'
 import {keyId, loadKeyring, unwrapDataKey, wrapDataKey} from '../../../src/server/logs/keys.js'
 import {HEADER_BYTES, newHeader, sealSegment, segmentCount, segmentOffset, TAG_BYTES} from '../../../src/server/logs/segments.js'
 
 const SEG = 1024
+
+/** A bundle file read through the local blob store, as the server reads it. */
+const decryptFile = (path: string, key: Buffer, size: number) => decryptBlob(new LocalBlobStore(dirname(path)), basename(path), key, size)
 
 /** Writes `plain` as a bundle file the way the upload store does. */
 async function writeBundle(path: string, key: Buffer, plain: Buffer): Promise<void> {

@@ -1,7 +1,5 @@
 import {strict as assert} from 'node:assert'
 import {createHash, randomBytes} from 'node:crypto'
-import {readFile, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {findBundle, readBundle} from '../../../src/server/logs/bundles.js'
 import {loadKeyring} from '../../../src/server/logs/keys.js'
@@ -9,7 +7,7 @@ import {rotateLogsKey} from '../../../src/server/logs/rotate.js'
 import {type CompletionListener, UploadStore} from '../../../src/server/logs/upload-store.js'
 import {UNSCOPED} from '../../../src/server/auth/scope.js'
 import {auditEvents, buildTestApp, call, seedUser, sessionFor, type TestApp} from '../helpers/app.js'
-import {DB_KINDS} from '../helpers/database.js'
+import {BLOB_VARIANTS, readBlob, replaceBlob} from '../helpers/blobs.js'
 
 const SEG = 1024
 const owner = {serial: 'SN-1', customerId: 'acme'}
@@ -26,22 +24,22 @@ function breaking(data: Buffer): Readable {
   )
 }
 
-for (const kind of DB_KINDS) {
-  describe(`log uploads, storage, rotation, retention (${kind})`, () => {
+for (const {kind, blobs} of BLOB_VARIANTS) {
+  describe(`log uploads, storage, rotation, retention (${kind}, ${blobs} blobs)`, () => {
     let t: TestApp
     let store: UploadStore
     const keyring = () => loadKeyring(t.config.logs.masterKeyFile, {})
-    const settings = () => ({storageDir: t.config.logs.storageDir, region: 'eu', retentionDays: 90})
+    const settings = {region: 'eu', retentionDays: 90}
     /** Completes without an audit event: these tests look at the store alone. */
     const noop: CompletionListener = (_upload, markComplete) => markComplete(t.app.db)
 
     before(async () => {
-      t = await buildTestApp(kind)
+      t = await buildTestApp(kind, {config: (c) => (c.storage.blobs = blobs)})
       await seedUser(t.app, {username: 'root', role: 'admin'})
       const root = (await sessionFor(t.app, 'root')).accessToken
       assert.equal((await call(t.app, 'POST', '/customers', {token: root, body: {id: 'acme', name: 'ACME'}})).statusCode, 201)
       assert.equal((await call(t.app, 'POST', '/devices', {token: root, body: {serial: 'SN-1', model: 'A', customer: 'acme'}})).statusCode, 201)
-      store = new UploadStore(t.app.db, keyring, settings(), SEG)
+      store = new UploadStore(t.app.db, keyring, t.app.logs.blobs, settings, SEG)
     })
     after(async () => t?.close())
 
@@ -56,7 +54,7 @@ for (const kind of DB_KINDS) {
       await assert.rejects(store.write(owner, up.uploadId, SEG, breaking(data.subarray(SEG, SEG + 2 * SEG + 500)), noop), /connection reset/)
       assert.equal((await store.get(owner, up.uploadId)).offset, 3 * SEG)
       // A "restarted server" (fresh store, no running hash) finishes and hashes from disk.
-      const restarted = new UploadStore(t.app.db, keyring, settings(), SEG)
+      const restarted = new UploadStore(t.app.db, keyring, t.app.logs.blobs, settings, SEG)
       let completed = 0
       state = await restarted.write(owner, up.uploadId, 3 * SEG, Readable.from([data.subarray(3 * SEG)]), async (upload, markComplete) => {
         completed++
@@ -66,7 +64,7 @@ for (const kind of DB_KINDS) {
       assert.deepEqual({offset: state.offset, status: state.status, bundleId: state.bundleId}, {offset: data.length, status: 'complete', bundleId: up.uploadId})
       const row = await findBundle(t.app.db, UNSCOPED, up.uploadId)
       const out: Buffer[] = []
-      for await (const chunk of readBundle(t.config.logs.storageDir, await keyring(), row)) out.push(chunk)
+      for await (const chunk of readBundle(t.app.logs.blobs, await keyring(), row)) out.push(chunk)
       assert.deepEqual(Buffer.concat(out), data)
       assert.equal(row.region, 'eu')
       // Another device's upload is invisible.
@@ -98,7 +96,7 @@ for (const kind of DB_KINDS) {
       // And one left open: its data key is re-wrapped too.
       await store.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       const bundles = await t.app.db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').execute()
-      const before = new Map(await Promise.all(bundles.map(async (b) => [b.id, sha(await readFile(join(t.config.logs.storageDir, b.file)))] as const)))
+      const before = new Map(await Promise.all(bundles.map(async (b) => [b.id, sha(await readBlob(t.app.logs.blobs, b.file))] as const)))
       const oldKey = (await keyring()).current.id
       const rows0 = await t.app.db.selectFrom('log_uploads').select('id').execute()
       assert.ok(rows0.length > bundles.length)
@@ -112,13 +110,13 @@ for (const kind of DB_KINDS) {
       const after = await t.app.db.selectFrom('log_uploads').selectAll().where('status', '=', 'complete').execute()
       for (const b of after) {
         assert.equal(b.key_id, result.newKeyId)
-        assert.equal(sha(await readFile(join(t.config.logs.storageDir, b.file))), before.get(b.id), 'bundle file unchanged')
+        assert.equal(sha(await readBlob(t.app.logs.blobs, b.file)), before.get(b.id), 'bundle file unchanged')
       }
       const ring = await keyring()
       assert.equal(ring.byId.has(oldKey), false, 'old key retired')
       const row = await findBundle(t.app.db, UNSCOPED, up.uploadId)
       const out: Buffer[] = []
-      for await (const chunk of readBundle(t.config.logs.storageDir, ring, row)) out.push(chunk)
+      for await (const chunk of readBundle(t.app.logs.blobs, ring, row)) out.push(chunk)
       assert.deepEqual(Buffer.concat(out), data)
     })
 
@@ -141,10 +139,9 @@ for (const kind of DB_KINDS) {
       const up = await t.app.logs.uploads.create(owner, {size: data.length, sha256: sha(data), initiator: 'device', requestedBy: null})
       await t.app.logs.uploads.write(owner, up.uploadId, 0, Readable.from([data]), noop)
       const row = await findBundle(t.app.db, UNSCOPED, up.uploadId)
-      const path = join(t.config.logs.storageDir, row.file)
-      const raw = await readFile(path)
+      const raw = await readBlob(t.app.logs.blobs, row.file)
       raw[40] ^= 0xff
-      await writeFile(path, raw)
+      await replaceBlob(t.app.logs.blobs, row.file, raw)
       const root = (await sessionFor(t.app, 'root')).accessToken
       const res = await call(t.app, 'GET', `/logs/${up.uploadId}/content`, {token: root})
       assert.equal(res.statusCode, 500)

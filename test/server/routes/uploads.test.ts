@@ -5,7 +5,7 @@ import {Agent, request} from 'undici'
 import {AGENT_UPLOADS_PATH} from '../../../src/protocol/agent/jobs.js'
 import {bundleView, findBundle, readBundle} from '../../../src/server/logs/bundles.js'
 import {UNSCOPED} from '../../../src/server/auth/scope.js'
-import {DB_KINDS} from '../helpers/database.js'
+import {BLOB_VARIANTS} from '../helpers/blobs.js'
 import {type HubFixture, startHubFixture} from '../hub/server-fixture.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely-typed API answers
@@ -19,8 +19,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
  * chunk that runs past the declared size is a 400 that names the problem, and the upload stays
  * where it was: same committed offset, and the right chunk still completes it.
  */
-for (const kind of DB_KINDS) {
-  describe(`agent upload routes over mTLS (${kind})`, function () {
+for (const {kind, blobs} of BLOB_VARIANTS) {
+  describe(`agent upload routes over mTLS (${kind}, ${blobs} blobs)`, function () {
     this.timeout(30_000)
     let fx: HubFixture
     let dispatcher: Agent
@@ -39,7 +39,7 @@ for (const kind of DB_KINDS) {
     }
 
     before(async () => {
-      fx = await startHubFixture(kind)
+      fx = await startHubFixture(kind, {TETHER_BLOB_STORAGE: blobs})
       const device = await fx.issue('SN-UP')
       dispatcher = new Agent({connect: {ca: fx.serverCaPem, cert: device.certPem, key: device.keyPem}})
     })
@@ -95,7 +95,7 @@ for (const kind of DB_KINDS) {
       })
       if (!row) return null
       const parts: Buffer[] = []
-      for await (const p of readBundle(app.logs.settings.storageDir, await app.logs.keyring(), row)) parts.push(p)
+      for await (const p of readBundle(app.logs.blobs, await app.logs.keyring(), row)) parts.push(p)
       return Buffer.concat(parts)
     }
 
