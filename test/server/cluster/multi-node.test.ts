@@ -113,6 +113,30 @@ describe('several nodes on one PostgreSQL: presence, jobs, nodes', function () {
     assert.equal(JSON.parse(requested!.details).online, true)
   })
 
+  it('delivers a queued job nobody notified (a missed NOTIFY) by the sweep of the node holding the device', async () => {
+    const agent = await connect(node2.url, 'SN-J2')
+    await eventually(() => node1.app.presence.isOnline('SN-J2'), 'SN-J2 lease visible to node 1')
+    const now = new Date()
+    const id = '00000000-0000-4000-8000-00000000f00d'
+    // Straight into the table: no NOTIFY is sent, as if node 2's LISTEN connection had been down.
+    await node1.app.db
+      .insertInto('jobs')
+      .values({id, serial: 'SN-J2', customer_id: 'acme', kind: 'diagnostic', params: JSON.stringify({name: 'disk'}), status: 'queued', requested_by: 'root', created_at: now.toISOString(), deadline: new Date(now.getTime() + 60_000).toISOString(), sent_at: null, started_at: null, finished_at: null, progress: null, result: null, error: null})
+      .execute()
+    const received = (await agent.next((m) => m.type === 'job', 15_000)) as JobMessage
+    assert.equal(received.jobId, id)
+  })
+
+  it('delivers an access request made on node 1 to a device connected to node 2', async () => {
+    const agent = await connect(node2.url, 'SN-A1')
+    await eventually(() => node1.app.presence.isOnline('SN-A1'), 'SN-A1 lease visible to node 1')
+    const device = await node1.app.db.selectFrom('devices').selectAll().where('serial', '=', 'SN-A1').executeTakeFirstOrThrow()
+    const created = await node1.app.access.create(device, {reason: 'cross-node check', durationSeconds: 600, requestedBy: 'root'})
+    const request = await agent.next((m) => m.type === 'request' && m.kind === 'access.request', 10_000)
+    assert.equal((request as {params: {requestId: string}}).params.requestId, created.id)
+    await eventually(async () => (await node1.app.db.selectFrom('access_requests').select('delivered_at').where('id', '=', created.id).executeTakeFirstOrThrow()).delivered_at !== null, 'request marked delivered')
+  })
+
   it('cuts a device revoked on node 1 off node 2', async () => {
     const agent = await connect(node2.url, 'SN-R1')
     await eventually(() => node1.app.presence.isOnline('SN-R1'), 'SN-R1 lease visible to node 1')
