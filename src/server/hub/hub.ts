@@ -294,8 +294,9 @@ export class DeviceHub {
     c.markClosed(`close ${code}`)
     if (this.connections.get(c.serial) === c) {
       this.connections.delete(c.serial)
-      // A connection replaced by a newer one of the same device leaves the lease to the newer one.
-      if (wasReady) this.deps.leases?.release(c.serial)
+      // The device's connection here is gone (also when the newest one never said hello: the one
+      // it replaced may have held the lease). A replaced connection leaves the lease to the newer one.
+      this.deps.leases?.release(c.serial)
     }
     if (wasReady) {
       this.presence.record(c.serial, new Date(c.lastActivity))
