@@ -1,3 +1,4 @@
+import {hostname} from 'node:os'
 import {join} from 'node:path'
 import type {ServerConfig} from './config.js'
 
@@ -35,6 +36,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
     storage: {blobs: 'local'},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
+    cluster: {nodeId: hostname(), peerAddress: null},
     updates: {
       storageDir: join(dataDir, 'updates'),
       snapshotKeyFile: join(dataDir, 'secrets', 'updates-snapshot.key'),

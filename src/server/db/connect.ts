@@ -11,6 +11,7 @@ import * as m008 from './migrations/008-updates.js'
 import * as m009 from './migrations/009-sso.js'
 import * as m010 from './migrations/010-deployments.js'
 import * as m011 from './migrations/011-blobs.js'
+import * as m012 from './migrations/012-cluster.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '009-sso': m009,
   '010-deployments': m010,
   '011-blobs': m011,
+  '012-cluster': m012,
 }
 
 export interface OpenedDatabase {

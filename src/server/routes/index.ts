@@ -14,6 +14,7 @@ import {logsPlugin} from '../logs/plugin.js'
 import {deploymentsPlugin} from '../rollouts/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
+import {nodesRoutes} from './nodes.js'
 import {registryRoutes} from './registry.js'
 import {ssoRoutes} from './sso.js'
 import {tokensRoutes} from './tokens.js'
@@ -52,6 +53,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(updatesRoutes)
       await api.register(agentUpdatesRoutes)
       await api.register(deploymentsRoutes)
+      await api.register(nodesRoutes)
     },
     {prefix: API_PREFIX},
   )
