@@ -4,6 +4,7 @@ import type {Duplex} from 'node:stream'
 import tls from 'node:tls'
 import type {FastifyBaseLogger} from 'fastify'
 import type {DeviceOwner} from '../cluster/types.js'
+import {closeAfter} from '../../shared/splice.js'
 import {rejectUpgrade} from '../hub/upgrade.js'
 import {FORWARDING_HEADERS} from './forwarded.js'
 import type {NodeCredentials} from './node-cert.js'
@@ -99,17 +100,15 @@ export class LegForwarder {
     peer.on('end', () => void ownerGone().then((yes) => (yes ? reset(client) : client.end())))
     client.on('close', () => {
       this.relays.delete(pair)
-      peer.destroy()
+      closeAfter(client as Socket, peer)
     })
     peer.on('close', () => {
       this.relays.delete(pair)
       if (client.destroyed) return
       if (peerFailed) return reset(client)
       void ownerGone().then((yes) => {
-        if (yes || client.destroyed) return reset(client)
-        if (client.writableFinished) return client.destroy()
-        client.once('finish', () => client.destroy())
-        client.end()
+        if (yes) return reset(client)
+        closeAfter(peer, client as Socket)
       })
     })
   }
