@@ -1,6 +1,7 @@
 import {renderFields, renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
 import type {ApiToken, Customer, Device, Site, User} from './admin-api.js'
+import type {NodeView} from '../protocol/api/nodes.js'
 import {scopeText} from './cli-input.js'
 
 const dash = (v: string | null | undefined): string => v ?? '-'
@@ -74,4 +75,13 @@ export function deviceState(d: Device): string {
   if (d.revokedAt) return 'revoked'
   if (!d.enrolledAt) return 'registered'
   return d.online ? 'online' : 'offline'
+}
+
+export function nodesTable(nodes: NodeView[], view: TableView = {}): string {
+  const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`
+  return renderTable(
+    ['Node', 'Peer address', 'Agents', 'Load', 'RSS', 'Heartbeat', 'Up since'],
+    nodes.map((n) => [`${n.id}${n.self ? ' *' : ''}`, dash(n.peerAddress), n.agents, n.loadAverage.toFixed(2), mb(n.rssBytes), `${(n.leaseAgeMs / 1000).toFixed(1)} s ago`, n.startedAt]),
+    view,
+  )
 }

@@ -8,6 +8,7 @@ import {dbPlugin} from './db/plugin.js'
 import {useErrorHandler} from './http/error-handler.js'
 import {useRouteCatalog} from './http/route-catalog.js'
 import {useZodCompilers} from './http/zod-compilers.js'
+import {clusterPlugin} from './cluster/plugin.js'
 import {hubPlugin} from './hub/plugin.js'
 import {healthPlugin} from './plugins/health.js'
 import {rateLimitPlugin} from './plugins/rate-limit.js'
@@ -43,13 +44,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   useRouteCatalog(app)
   useZodCompilers(app)
   await app.register(securityPlugin)
-  await app.register(rateLimitPlugin, {perMinute: options.config.limits.rateLimitPerMinute})
+  await app.register(rateLimitPlugin, {
+    perMinute: options.config.limits.rateLimitPerMinute,
+    shared: options.database.dialect === 'postgres' ? options.database.db : undefined,
+  })
   useErrorHandler(app)
   await app.register(dbPlugin, {opened: options.database})
   await app.register(healthPlugin)
   await app.register(auditPlugin)
   await app.register(mfaPlugin)
   await app.register(authPlugin)
+  await app.register(clusterPlugin)
   await app.register(hubPlugin)
   await registerApiRoutes(app)
   return app

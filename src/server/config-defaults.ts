@@ -1,3 +1,4 @@
+import {hostname} from 'node:os'
 import {join} from 'node:path'
 import type {ServerConfig} from './config.js'
 
@@ -33,6 +34,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
     logs: {storageDir: join(dataDir, 'logs'), region: 'default', retentionDays: 90, masterKeyFile: join(dataDir, 'secrets', 'logs-master.key')},
     audit: {checkpointKeyFile: join(dataDir, 'secrets', 'audit-checkpoint.key'), checkpointIntervalSeconds: 300},
+    cluster: {nodeId: hostname(), peerAddress: null},
     updates: {
       storageDir: join(dataDir, 'updates'),
       snapshotKeyFile: join(dataDir, 'secrets', 'updates-snapshot.key'),

@@ -21,6 +21,10 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 
 const Port = z.number().int().min(0).max(65535)
 const Positive = z.number().int().positive()
+/** A node id: what `tether server nodes` shows and presence rows name. */
+export const NodeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, dots, dashes and underscores (at most 63)')
+/** HOST:PORT (an IPv6 host in brackets) other nodes dial. */
+export const PeerAddress = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}$/, 'HOST:PORT (IPv6 in brackets)').refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port above 65535')
 
 /** config.json: every field optional (defaults fill the rest), unknown fields are an error. */
 const ConfigFile = z.strictObject({
@@ -65,6 +69,7 @@ const ConfigFile = z.strictObject({
     .partial()
     .optional(),
   audit: z.strictObject({checkpointKeyFile: z.string().min(1), checkpointIntervalSeconds: Positive}).partial().optional(),
+  cluster: z.strictObject({nodeId: NodeId, peerAddress: PeerAddress.nullable()}).partial().optional(),
   updates: z
     .strictObject({
       storageDir: z.string().min(1),
@@ -121,6 +126,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     trustProxy: file.trustProxy ?? d.trustProxy,
     agents: {...d.agents, ...file.agents},
     tunnels: {...d.tunnels, ...file.tunnels},
+    cluster: {...d.cluster, ...file.cluster},
     logs: {...d.logs, ...file.logs, storageDir: at(file.logs?.storageDir ?? d.logs.storageDir), masterKeyFile: at(file.logs?.masterKeyFile ?? d.logs.masterKeyFile)},
     audit: {...d.audit, ...file.audit, checkpointKeyFile: at(file.audit?.checkpointKeyFile ?? d.audit.checkpointKeyFile)},
     updates: {

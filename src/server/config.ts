@@ -71,6 +71,13 @@ export interface ServerConfig {
     /** How often the chain head is signed (when it moved) and sent to every connected agent. */
     checkpointIntervalSeconds: number
   }
+  /** This node among several on one PostgreSQL (docs/operations.md, "Several nodes"). */
+  cluster: {
+    /** Unique per node; default: this machine's hostname. */
+    nodeId: string
+    /** HOST:PORT other nodes dial to reach this one (tunnel legs); null: this node runs alone. */
+    peerAddress: string | null
+  }
   /** Software updates: the server's TUF repository (docs/updates.md, "On the server"). */
   updates: {
     /** Published packages (content-addressed) and uploads in progress; default DATA_DIR/updates. */

@@ -3,7 +3,8 @@ import {UnavailableError, UsageError} from '../shared/errors.js'
 import {buildApp} from './app.js'
 import {prettyLogStream} from './pretty-log.js'
 import type {ServerConfig} from './config.js'
-import {defaultDataDir, isDatabaseUrl, readServerConfig} from './config-store.js'
+import type {z} from 'zod'
+import {defaultDataDir, isDatabaseUrl, NodeId, PeerAddress, readServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
 import {httpsOptions} from './http/tls-options.js'
 import {initDataDir, isEmptyOrMissing, type InitResult, redactUrl} from './init.js'
@@ -18,6 +19,9 @@ export interface StartOptions {
   /** postgres://… or a SQLite path; beats TETHER_DATABASE_URL, which beats config.json. */
   database?: string
   rateLimitPerMinute?: number
+  /** --node-id / --peer-address (beat config.json's cluster section). */
+  nodeId?: string
+  peerAddress?: string
   logLevel?: LogLevel
   /** Readable log lines (a terminal) instead of pino's JSON lines. */
   prettyLogs?: boolean
@@ -62,12 +66,20 @@ export async function resolveConfig(options: StartOptions): Promise<{config: Ser
   if (options.port !== undefined) config.port = options.port
   if (database !== undefined) config.database = database
   if (options.rateLimitPerMinute !== undefined) config.limits.rateLimitPerMinute = options.rateLimitPerMinute
+  if (options.nodeId !== undefined) config.cluster.nodeId = checkedFlag(NodeId, options.nodeId, '--node-id')
+  if (options.peerAddress !== undefined) config.cluster.peerAddress = checkedFlag(PeerAddress, options.peerAddress, '--peer-address')
   // Short heartbeats for tests and benchmarks without editing config.json.
   const heartbeat = envMs(env, 'TETHER_AGENT_HEARTBEAT_INTERVAL_MS')
   const timeout = envMs(env, 'TETHER_AGENT_HEARTBEAT_TIMEOUT_MS')
   if (heartbeat !== undefined) config.agents.heartbeatIntervalMs = heartbeat
   if (timeout !== undefined) config.agents.heartbeatTimeoutMs = timeout
   return {config, initialised}
+}
+
+function checkedFlag(schema: z.ZodType<string>, value: string, flag: string): string {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new UsageError(`${flag}: "${value}" is not valid: ${parsed.error.issues[0].message}`)
+  return parsed.data
 }
 
 function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {

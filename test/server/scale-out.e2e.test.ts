@@ -104,7 +104,8 @@ describe('two server nodes behind haproxy on one PostgreSQL', function () {
     }
 
     for (let i = 0; i < 2; i++) {
-      const node = startTether(['server', 'start', '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {env})
+      // Each node its own id (docs/operations.md, "Node ids and peer addresses").
+      const node = startTether(['server', 'start', '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', '--node-id', `node-${i + 1}`], {env})
       nodes.push(node)
       ports.push(Number((await waitForOutput(node, LISTENING)).match(LISTENING)![1]))
     }

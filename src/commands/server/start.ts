@@ -23,6 +23,7 @@ A missing or empty data dir is initialised first with defaults (the generated ad
     '<%= config.bin %> server start --data-dir /var/lib/tether --port 443',
     'TETHER_DATABASE_URL=postgres://tether:secret@db.internal/tether <%= config.bin %> server start --data-dir /var/lib/tether',
     '<%= config.bin %> server start --host 127.0.0.1 --port 0 --log-level warn',
+    'TETHER_DATABASE_URL=postgres://tether:secret@db.internal/tether <%= config.bin %> server start --node-id node-2 --peer-address 10.0.0.12:8443',
   ]
 
   static override flags = {
@@ -31,6 +32,8 @@ A missing or empty data dir is initialised first with defaults (the generated ad
     port: Flags.integer({description: 'Listen port; 0 picks a free one (read it from the "listening on" line). Default 8443.', min: 0, max: 65535}),
     database: databaseFlag,
     hostname: hostnameFlag,
+    'node-id': Flags.string({description: 'This node\'s id among several on one PostgreSQL (unique per node; shown by `tether server nodes`). Default from config.json cluster.nodeId, else the hostname.', helpValue: 'ID'}),
+    'peer-address': Flags.string({description: 'HOST:PORT other nodes use to reach this one (tunnels across nodes). Default from config.json cluster.peerAddress, else none (one node).', helpValue: 'HOST:PORT'}),
     'rate-limit': Flags.integer({description: 'Requests per minute per source address and per user (default 300).', min: 1, helpValue: 'N'}),
     'log-level': Flags.string({description: 'Log level of the JSON logs on stdout.', options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info'}),
     'shutdown-timeout': Flags.string({description: 'How long SIGTERM waits for open requests before closing their connections.', default: '10s', helpValue: 'DURATION'}),
@@ -48,6 +51,8 @@ A missing or empty data dir is initialised first with defaults (the generated ad
       database: flags.database,
       hostnames: flags.hostname,
       rateLimitPerMinute: flags['rate-limit'],
+      nodeId: flags['node-id'],
+      peerAddress: flags['peer-address'],
       logLevel: flags['log-level'] as 'info',
       prettyLogs: Boolean(process.stdout.isTTY),
       shutdownTimeoutMs,

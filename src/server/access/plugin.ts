@@ -18,7 +18,19 @@ declare module 'fastify' {
  */
 export const accessPlugin = fp(
   async (app) => {
-    const access = new AccessService(app.db, app.audit, app.hub, app.log)
+    const access = new AccessService(
+      app.db,
+      app.audit,
+      {
+        isOnline: (serial) => app.hub.isOnline(serial),
+        isOnlineAnywhere: async (serial) => app.hub.isOnline(serial) || app.presence.isOnline(serial),
+        request: (serial, body, timeoutMs) => app.hub.request(serial, body, timeoutMs),
+        wakeOwner: (serial) => app.wake.notify('access', serial),
+      },
+      app.log,
+    )
+    // Another node stored a request for a device connected here: deliver now, not at the next sweep.
+    app.wake.on('access', async (serial) => (serial === null ? access.sweep() : access.deliverPending(serial)))
     app.decorate('access', access)
     let timer: NodeJS.Timeout | undefined
     let running = false
@@ -35,5 +47,5 @@ export const accessPlugin = fp(
     })
     app.addHook('onClose', async () => clearInterval(timer))
   },
-  {name: 'tether-access', dependencies: ['tether-db', 'tether-audit', 'tether-hub']},
+  {name: 'tether-access', dependencies: ['tether-db', 'tether-audit', 'tether-hub', 'tether-cluster']},
 )

@@ -18,7 +18,12 @@ const MAX_DELIVERIES_PER_SWEEP = 200
 
 /** What the service needs of the hub: ask a connected agent and wait for its answer. */
 export interface AccessSender {
+  /** Connected to this node (only then can it be asked). */
   isOnline(serial: string): boolean
+  /** Connected to any node (presence); recorded with access.requested. Default: isOnline. */
+  isOnlineAnywhere?(serial: string): Promise<boolean>
+  /** Another node may hold the device: wake it after the request committed (LISTEN/NOTIFY). */
+  wakeOwner?(serial: string): Promise<void>
   request(serial: string, body: Omit<Extract<RequestMessage, {kind: 'access.request'}>, 'id' | 'type'>, timeoutMs?: number): Promise<ResponseMessage>
 }
 
@@ -57,6 +62,7 @@ export class AccessService {
       decided_by: null,
       until: null,
     }
+    const online = this.sender.isOnlineAnywhere ? await this.sender.isOnlineAnywhere(device.serial) : this.sender.isOnline(device.serial)
     await this.audit.transaction(async (trx, record) => {
       await trx.insertInto('access_requests').values(row).execute()
       record({
@@ -67,11 +73,26 @@ export class AccessService {
         deviceSerial: device.serial,
         customerId: device.customer_id,
         sourceIp: input.sourceIp ?? null,
-        details: {requestId: row.id, reason: row.reason, ports: input.ports ?? [], durationSeconds: row.duration_seconds, expiresAt: row.expires_at, online: this.sender.isOnline(device.serial)},
+        details: {requestId: row.id, reason: row.reason, ports: input.ports ?? [], durationSeconds: row.duration_seconds, expiresAt: row.expires_at, online},
       })
     })
-    await this.deliver(row)
+    if (!(await this.deliver(row))) await this.sender.wakeOwner?.(row.serial)
     return this.byId(row.id)
+  }
+
+  /** Delivers the device's undelivered requests if it is connected here (a wake-up from another node). */
+  async deliverPending(serial: string, now = new Date()): Promise<void> {
+    if (!this.sender.isOnline(serial)) return
+    const rows = await this.db
+      .selectFrom('access_requests')
+      .selectAll()
+      .where('serial', '=', serial)
+      .where('state', '=', 'pending')
+      .where('delivered_at', 'is', null)
+      .where('expires_at', '>', now.toISOString())
+      .orderBy('created_at')
+      .execute()
+    for (const row of rows) await this.deliver(row)
   }
 
   /** One sweep: expire what is due, then deliver undelivered requests to devices now online. */

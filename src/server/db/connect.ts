@@ -9,6 +9,7 @@ import * as m006 from './migrations/006-log-bundle-format.js'
 import * as m007 from './migrations/007-access-requests.js'
 import * as m008 from './migrations/008-updates.js'
 import * as m009 from './migrations/009-sso.js'
+import * as m012 from './migrations/012-cluster.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '007-access-requests': m007,
   '008-updates': m008,
   '009-sso': m009,
+  '012-cluster': m012,
 }
 
 export interface OpenedDatabase {

@@ -31,6 +31,9 @@ export interface Database {
   tuf_metadata: TufMetadataTable
   update_targets: UpdateTargetsTable
   update_publishes: UpdatePublishesTable
+  nodes: NodesTable
+  device_presence: DevicePresenceTable
+  rate_limit_hits: RateLimitHitsTable
 }
 
 export interface CustomersTable {
@@ -386,3 +389,33 @@ export type ApiToken = Selectable<ApiTokensTable>
 export type AuditEventRow = Selectable<AuditEventsTable>
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 export type {ColumnType}
+
+/** A server node (012-cluster): live while lease_until is in the future. */
+export interface NodesTable {
+  id: string
+  /** Random per process: tells a restarted node (or two nodes given one id) from the same process. */
+  instance: string
+  peer_address: string | null
+  started_at: string
+  heartbeat_at: string
+  lease_until: string
+  agents: number
+  load_average: number
+  rss_bytes: number
+}
+export type NodeRow = Selectable<NodesTable>
+
+/** Which node holds a device's control channel; expired = offline (nobody has to clean up). */
+export interface DevicePresenceTable {
+  serial: string
+  node_id: string
+  connected_at: string
+  lease_until: string
+}
+
+/** Request counters shared by every node: one row per key and fixed window (ms since epoch). */
+export interface RateLimitHitsTable {
+  key: string
+  window_start: number
+  hits: number
+}

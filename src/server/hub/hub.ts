@@ -248,6 +248,7 @@ export class DeviceHub {
     }
     c.becomeReady(version)
     c.inventory = hello.inventory
+    this.deps.leases?.hold(c.serial)
     const anchoring = this.deps.anchoring
     this.reply(c, {
       type: 'welcome',
@@ -291,7 +292,11 @@ export class DeviceHub {
   private onClose(c: AgentConnection, code: number): void {
     const wasReady = c.protocolVersion !== null
     c.markClosed(`close ${code}`)
-    if (this.connections.get(c.serial) === c) this.connections.delete(c.serial)
+    if (this.connections.get(c.serial) === c) {
+      this.connections.delete(c.serial)
+      // A connection replaced by a newer one of the same device leaves the lease to the newer one.
+      if (wasReady) this.deps.leases?.release(c.serial)
+    }
     if (wasReady) {
       this.presence.record(c.serial, new Date(c.lastActivity))
       this.deps.log.info({serial: c.serial, code}, 'hub: agent disconnected')

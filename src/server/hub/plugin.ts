@@ -21,9 +21,15 @@ declare module 'fastify' {
 export const hubPlugin = fp(
   async (app) => {
     const upgrades = new UpgradeRouter(app.log)
-    const hub = new DeviceHub({db: app.db, audit: app.audit, log: app.log, anchoring: hubAnchoring(app)}, app.config.agents)
+    const hub = new DeviceHub({db: app.db, audit: app.audit, log: app.log, anchoring: hubAnchoring(app), leases: app.leases}, app.config.agents)
     app.decorate('upgrades', upgrades)
     app.decorate('hub', hub)
+    // Revoked on another node while connected here: cut it (a missed wake-up: cut every revoked device held here).
+    app.wake.on('revoke', async (serial) => {
+      if (serial !== null) return hub.disconnect(serial, 'revoked')
+      const revoked = await app.db.selectFrom('devices').select('serial').where('revoked_at', 'is not', null).execute()
+      for (const d of revoked) hub.disconnect(d.serial, 'revoked')
+    })
     app.addHook('onReady', async () => {
       hub.attach(upgrades)
       upgrades.attach(app.server)
@@ -33,5 +39,5 @@ export const hubPlugin = fp(
       await hub.close()
     })
   },
-  {name: 'tether-hub', dependencies: ['tether-db', 'tether-audit']},
+  {name: 'tether-hub', dependencies: ['tether-db', 'tether-audit', 'tether-cluster']},
 )

@@ -4,6 +4,7 @@ import type {JobUpdateMessage} from '../../protocol/agent/jobs.js'
 import type {Inventory} from '../../protocol/agent/messages.js'
 import type {AuditLog} from '../audit/types.js'
 import type {Database} from '../db/schema.js'
+import type {DeviceLeases} from '../cluster/leases.js'
 import type {HubAnchoring} from './anchoring.js'
 
 /** The hub's settings, dependencies and the shapes it hands out (hub.ts). */
@@ -23,6 +24,8 @@ export interface HubDeps {
   log: FastifyBaseLogger
   /** Audit checkpoints to hand out and witnesses to check (anchoring.ts); absent in some tests. */
   anchoring?: HubAnchoring
+  /** Presence across nodes (src/server/cluster): a lease per device connected here; absent in some tests. */
+  leases?: DeviceLeases
 }
 
 export interface Presence {

@@ -13,11 +13,14 @@ import {isFinal, moveJob} from './states.js'
 
 type Db = Kysely<Database>
 
-/** What the service needs of the hub: send a `job` to a connected device. */
+/** What the service needs of the hub and of presence: send a `job` to a device connected here. */
 export interface JobSender {
-  isOnline(serial: string): boolean
-  /** False when the device is not connected (or its connection is not writable). */
+  /** Connected to any node (presence); recorded with job.requested. */
+  isOnline(serial: string): boolean | Promise<boolean>
+  /** False when the device is not connected to this node (or its connection is not writable). */
   sendJob(serial: string, job: JobMessage): boolean
+  /** Another node may hold the device: wake it after the job committed (LISTEN/NOTIFY). */
+  wakeOwner?(serial: string): Promise<void>
 }
 
 /** Told after a job's status change committed (deployments follow their update jobs this way). */
@@ -84,6 +87,7 @@ export class JobService {
       result: null,
       error: null,
     }
+    const online = await this.sender.isOnline(device.serial)
     await this.audit.transaction(async (trx, record) => {
       await trx.insertInto('jobs').values(row).execute()
       record({
@@ -94,10 +98,32 @@ export class JobService {
         deviceSerial: device.serial,
         customerId: device.customer_id,
         sourceIp: input.sourceIp ?? null,
-        details: {jobId: row.id, kind: row.kind, params: input.params, deadline: row.deadline, online: this.sender.isOnline(device.serial)},
+        details: {jobId: row.id, kind: row.kind, params: input.params, deadline: row.deadline, online},
       })
     })
-    return (await this.push(row)) ?? row
+    const pushed = await this.push(row)
+    if (pushed) return pushed
+    // Not connected here: the node that holds it (if any) pushes it when woken.
+    await this.sender.wakeOwner?.(row.serial)
+    return row
+  }
+
+  /**
+   * Pushes the device's queued (never delivered) jobs, if it is connected here: a wake-up from
+   * the node where the job was requested, or the sweep. Sent and running jobs are left alone
+   * (they are pushed again only on a new connection, onConnected).
+   */
+  async pushQueued(serial: string): Promise<number> {
+    const queued = await this.db.selectFrom('jobs').selectAll().where('serial', '=', serial).where('status', '=', 'queued').orderBy('created_at').execute()
+    let sent = 0
+    for (const job of queued) if (await this.push(job)) sent++
+    return sent
+  }
+
+  /** Devices with queued jobs that are not past their deadline (the sweep pushes those connected here). */
+  async serialsWithQueuedJobs(now = new Date()): Promise<string[]> {
+    const rows = await this.db.selectFrom('jobs').select('serial').distinct().where('status', '=', 'queued').where('deadline', '>', now.toISOString()).execute()
+    return rows.map((r) => r.serial)
   }
 
   /**

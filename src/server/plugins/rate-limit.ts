@@ -2,24 +2,32 @@ import {createHash} from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type {FastifyReply, FastifyRequest} from 'fastify'
 import fp from 'fastify-plugin'
+import type {Kysely} from 'kysely'
+import {postgresRateLimitStore} from '../cluster/rate-limit-store.js'
+import type {Database} from '../db/schema.js'
 
 const WINDOW_MS = 60_000
 
 export interface RateLimitOptions {
   /** Requests per minute per source address, and separately per user. */
   perMinute: number
+  /** PostgreSQL: counters shared by every node (cluster/rate-limit-store.ts); absent: in memory, this node only. */
+  shared?: Kysely<Database>
 }
 
 /**
  * Two budgets of `perMinute` requests a minute: one per source address (checked first, at
  * onRequest, before any work), one per user (checked at preHandler, once the auth plugin's
  * onRequest hook has named the principal), so one user cannot exhaust the server from many
- * addresses and one address cannot hide behind many accounts. Counters are per node.
+ * addresses and one address cannot hide behind many accounts. On PostgreSQL the counters live in
+ * the database, so several nodes behind a load balancer count together; on SQLite (one node)
+ * they stay in memory.
  * Behind a proxy the source address comes from X-Forwarded-For only for trustProxy addresses.
  */
 export const rateLimitPlugin = fp<RateLimitOptions>(
-  async (app, {perMinute}) => {
+  async (app, {perMinute, shared}) => {
     await app.register(rateLimit, {
+      ...(shared ? {store: postgresRateLimitStore(shared, WINDOW_MS, app.log), skipOnError: true} : {}),
       global: true,
       hook: 'onRequest',
       max: perMinute,

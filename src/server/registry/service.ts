@@ -22,16 +22,19 @@ export function siteView(s: Site): {id: string; customer: string; name: string; 
   return {id: s.id, customer: s.customer_id, name: s.name, createdAt: s.created_at}
 }
 
-/** What the hub knows about a connected device (src/server/hub); null when it is not connected here. */
+/** A connected device's live state (src/server/cluster/device-online.ts); null when offline everywhere. */
 export interface LivePresence {
   online: boolean
-  lastSeenAt: string
+  /** Null: take the stored one. */
+  lastSeenAt: string | null
+  /** Null: take the stored one. */
   inventory: unknown
 }
 
 /**
- * `online` is this node's live connection state (one node holds all agents: docs/agent-protocol.md);
- * for a connected device, last-seen and inventory come from the hub, else from the database.
+ * `online` comes from presence across nodes (cluster/device-online.ts, one function for every
+ * route); for a device connected to this node, last-seen and inventory come from the hub, else
+ * from the database.
  */
 export function deviceView(d: Device, live: LivePresence | null = null): DeviceView {
   return {

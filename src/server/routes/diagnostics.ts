@@ -7,6 +7,7 @@ import {principalOf, fieldError} from '../auth/request-context.js'
 import type {Device} from '../db/schema.js'
 import {jobView} from '../jobs/service.js'
 import {getDevice} from '../registry/service.js'
+import {livePresenceOne} from '../cluster/device-online.js'
 
 /** The live inventory when connected, else the one stored at the last connect. */
 export function inventoryOf(app: {hub: {presenceOf(serial: string): {inventory: Inventory | null} | null}}, device: Device): Partial<Inventory> | null {
@@ -27,7 +28,7 @@ export const diagnosticsRoutes: FastifyPluginAsync = async (app) => {
       const {serial} = request.params as z.infer<typeof SerialParam>
       const device = await getDevice(app.db, principalOf(request).scope, serial)
       const inventory = inventoryOf(app, device)
-      return {serial, online: app.hub.isOnline(serial), diagnostics: inventory?.diagnostics ?? null, jobKinds: inventory?.jobKinds ?? null}
+      return {serial, online: (await livePresenceOne(app, device)) !== null, diagnostics: inventory?.diagnostics ?? null, jobKinds: inventory?.jobKinds ?? null}
     },
   )
 

@@ -35,16 +35,18 @@ export const enrollmentRoutes: FastifyPluginAsync = async (app) => {
     {preHandler: app.requirePermission('devices:manage'), schema: {params: SerialParam, response: {200: RevokeView}}},
     async (request) => {
       const {serial} = request.params as z.infer<typeof SerialParam>
+      // Connected to any node: the one holding it cuts it when woken below.
+      const online = app.hub.isOnline(serial) || (await app.presence.isOnline(serial))
       const result = await auditedChange(request, async (trx, record) => {
         const result = await revokeDevice(trx, principalOf(request).scope, serial)
-        const online = app.hub.isOnline(serial)
         if (!result.alreadyRevoked) record({action: 'device.revoked', outcome: 'success', deviceSerial: serial, customerId: result.device.customer_id, details: {disconnected: online}})
         return result
       })
       // Cut once the revocation is stored, also when it was stored before (a connection can never
       // be legitimate then); the agent's reconnect is refused by the stored revocation.
       const disconnected = app.hub.disconnect(serial, 'revoked')
-      return {serial, revokedAt: result.revokedAt, disconnected}
+      if (!disconnected) await app.wake.notify('revoke', serial)
+      return {serial, revokedAt: result.revokedAt, disconnected: disconnected || online}
     },
   )
 }

@@ -12,6 +12,7 @@ import {jobsPlugin} from '../jobs/plugin.js'
 import {logsPlugin} from '../logs/plugin.js'
 import {jobsRoutes} from './jobs.js'
 import {logsRoutes} from './logs.js'
+import {nodesRoutes} from './nodes.js'
 import {registryRoutes} from './registry.js'
 import {ssoRoutes} from './sso.js'
 import {tokensRoutes} from './tokens.js'
@@ -48,6 +49,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       await api.register(accessRoutes)
       await api.register(updatesRoutes)
       await api.register(agentUpdatesRoutes)
+      await api.register(nodesRoutes)
     },
     {prefix: API_PREFIX},
   )

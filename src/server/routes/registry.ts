@@ -16,6 +16,7 @@ import {
 } from '../../protocol/api/registry.js'
 import {principalOf} from '../auth/request-context.js'
 import {auditedChange} from '../audit/plugin.js'
+import {livePresence, livePresenceOne} from '../cluster/device-online.js'
 import {
   createCustomer,
   createDevice,
@@ -66,13 +67,15 @@ export const registryRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/devices', {preHandler: read, schema: {querystring: DeviceQuery, response: {200: DeviceList}}}, async (request) => {
     const filter = request.query as z.infer<typeof DeviceQuery>
-    return {devices: (await listDevices(app.db, principalOf(request).scope, filter)).map((d) => deviceView(d, app.hub.presenceOf(d.serial)))}
+    const devices = await listDevices(app.db, principalOf(request).scope, filter)
+    const live = await livePresence(app, devices)
+    return {devices: devices.map((d) => deviceView(d, live.get(d.serial) ?? null))}
   })
 
   app.get('/devices/:serial', {preHandler: read, schema: {params: SerialParam, response: {200: DeviceView}}}, async (request) => {
     const {serial} = request.params as z.infer<typeof SerialParam>
     const device = await getDevice(app.db, principalOf(request).scope, serial)
-    return deviceView(device, app.hub.presenceOf(device.serial))
+    return deviceView(device, await livePresenceOne(app, device))
   })
 
   app.post('/devices', {preHandler: app.requirePermission('devices:manage'), schema: {body: CreateDeviceRequest, response: {201: DeviceView}}}, async (request, reply) => {
