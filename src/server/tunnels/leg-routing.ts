@@ -1,4 +1,3 @@
-import {hostname} from 'node:os'
 import type {IncomingMessage} from 'node:http'
 import type {Duplex} from 'node:stream'
 import type {FastifyInstance} from 'fastify'
@@ -6,11 +5,6 @@ import type {DeviceOwner} from '../cluster/types.js'
 import {rejectUpgrade} from '../hub/upgrade.js'
 import type {LegForwarder} from '../peering/forward.js'
 import {FORWARDING_HEADERS, type ForwardedLeg, readForwarding} from '../peering/forwarded.js'
-
-/** This node's id (--node-id); the hostname when no cluster module decorates the app. */
-export function nodeIdOf(app: FastifyInstance): string {
-  return app.hasDecorator('nodeId') ? app.nodeId : hostname()
-}
 
 /** Serve the leg here (with what the forwarding node asserted, if it came from one), or not at all: it was forwarded or refused. */
 export type LegRoute = {here: true; forwarded: ForwardedLeg | null; sourceIp: string | null} | {here: false}
@@ -40,7 +34,7 @@ export class LegRouting {
   ) {}
 
   private nodeId(): string {
-    return nodeIdOf(this.app)
+    return this.app.nodeId
   }
 
   /** Decides for one leg, and forwards or refuses it when it is not to be served here. */
@@ -65,9 +59,8 @@ export class LegRouting {
     return {here: false}
   }
 
-  /** The node holding the device's control channel; null (serve here, which says offline) without a cluster or a database. */
+  /** The node holding the device's control channel; null (serve here, which says offline) when the database does not answer. */
   private async ownerOf(serial: string): Promise<DeviceOwner | null> {
-    if (!this.app.hasDecorator('presence')) return null
     try {
       return await this.app.presence.ownerOf(serial)
     } catch (error) {

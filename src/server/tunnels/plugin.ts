@@ -4,7 +4,7 @@ import {LegForwarder} from '../peering/forward.js'
 import {NodeCredentials} from '../peering/node-cert.js'
 import {DataLegBroker} from './broker.js'
 import {EngineerLeg} from './engineer-leg.js'
-import {LegRouting, nodeIdOf} from './leg-routing.js'
+import {LegRouting} from './leg-routing.js'
 import {LiveTunnels} from './live.js'
 import {TunnelWatch} from './watch.js'
 
@@ -24,7 +24,7 @@ declare module 'fastify' {
 export const tunnelsPlugin = fp(
   async (app) => {
     const live = new LiveTunnels()
-    const nodeId = (): string => nodeIdOf(app)
+    const nodeId = (): string => app.nodeId
     const credentials = await NodeCredentials.load(app.config.tls.caFile, nodeId)
     const forwarder = new LegForwarder(credentials, nodeId, app.log)
     const routing = new LegRouting(app, forwarder, credentials?.caFingerprint)
@@ -43,5 +43,5 @@ export const tunnelsPlugin = fp(
       await engineer.drain()
     })
   },
-  {name: 'tether-tunnels', dependencies: ['tether-db', 'tether-audit', 'tether-hub', 'tether-auth']},
+  {name: 'tether-tunnels', dependencies: ['tether-db', 'tether-audit', 'tether-hub', 'tether-auth', 'tether-cluster']},
 )
