@@ -1,5 +1,6 @@
 import type {TLSSocket} from 'node:tls'
 import type {TunnelView} from '../protocol/api/tunnels.js'
+import {ExitCode, TetherError} from '../shared/errors.js'
 import {renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
 import {humanBytes} from './jobs-cli.js'
@@ -20,12 +21,17 @@ export async function openStream(request: StreamRequest): Promise<OpenedStream> 
 /**
  * stdin → stream → stdout, with half-close passed through: EOF on stdin ends our sending side
  * only, and the command ends when the device's side has ended too (ssh's `cat > f` works).
+ * A stream cut by a reset (the server node carrying it was killed, or the network failed; a
+ * forwarding node turns its peer's loss into a reset too) rejects with TUNNEL_LOST saying so.
  */
 export function pipeStdio(socket: TLSSocket): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    let hungUp = false
+    let lost: Error | undefined
     // OpenSSH ends its ProxyCommand with SIGHUP when the session is over: say EOF to the server
     // (the stream then ends as finished, not as a vanished engineer), then go.
     const hangUp = (): void => {
+      hungUp = true
       socket.end()
       setTimeout(() => socket.destroy(), 1000).unref()
     }
@@ -34,12 +40,25 @@ export function pipeStdio(socket: TLSSocket): Promise<void> {
     process.stdout.on('error', hangUp)
     process.stdin.pipe(socket)
     socket.pipe(process.stdout)
-    socket.on('error', () => socket.destroy())
+    socket.on('error', (error) => {
+      lost ??= error
+      socket.destroy()
+    })
     socket.on('close', () => {
       process.stdin.unpipe(socket)
       process.stdin.destroy()
-      resolve()
+      if (lost && !hungUp) reject(tunnelLost(lost))
+      else resolve()
     })
+  })
+}
+
+function tunnelLost(error: Error): TetherError {
+  const code = (error as NodeJS.ErrnoException).code ?? error.message
+  return new TetherError(`the tunnel ended: its connection was lost (${code}): the server node carrying it stopped, or the network failed`, {
+    code: 'TUNNEL_LOST',
+    exitCode: ExitCode.UNAVAILABLE,
+    suggestions: ['Open the tunnel again: another node takes over once the device has reconnected.'],
   })
 }
 

@@ -85,6 +85,13 @@ export const ERROR_CODES = {
   // The engineer hung up while the stream was being set up (audited; nobody receives the answer).
   ENGINEER_GONE: {status: 499, exitCode: ExitCode.FAILED},
   SHUTTING_DOWN: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  // Tunnel legs between nodes (src/server/peering): the owning node cannot be reached; forwarding
+  // headers from a connection without a node certificate; the device left the node a leg was
+  // forwarded to; a live stream's connection lost (client side).
+  PEER_UNREACHABLE: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  FORWARD_REFUSED: {status: 403, exitCode: ExitCode.FORBIDDEN},
+  DEVICE_MOVED: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  TUNNEL_LOST: {status: 503, exitCode: ExitCode.UNAVAILABLE},
   // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).
   JOB_FINAL: {status: 409, exitCode: ExitCode.CONFLICT},
   JOB_FAILED: {status: 500, exitCode: ExitCode.FAILED},

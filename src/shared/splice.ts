@@ -47,15 +47,37 @@ export function splice(engineer: Socket, device: Socket, counters: StreamCounter
   // A side that said EOF before it closed ended the stream normally (ssh exits once the remote
   // command is done, often before our last bytes drain); one that vanished without EOF is gone.
   engineer.on('close', () => {
-    device.destroy()
+    closeAfter(engineer, device)
     finish(engineer.readableEnded ? 'finished' : 'engineer-gone')
   })
   device.on('close', () => {
-    engineer.destroy()
+    closeAfter(device, engineer)
     finish(device.readableEnded ? 'finished' : 'device-gone')
   })
   return (reason?: Error) => {
     engineer.destroy(reason)
     device.destroy(reason)
   }
+}
+
+/** How long the side left over may take to deliver what is still buffered for it. */
+const DRAIN_TIMEOUT_MS = 10_000
+
+/**
+ * The other side of a connection that closed. After a clean end (EOF, then close) the bytes
+ * still queued for the other side are delivered before it closes: destroying it at once drops
+ * them, and the last bytes of a transfer go missing whenever the reader is slower (a relay hop,
+ * a slow link). After a vanished side, the other goes at once.
+ */
+export function closeAfter(closed: Socket, other: Socket): void {
+  if (other.destroyed) return
+  if (!closed.readableEnded || other.writableFinished) {
+    other.destroy()
+    return
+  }
+  const timer = setTimeout(() => other.destroy(), DRAIN_TIMEOUT_MS)
+  timer.unref()
+  other.once('finish', () => other.destroy())
+  other.once('close', () => clearTimeout(timer))
+  other.end()
 }

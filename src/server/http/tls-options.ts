@@ -1,8 +1,9 @@
 import {constants} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import type {SecureContextOptions, TlsOptions} from 'node:tls'
 import {UsageError} from '../../shared/errors.js'
 import type {ServerConfig} from '../config.js'
+import {serverCaKeyFile} from '../peering/node-cert.js'
 
 /**
  * AEAD suites only, forward secrecy only. TLS 1.3 suites are all AEAD; for TLS 1.2, ECDHE with
@@ -26,6 +27,9 @@ export type HttpsOptions = TlsOptions & SecureContextOptions
  * Client certificates are requested but not required: admin API clients send none, agents
  * send their device certificate, which is verified against the device CA (and only that CA);
  * the hub (src/server/hub/upgrade.ts) refuses an agent upgrade unless socket.authorized.
+ * Other nodes of the cluster send a node certificate from the server CA (tunnel legs they
+ * forward, src/server/peering): that CA is trusted too when this data dir holds its key. A node
+ * certificate is no device's: the device check pins each device's own certificate fingerprint.
  */
 export async function httpsOptions(config: ServerConfig): Promise<HttpsOptions> {
   const read = async (path: string, what: string): Promise<string> => {
@@ -51,8 +55,17 @@ export async function httpsOptions(config: ServerConfig): Promise<HttpsOptions> 
     // (bench/agent-fanin). Agents reconnect rarely; admin CLI calls do not resume either.
     secureOptions: constants.SSL_OP_NO_TICKET,
     rejectUnauthorized: false,
-    ca: await read(config.deviceCa.certFile, 'device CA certificate'),
+    ca: [await read(config.deviceCa.certFile, 'device CA certificate'), ...(await hasFile(serverCaKeyFile(config.tls.caFile)) ? [await read(config.tls.caFile, 'server CA certificate')] : [])],
     // A client that opens a socket and never completes the handshake is dropped, not held.
     handshakeTimeout: config.limits.headersTimeoutMs,
+  }
+}
+
+async function hasFile(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false // no server CA key: an operator-supplied certificate, no node certificates
   }
 }

@@ -9,6 +9,8 @@ import {UnavailableError} from '../../shared/errors.js'
 import {authenticateDevice} from '../auth/device-cert.js'
 import type {Database} from '../db/schema.js'
 import {rejectUpgrade} from '../hub/upgrade.js'
+import {FORWARDING_HEADERS} from '../peering/forwarded.js'
+import type {LegRouting} from './leg-routing.js'
 
 interface Expected {
   serial: string
@@ -32,6 +34,9 @@ export class DataLegBroker {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly log: FastifyBaseLogger,
+    private readonly routing: LegRouting,
+    /** Whether the device's control channel is on this node. */
+    private readonly isOnline: (serial: string) => boolean,
   ) {}
 
   /** Resolves with the device's upgraded socket; rejects after timeoutMs or on cancel. */
@@ -50,10 +55,30 @@ export class DataLegBroker {
     waiting.reject(error)
   }
 
-  /** The upgrade handler of TUNNEL_DATA_PATH. */
+  /**
+   * The upgrade handler of TUNNEL_DATA_PATH. The device proves itself with its certificate here,
+   * or to the node that forwarded the leg (which says which device in FORWARDING_HEADERS.device,
+   * believed only from a node certificate: leg-routing.ts). Either way the ticket binds the leg.
+   */
   async accept(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>): Promise<void> {
-    const verdict = await authenticateDevice(socket, this.db)
-    if (!verdict.ok) return rejectUpgrade(socket, verdict.status, verdict.code, verdict.message)
+    const asserted = request.headers[FORWARDING_HEADERS.device]
+    let serial: string
+    if (request.headers[FORWARDING_HEADERS.by] !== undefined || asserted !== undefined) {
+      serial = typeof asserted === 'string' ? asserted : ''
+    } else {
+      const verdict = await authenticateDevice(socket, this.db)
+      if (!verdict.ok) return rejectUpgrade(socket, verdict.status, verdict.code, verdict.message)
+      serial = verdict.serial
+    }
+    const route = await this.routing.route(request, socket, head, {
+      serial,
+      isHere: () => this.expected.has(params.streamId) || this.isOnline(serial),
+      what: `device "${serial}"`,
+      headers: {[FORWARDING_HEADERS.device]: serial},
+    })
+    if (!route.here) return
+    if (route.forwarded && !route.forwarded.device) return rejectUpgrade(socket, 403, 'FORWARD_REFUSED', `a forwarded data leg must name its verified device (${FORWARDING_HEADERS.device})`)
+    const verdict = {serial}
     const waiting = this.expected.get(params.streamId)
     const ticket = request.headers[TUNNEL_TICKET_HEADER]
     const presented = typeof ticket === 'string' ? hash(ticket) : Buffer.alloc(32)

@@ -13,6 +13,7 @@ import type {Principal} from '../auth/principal.js'
 import {rejectUpgrade} from '../hub/upgrade.js'
 import {getDevice} from '../registry/service.js'
 import type {DataLegBroker} from './broker.js'
+import type {LegRouting} from './leg-routing.js'
 import type {CloseReason, LiveTunnels} from './live.js'
 import {refusalFromDevice, TunnelRefusal} from './refusal.js'
 import {splice} from '../../shared/splice.js'
@@ -24,6 +25,8 @@ interface Opening {
   siteId: string | null
   target: TunnelTarget
   reason: string | null
+  /** The engineer's address (as the forwarding node saw it, for a forwarded leg). */
+  source: string | null
 }
 
 /**
@@ -38,16 +41,21 @@ export class EngineerLeg {
     private readonly app: FastifyInstance,
     private readonly broker: DataLegBroker,
     private readonly live: LiveTunnels,
+    private readonly routing: LegRouting,
   ) {}
 
   async accept(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>): Promise<void> {
     const started = performance.now()
+    // The stream is set up where the device's control channel is: another node's legs go there.
+    const route = await this.routing.route(request, socket, head, {serial: params.serial, isHere: () => this.app.hub.isOnline(params.serial), what: `device "${params.serial}"`})
+    if (!route.here) return
+    const source = route.sourceIp
     // Bytes a client sends before our 101 wait here (paused) until the splice reads them.
     socket.pause()
     if (head.length > 0) socket.unshift(head)
-    let opening: Partial<Opening> = {serial: params.serial}
+    let opening: Partial<Opening> = {serial: params.serial, source}
     try {
-      opening = await this.authorize(request, params.serial)
+      opening = await this.authorize(request, params.serial, source)
       const device = await this.openOnDevice(opening as Opening)
       if (socket.destroyed) {
         device.destroy()
@@ -64,7 +72,7 @@ export class EngineerLeg {
     }
   }
 
-  private async authorize(request: IncomingMessage, serial: string): Promise<Opening> {
+  private async authorize(request: IncomingMessage, serial: string, source: string | null): Promise<Opening> {
     const query = Object.fromEntries(new URL(request.url ?? '/', 'https://x').searchParams)
     const bad = findBadInput(query)
     if (bad) throw new TunnelRefusal(400, 'INVALID_REQUEST', 'server', describeBadInput(bad, '').message)
@@ -79,7 +87,7 @@ export class EngineerLeg {
     const principal = await this.app.sessions.resolveBearer(token)
     if (principal.mfaEnrollmentRequired) throw new TunnelRefusal(403, 'MFA_ENROLLMENT_REQUIRED', 'server', 'your role requires MFA: enrol it, then log in again')
     const device = await getDevice(this.app.db, principal.scope, serial)
-    const opening = {principal, serial, customerId: device.customer_id, siteId: device.site_id, target: {host: parsed.data.host ?? DEVICE_LOOPBACK, port: parsed.data.port}, reason: parsed.data.reason ?? null}
+    const opening = {principal, serial, customerId: device.customer_id, siteId: device.site_id, target: {host: parsed.data.host ?? DEVICE_LOOPBACK, port: parsed.data.port}, reason: parsed.data.reason ?? null, source}
     if (!hasPermission(principal.permissions, 'tunnels:open')) {
       throw new TunnelRefusal(403, 'FORBIDDEN', 'server', `permission "tunnels:open" required${principal.auth === 'api-token' ? ' (not granted to this API token)' : ` (role ${principal.role})`}`)
     }
@@ -168,7 +176,7 @@ export class EngineerLeg {
       ...input,
       actorType: o.principal ? 'user' : 'system',
       actor: o.principal?.username ?? 'anonymous',
-      sourceIp: request.socket.remoteAddress ?? null,
+      sourceIp: o.source ?? request.socket.remoteAddress ?? null,
       deviceSerial: o.customerId ? (o.serial ?? null) : null,
       customerId: o.customerId ?? null,
     })
