@@ -67,11 +67,11 @@ export async function downloadPackage(options: {
     else if (res.status === 206) {
       const start = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))
       if (!start || Number(start[1]) !== offset) {
-        res.body.destroy()
+        discard(res.body)
         throw new UpdatesNetworkError(`the server answered Range bytes=${offset}- with Content-Range "${String(res.headers['content-range'] ?? '')}"`)
       }
     } else {
-      res.body.destroy()
+      discard(res.body)
       if (res.status === 416) await rm(partial, {force: true}) // our partial no longer fits the server's file: start over next time
       throw new UpdatesNetworkError(`package download: the server answered HTTP ${res.status}`)
     }
@@ -84,7 +84,7 @@ export async function downloadPackage(options: {
           if (room > 0) await handle.write(chunk, 0, room, offset)
           offset += Math.max(0, room)
           received += Math.max(0, room)
-          res.body.destroy()
+          discard(res.body)
           throw new TufCheckError('length', `the server sent more than the signed length of ${target.length} bytes; download cut off`)
         }
         await handle.write(chunk, 0, chunk.length, offset)
@@ -108,6 +108,15 @@ export async function downloadPackage(options: {
   }
   await rename(partial, done)
   return {path: done, resumedFrom, received}
+}
+
+/**
+ * Stops reading a response body. undici's body emits an abort error when destroyed; without a
+ * listener that error would be unhandled and take the whole agent down (seen with a 429 answer).
+ */
+function discard(body: NodeJS.ReadableStream & {destroy(): void}): void {
+  body.on('error', () => {})
+  body.destroy()
 }
 
 /** Drops a download (after a hash mismatch, or once installed). */

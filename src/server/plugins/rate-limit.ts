@@ -1,4 +1,5 @@
 import {createHash} from 'node:crypto'
+import type {TLSSocket} from 'node:tls'
 import rateLimit from '@fastify/rate-limit'
 import type {FastifyReply, FastifyRequest} from 'fastify'
 import fp from 'fastify-plugin'
@@ -32,7 +33,7 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
       hook: 'onRequest',
       max: perMinute,
       timeWindow: WINDOW_MS,
-      keyGenerator: (request) => `ip:${request.ip}`,
+      keyGenerator: sourceKey,
       errorResponseBuilder: (_request, context) => tooMany(context.after),
     })
 
@@ -49,6 +50,21 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
   },
   {name: 'tether-rate-limit'},
 )
+
+/**
+ * Who is asking, before any authentication: a device (or a peer node) that presented a client
+ * certificate the TLS layer verified is one budget per certificate, so the hundreds of analysers a
+ * hospital puts behind one NAT address do not share one address's budget when they all download
+ * an update or upload logs; anyone else is counted by address.
+ */
+function sourceKey(request: FastifyRequest): string {
+  const socket = request.raw.socket as Partial<TLSSocket>
+  if (socket.authorized === true) {
+    const fingerprint = socket.getPeerCertificate?.()?.fingerprint256
+    if (fingerprint) return `cert:${fingerprint}`
+  }
+  return `ip:${request.ip}`
+}
 
 /**
  * The authenticated user; before (or without) the auth hook, a digest of the bearer token, so

@@ -108,6 +108,19 @@ describe('software updates on the device: download, approval, window, install, r
     assert.deepEqual((await d.steps()).find((s) => s.step === 'downloaded')?.bytes, half)
   })
 
+  it('a refusal of the download (429, its body still arriving) fails the job, and the next try downloads', async () => {
+    d = await TestDevice.create()
+    d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'))
+    d.server.misbehave.packageStatus = 429
+    const first = await d.run(params('2.0.0'))
+    assert.equal(first.failure?.code, 'DOWNLOAD_FAILED')
+    assert.match(first.failure?.message ?? '', /HTTP 429/)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    d.server.misbehave = {}
+    const second = await d.run(params('2.0.0'))
+    assert.equal(second.failure, undefined, second.failure?.message)
+  })
+
   it('a server that ignores Range is taken from the start (the partial is overwritten, the hash still checks)', async () => {
     d = await TestDevice.create()
     d.repo.addTarget('2.0.0/analyzer-2.0.0.pkg', pkg, custom('2.0.0'))

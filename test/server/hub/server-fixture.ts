@@ -16,7 +16,7 @@ export interface HubFixture {
 }
 
 /** A real HTTPS server on 127.0.0.1:0 with a fresh data dir and database, and a customer. */
-export async function startHubFixture(kind: DbKind, env: NodeJS.ProcessEnv = {}): Promise<HubFixture> {
+export async function startHubFixture(kind: DbKind, env: NodeJS.ProcessEnv = {}, options: {rateLimitPerMinute?: number} = {}): Promise<HubFixture> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tether-hub-'))
   const database = await createTestDatabase(kind)
   let server: StartedServer | undefined
@@ -30,6 +30,7 @@ export async function startHubFixture(kind: DbKind, env: NodeJS.ProcessEnv = {})
       logLevel: 'silent',
       shutdownTimeoutMs: 3000,
       env,
+      ...options,
     })
     const started = server
     const customer = 'acme'

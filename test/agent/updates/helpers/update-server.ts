@@ -18,6 +18,8 @@ export interface Misbehaviour {
   stallAfter?: number
   /** Answer 200 with the whole file even when asked for a Range. */
   ignoreRange?: boolean
+  /** Answer package requests with this status and a body (a rate limit, a proxy error page). */
+  packageStatus?: number
   /** Serve these bytes instead of a metadata file (name as in the repo: 'timestamp.json'). */
   metadata?: Record<string, Buffer>
 }
@@ -61,6 +63,11 @@ export class FakeUpdateServer {
     if (!pkg) return void res.writeHead(404).end()
     const range = req.headers.range ?? null
     this.ranges.push(range)
+    if (this.misbehave.packageStatus) {
+      // A body still arriving when the agent gives up on the answer (it must not wait for it, nor choke on it).
+      res.writeHead(this.misbehave.packageStatus, {'content-type': 'text/plain'}).write('slow down\n'.repeat(1000))
+      return void setTimeout(() => res.end('slow down\n'), 300)
+    }
     const m = /^bytes=(\d+)-$/.exec(range ?? '')
     const start = m && !this.misbehave.ignoreRange ? Number(m[1]) : 0
     let body = pkg.subarray(start)
