@@ -1,11 +1,17 @@
+import {createReadStream} from 'node:fs'
 import {type FileHandle, mkdir, open, readdir, rename, rm, stat} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {Readable} from 'node:stream'
+import {PassThrough, type Readable} from 'node:stream'
 import {ConflictError, NotFoundError} from '../../shared/errors.js'
 import {type BlobStat, type BlobStore, type BlobWriter, checkKey} from './blob-store.js'
 
-/** Bytes a read stream hands out at a time: a sealed log segment is 1 MiB + 16. */
-export const READ_PIECE_BYTES = 1024 * 1024
+/**
+ * Bytes a read stream hands out at a time. Small, because a piece sits in the stream and another
+ * in the socket's buffer until the client takes it: with 1 MiB pieces, 500 devices downloading an
+ * update held 2.2 GB in the server (bench/update-rollout); with 64 KiB, well under 300 MB. The log
+ * bundle reader reassembles its 1 MiB + 16 sealed segments from pieces of any size.
+ */
+export const READ_PIECE_BYTES = 64 * 1024
 
 const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT'
 
@@ -61,31 +67,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   read(key: string, range: {start?: number; end?: number} = {}): Readable {
-    const path = this.pathOf(key)
-    async function* pieces(): AsyncGenerator<Buffer> {
-      let handle: FileHandle
-      try {
-        handle = await open(path, 'r')
-      } catch (error) {
-        if (isMissing(error)) throw new NotFoundError(`no blob ${key}`)
-        throw error
-      }
-      try {
-        let at = range.start ?? 0
-        const end = range.end ?? Number.MAX_SAFE_INTEGER
-        while (at <= end) {
-          // A fresh buffer each time: the consumer may still hold the previous one.
-          const piece = Buffer.allocUnsafe(Math.min(READ_PIECE_BYTES, end - at + 1))
-          const {bytesRead} = await handle.read(piece, 0, piece.length, at)
-          if (bytesRead === 0) return
-          at += bytesRead
-          yield bytesRead === piece.length ? piece : piece.subarray(0, bytesRead)
-        }
-      } finally {
-        await handle.close()
-      }
-    }
-    return Readable.from(pieces(), {objectMode: false, highWaterMark: 1})
+    // Node's own file stream: per piece it costs far less than a generator of handle.read() calls
+    // (500 parallel update downloads: 0.61x of a static server with 32 KiB generator pieces).
+    const file = createReadStream(this.pathOf(key), {start: range.start, end: range.end, highWaterMark: READ_PIECE_BYTES})
+    const out = new PassThrough({highWaterMark: READ_PIECE_BYTES})
+    file.on('error', (error) => out.destroy(isMissing(error) ? new NotFoundError(`no blob ${key}`) : error))
+    out.on('close', () => file.destroy())
+    return file.pipe(out)
   }
 
   async rename(from: string, to: string): Promise<void> {
