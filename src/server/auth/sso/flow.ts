@@ -60,8 +60,9 @@ export async function requireSettings(db: Kysely<Database>): Promise<SsoSettings
  * sign-in can finish it. The redirect goes to the CLI's loopback listener (RFC 8252).
  */
 export async function startSsoLogin(deps: SsoDeps, redirectUri: string): Promise<{loginId: string; authorizationUrl: string; expiresAt: string}> {
-  const uri = new URL(redirectUri)
-  if (uri.protocol !== 'http:' || !['127.0.0.1', '[::1]', 'localhost'].includes(uri.hostname) || uri.search || uri.hash) {
+  // Not a URL at all (" ", found by the API fuzz) is the same refusal as the wrong kind of URL, never a 500.
+  const uri = URL.canParse(redirectUri) ? new URL(redirectUri) : undefined
+  if (!uri || uri.protocol !== 'http:' || !['127.0.0.1', '[::1]', 'localhost'].includes(uri.hostname) || uri.search || uri.hash) {
     throw new UsageError('body.redirectUri: must be a loopback http URL without query (http://127.0.0.1:PORT/callback)', {details: {field: 'body.redirectUri'}})
   }
   const settings = await requireSettings(deps.db)

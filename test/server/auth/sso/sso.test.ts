@@ -83,6 +83,14 @@ for (const kind of DB_KINDS) {
       await t.close()
     })
 
+    it('refuses a redirect URI that is no URL at all with a 400 naming it (found by the API fuzz: it was a 500)', async () => {
+      for (const redirectUri of [' ', 'not a url', 'https://127.0.0.1/callback']) {
+        const res = await call(t.app, 'POST', '/auth/sso/start', {body: {redirectUri}})
+        assert.equal(res.statusCode, 400, res.body)
+        assert.match(res.body, /redirectUri/)
+      }
+    })
+
     it('first sign-in creates the user with the mapped role and scope; the session works', async () => {
       const {response} = await signIn('alice-sub')
       expect(response.statusCode, response.body).to.equal(200)
