@@ -1,4 +1,4 @@
-import {JOB_KIND_LABELS, JOB_KINDS, jobKindOfLabel} from '../protocol/agent/jobs.js'
+import {JOB_KIND_LABELS, JOB_KINDS, jobKindOfLabel, jobSubject as subjectOf} from '../protocol/agent/jobs.js'
 import {ExitCode, type ExitCodeValue} from '../shared/errors.js'
 import {renderFields, renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
@@ -42,15 +42,8 @@ export function jobKindOf(label: string): Job['kind'] {
   return jobKindOfLabel(label) ?? (label as Job['kind'])
 }
 
-/** What a job is about, in a few words, per kind. */
-const SUBJECTS: Record<Job['kind'], (params: Record<string, unknown>) => string> = {
-  diagnostic: (p) => String(p.name ?? '?'),
-  logs: (p) => (p.since ? `logs since ${String(p.since)}` : 'logs'),
-  update: (p) => `update to ${String(p.version ?? '?')}`,
-}
-
 export function jobSubject(job: Job): string {
-  return SUBJECTS[job.kind]?.(job.params) ?? job.kind
+  return subjectOf(job.kind, job.params)
 }
 
 export function jobsTable(jobs: Job[], view: TableView = {}): string {

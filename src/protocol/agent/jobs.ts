@@ -18,11 +18,17 @@ import {UpdateJobParams} from '../updates/index.js'
  * per side (src/server/jobs/kinds, src/agent/jobs/kinds, src/client/job-kinds), never a branch.
  * The protocol's 'diagnostic' reads 'diagnostics' for people; the wire and the API keep 'diagnostic'.
  */
+type Params = Record<string, unknown>
 export const JOB_KINDS = {
-  diagnostic: {label: 'diagnostics', params: z.lazy(() => DiagnosticJobParams)},
-  logs: {label: 'logs', params: z.lazy(() => LogsJobParams)},
-  update: {label: 'updates', params: z.lazy(() => UpdateJobParams)},
+  diagnostic: {label: 'diagnostics', params: z.lazy(() => DiagnosticJobParams), subject: (p: Params) => String(p.name ?? '?')},
+  logs: {label: 'logs', params: z.lazy(() => LogsJobParams), subject: (p: Params) => (p.since ? `logs since ${String(p.since)}` : 'logs')},
+  update: {label: 'updates', params: z.lazy(() => UpdateJobParams), subject: (p: Params) => `update to ${String(p.version ?? '?')}`},
 } as const
+
+/** What a job is about, in a few words (tables, the access review); an unknown kind names itself. */
+export function jobSubject(kind: string, params: Params): string {
+  return Object.hasOwn(JOB_KINDS, kind) ? JOB_KINDS[kind as JobKind].subject(params) : kind
+}
 
 export const JobKind = z.enum(Object.keys(JOB_KINDS) as [keyof typeof JOB_KINDS, ...Array<keyof typeof JOB_KINDS>])
 export type JobKind = z.infer<typeof JobKind>

@@ -1,4 +1,5 @@
 import type {AccessFlag, AuditReport, ReportedAccess} from '../../protocol/api/audit.js'
+import {JobKind, jobSubject} from '../../protocol/agent/jobs.js'
 import type {AuditEventRow} from '../db/schema.js'
 import {type AuditFilter, filterConditions} from './query.js'
 import {type AuditStore, PAGE_ROWS, auditDb, missingHead} from './tables.js'
@@ -90,8 +91,9 @@ export async function buildAccessReport(store: AuditStore, input: ReportInput): 
           const access = base(row, 'tunnel', String(d.target ?? '?'), text(d.reason))
           tunnels.set(String(d.tunnelId), access)
           accesses.push(access)
-        } else if (row.action === 'job.requested') {
-          accesses.push(base(row, jobKind(d.kind), jobWhat(d.kind, d.params), null))
+        } else if (row.action === 'job.requested' && JobKind.safeParse(d.kind).success) {
+          const kind = d.kind as JobKind
+          accesses.push(base(row, kind, `${kind === 'diagnostic' ? 'diagnostic ' : ''}${jobSubject(kind, (d.params ?? {}) as Record<string, unknown>)}`, null))
         }
     }
   }
@@ -115,17 +117,6 @@ function flagsOf(access: ReportedAccess, disabled: ReadonlySet<string>): AccessF
   if (!access.approval) flags.push('outside-approval')
   if (disabled.has(access.user)) flags.push('disabled-user')
   return flags
-}
-
-function jobKind(kind: unknown): ReportedAccess['kind'] {
-  return kind === 'logs' || kind === 'update' ? kind : 'diagnostic'
-}
-
-function jobWhat(kind: unknown, params: unknown): string {
-  const p = (params ?? {}) as Record<string, unknown>
-  if (kind === 'logs') return p.since ? `logs since ${String(p.since)}` : 'logs'
-  if (kind === 'update') return `update to ${String(p.version ?? '?')}`
-  return `diagnostic ${String(p.name ?? '?')}`
 }
 
 function summarise(accesses: ReportedAccess[], o: ReportInput & {upTo: number}): AuditReport {
