@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {JobErrorCodes} from '../../protocol/agent/index.js'
 import type {DiagnosticScript} from '../data-dir.js'
 import {JobFailure} from '../jobs/runner.js'
+import {killProcessGroup} from '../process-group.js'
 
 /** Output kept per stream; more is cut off (and said so), so a chatty script cannot flood the channel. */
 export const SCRIPT_STDOUT_LIMIT = 64 * 1024
@@ -35,15 +36,7 @@ export function runScript(name: string, script: DiagnosticScript, signal: AbortS
     child.stdout.on('data', out.add)
     child.stderr.on('data', err.add)
     let timedOut = false
-    const kill = (): void => {
-      if (child.pid === undefined || child.exitCode !== null) return
-      try {
-        process.kill(-child.pid, 'SIGKILL')
-      } catch (error) {
-        // The group may already be gone (ESRCH); anything else is worth knowing but not fatal.
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') child.kill('SIGKILL')
-      }
-    }
+    const kill = (): void => killProcessGroup(child)
     const timer = setTimeout(() => {
       timedOut = true
       kill()

@@ -1,4 +1,5 @@
 import {spawn} from 'node:child_process'
+import {killProcessGroup} from '../process-group.js'
 
 /**
  * The customer's install, health-check and rollback commands from agent.json `updates`: argv as
@@ -26,14 +27,7 @@ export function runHook(command: readonly string[], options: {extraArgs?: string
       stderr = (stderr + chunk.toString('utf8')).slice(-TAIL)
     })
     let timedOut = false
-    const kill = (): void => {
-      if (child.pid === undefined || child.exitCode !== null) return
-      try {
-        process.kill(-child.pid, 'SIGKILL')
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') child.kill('SIGKILL')
-      }
-    }
+    const kill = (): void => killProcessGroup(child)
     const timer = setTimeout(() => {
       timedOut = true
       kill()
