@@ -5,6 +5,7 @@ import type {Clock, TimerHandle} from './clock.js'
 import {ConnectionStateMachine, type ConnectionState} from './connection-state.js'
 import type {AgentConfig, AgentFiles} from './data-dir.js'
 import {LogRing} from './diagnostics/log-ring.js'
+import {OutboxSender} from './outbox-sender.js'
 import {EventRecorder} from './events.js'
 import {handleAccessRequest, sweepAccessRequests} from './access-requests.js'
 import {activeGrant} from './grants.js'
@@ -13,7 +14,8 @@ import {collectInventory, inventoryKey} from './inventory.js'
 import type {UpdatesHttp} from './updates/http.js'
 import {DeviceJobs} from './jobs/device-jobs.js'
 import type {UploadApi} from './logs/upload-api.js'
-import {effectiveMode, readPolicy, writePolicy} from './policy.js'
+import {effectiveMode, readPolicy} from './policy.js'
+import {currentAccessMode} from './policy-expiry.js'
 import {ControlSession, type SessionLog} from './session.js'
 import {StatusKeeper, type AgentStatus} from './status-file.js'
 import {TransportError, type Dialer} from './transport.js'
@@ -74,7 +76,7 @@ export class DeviceAgent {
   private waitTimer?: TimerHandle
   private wake?: () => void
   private pollTimer?: TimerHandle
-  private readonly sentEvents = new Set<string>()
+  private readonly outbox: OutboxSender
   private mode: AccessMode = {mode: 'allow', until: null}
   private lastInventoryKey = ''
   private readonly statusKeeper: StatusKeeper
@@ -86,6 +88,7 @@ export class DeviceAgent {
     this.recorder = new EventRecorder(o.files, o.config.outboxMax)
     const ring = new LogRing()
     this.log = ring.wrap(o.log)
+    this.outbox = new OutboxSender(this.recorder, this.log, (count) => (this.status.outboxPending = count))
     this.witness = new Witness(o.files, this.log, () => o.clock.now())
     this.jobs = new DeviceJobs({config: o.config, files: o.files, recorder: this.recorder, log: this.log, agentVersion: o.agentVersion, ring, uploadApi: o.uploadApi, updatesHttp: o.updatesHttp, clock: o.clock, serverCa: o.serverCa, proxy: o.proxy})
     this.tunnels = new TunnelStreams({
@@ -177,7 +180,7 @@ export class DeviceAgent {
         'tunnel.open': (request) => this.tunnels.open(request),
         'access.request': (request) => handleAccessRequest(request.params, {files: this.o.files, recorder: this.recorder, now: () => this.o.clock.now()}),
       }),
-      onEventAck: (ack) => void this.acked(ack),
+      onEventAck: (ack) => void this.eventAcked(ack),
       // Witness calls never reject (they log); their order is kept by the witness's own queue.
       onWelcome: (welcome) => void this.witness.offerKey(welcome.checkpointKey),
       onCheckpoint: (checkpoint) => void this.witness.receive(checkpoint),
@@ -195,11 +198,11 @@ export class DeviceAgent {
       this.status.lastConnectedAt = this.status.connectedSince
       this.status.lastError = null
       this.status.lastErrorAt = null
-      this.sentEvents.clear()
+      this.outbox.reset()
       if (this.closed()) return false
       this.machine.transition('connected', `protocol v${welcome.protocolVersion}`)
       this.jobs.attach(session)
-      await this.flushOutbox()
+      await this.outbox.flush(this.session)
     } catch (error) {
       const end = await session.ended
       this.fail(end.revoked ? (end.error ?? 'device certificate revoked') : (error as Error).message)
@@ -275,14 +278,8 @@ export class DeviceAgent {
     if (this.polling) return
     this.polling = true
     try {
-      const policy = await readPolicy(this.o.files.policy)
       const now = this.o.clock.now()
-      const mode = effectiveMode(policy, now)
-      if (mode.expired) {
-        // A temporary allow ran out: make it explicit on disk, once, and tell both audits.
-        await writePolicy(this.o.files.policy, {mode: 'no-access', until: null, changedAt: new Date(now).toISOString(), changedBy: 'agent (temporary allow expired)'})
-        await this.recorder.record({action: 'device.access-mode.changed', outcome: 'success', actor: 'agent', details: {from: 'allow', to: 'no-access', reason: 'expired', until: policy.until}}, {forServer: true})
-      }
+      const mode = await currentAccessMode(this.o.files, this.recorder, now)
       await sweepAccessRequests(this.o.files, this.recorder, now)
       const changed = mode.mode !== this.mode.mode || mode.until !== this.mode.until
       // Picks up agent.json edits (new scripts, accepted kinds) for the inventory's catalogue.
@@ -292,7 +289,7 @@ export class DeviceAgent {
       this.status.serial = this.jobs.current.serial
       this.status.server = this.jobs.current.server
       if (this.o.routeChanged && (await this.o.routeChanged())) this.reconnect()
-      this.mode = {mode: mode.mode, until: mode.until}
+      this.mode = mode
       this.status.mode = mode.mode
       this.status.modeUntil = mode.until
       if (this.machine.state === 'connected' && this.session) {
@@ -302,7 +299,7 @@ export class DeviceAgent {
           this.session.sendInventory(inventory)
           this.lastInventoryKey = key
         }
-        await this.flushOutbox()
+        await this.outbox.flush(this.session)
       } else {
         this.status.outboxPending = (await this.recorder.outbox.pending()).length
       }
@@ -315,25 +312,8 @@ export class DeviceAgent {
     }
   }
 
-  private async flushOutbox(): Promise<void> {
-    const pending = await this.recorder.outbox.pending()
-    this.status.outboxPending = pending.length
-    for (const event of pending) {
-      if (this.sentEvents.has(event.eventId) || !this.session) continue
-      this.sentEvents.add(event.eventId)
-      this.session.sendEvent(event)
-    }
-  }
-
-  private async acked({eventId, refused}: EventAckMessage): Promise<void> {
-    try {
-      const event = await this.recorder.settle(eventId, refused)
-      this.sentEvents.delete(eventId)
-      if (event) this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
-      if (refused) this.log.warn({eventId, action: event?.action ?? null, code: refused.code, message: refused.message}, 'the server refused an event for good; dropped from the outbox')
-    } catch (error) {
-      this.log.error({err: (error as Error).message, eventId}, 'could not remove an acknowledged event from the outbox')
-    }
+  private async eventAcked(ack: EventAckMessage): Promise<void> {
+    if (await this.outbox.acked(ack)) this.status.outboxPending = Math.max(0, this.status.outboxPending - 1)
   }
 
   private saveStatus(final = false): Promise<void> {

@@ -128,6 +128,25 @@ describe('tunnels through a real agent (e2e)', function () {
     }
   })
 
+  it('`tunnels connect` with stdin that ends: everything the device sends back after the EOF still arrives', async () => {
+    // An echo answers only after it has read each byte, so most of the 8 MB comes back after
+    // the engineer's EOF: the half-close must pass through without cutting the return direction.
+    const input = randomBytes(8 * 1024 * 1024)
+    const child = spawn(process.execPath, [BIN, 'tunnels', 'connect', SERIAL, '--port', String(echo.port)], {env: testEnv(sc.adminEnv()), stdio: ['pipe', 'pipe', 'pipe']})
+    const out: Buffer[] = []
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('close', resolve)
+      child.stdin.end(input)
+    })
+    assert.equal(code, 0, stderr)
+    const echoed = Buffer.concat(out)
+    assert.equal(echoed.length, input.length, `echoed ${echoed.length} of ${input.length} bytes`)
+    assert.ok(echoed.equals(input), 'the echo is the input, byte for byte')
+  })
+
   it('`tunnels open` carries 50 parallel streams, each its own echo; `tunnels list` shows them live', async () => {
     const open = spawn(process.execPath, [BIN, 'tunnels', 'open', SERIAL, '--port', String(echo.port), '--listen', '127.0.0.1:0', '--reason', 'bulk'], {env: testEnv(sc.adminEnv()), stdio: ['ignore', 'pipe', 'pipe']})
     let stderr = ''
