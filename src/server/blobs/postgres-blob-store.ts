@@ -104,22 +104,48 @@ export class PostgresBlobStore implements BlobStore {
 }
 
 /**
- * Bytes `start`..`end` (inclusive) of a blob, one chunk row per query. A chunk missing on the
- * way means the blob was deleted or cut while being read: an error, never a short success.
+ * Bytes read per query. A chunk is up to 2 MiB; handing it out whole kept 2 MiB per open stream
+ * in the server (hundreds of devices downloading one package from PostgreSQL would hold
+ * gigabytes). The chunks are stored uncompressed out of line (STORAGE EXTERNAL), so PostgreSQL
+ * fetches only the TOAST pieces a substring covers.
+ */
+export const READ_SLICE_BYTES = 256 * 1024
+
+/**
+ * Bytes `start`..`end` (inclusive) of a blob, at most READ_SLICE_BYTES per query. A chunk missing
+ * or shorter on the way means the blob was deleted or cut while being read: an error, never a
+ * short success.
  */
 async function* chunksOf(db: Db, blobId: number, start: number, end: number): AsyncGenerator<Buffer> {
   if (end < start) return
+  const chunk = (where: 'holding' | 'after', at: number) =>
+    db
+      .selectFrom('blob_chunks')
+      .select(['pos', sql<number>`octet_length(data)`.as('length')])
+      .where('blob_id', '=', blobId)
+      .where('pos', where === 'holding' ? '<=' : '>', at)
+      .orderBy('pos', where === 'holding' ? 'desc' : 'asc')
+      .limit(1)
+      .executeTakeFirst()
   // The chunk holding byte `start`: the last one that begins at or before it.
-  let row = await db.selectFrom('blob_chunks').select(['pos', 'data']).where('blob_id', '=', blobId).where('pos', '<=', start).orderBy('pos', 'desc').limit(1).executeTakeFirst()
+  let row = await chunk('holding', start)
   let at = start
   while (at <= end) {
-    if (!row || Number(row.pos) > at || Number(row.pos) + row.data.length <= at) throw new Error(`blob ${blobId} changed while being read (no bytes at ${at})`)
-    const pos = Number(row.pos)
-    const piece = row.data.subarray(at - pos, Math.min(row.data.length, end - pos + 1))
-    at += piece.length
-    yield piece
+    const pos = Number(row?.pos)
+    const length = Number(row?.length)
+    if (!row || pos > at || pos + length <= at) throw new Error(`blob ${blobId} changed while being read (no bytes at ${at})`)
+    const upTo = Math.min(pos + length, end + 1, at + READ_SLICE_BYTES)
+    const slice = await db
+      .selectFrom('blob_chunks')
+      .select(sql<Buffer>`substring(data from ${at - pos + 1} for ${upTo - at})`.as('data'))
+      .where('blob_id', '=', blobId)
+      .where('pos', '=', pos)
+      .executeTakeFirst()
+    if (!slice || slice.data.length !== upTo - at) throw new Error(`blob ${blobId} changed while being read (no bytes at ${at})`)
+    at = upTo
+    yield slice.data
     if (at > end) return
-    row = await db.selectFrom('blob_chunks').select(['pos', 'data']).where('blob_id', '=', blobId).where('pos', '>', pos).orderBy('pos').limit(1).executeTakeFirst()
+    if (at >= pos + length) row = await chunk('after', pos)
   }
 }
 

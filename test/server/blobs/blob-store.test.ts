@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {type BlobStore, writeBlob} from '../../../src/server/blobs/blob-store.js'
 import {LocalBlobStore} from '../../../src/server/blobs/local-blob-store.js'
-import {MAX_CHUNK_BYTES, PostgresBlobStore} from '../../../src/server/blobs/postgres-blob-store.js'
+import {MAX_CHUNK_BYTES, PostgresBlobStore, READ_SLICE_BYTES} from '../../../src/server/blobs/postgres-blob-store.js'
 import {createBlobStore} from '../../../src/server/blobs/registry.js'
 import {migrateToLatest, type OpenedDatabase, openDatabase} from '../../../src/server/db/connect.js'
 import {readBlob} from '../helpers/blobs.js'
@@ -110,6 +110,19 @@ for (const backend of BACKENDS) {
       }
       assert.deepEqual(await readBlob(store, 'bundles/range.tlb', {start: 12345}), data.subarray(12345))
       assert.equal((await readBlob(store, 'bundles/range.tlb', {start: data.length})).length, 0)
+    })
+
+    it('hands a read out in pieces of at most 256 KiB, whatever the chunk size (memory per open download)', async () => {
+      const data = randomBytes(5 * MiB + 3)
+      await writeBlob(store, 'bundles/pieces.tlb', Readable.from([data]), MAX_CHUNK_BYTES)
+      let largest = 0
+      const parts: Buffer[] = []
+      for await (const piece of store.read('bundles/pieces.tlb', {start: 1000})) {
+        largest = Math.max(largest, (piece as Buffer).length)
+        parts.push(piece as Buffer)
+      }
+      assert.ok(largest <= READ_SLICE_BYTES, `a piece of ${largest} bytes`)
+      assert.ok(Buffer.concat(parts).equals(data.subarray(1000)))
     })
 
     it('renames over an existing blob, deletes idempotently, lists one folder, and reports missing blobs', async () => {
