@@ -1,7 +1,8 @@
 import type {ChildProcess} from 'node:child_process'
 import {readFile} from 'node:fs/promises'
-import {createServer} from 'node:net'
+import {connect, createServer} from 'node:net'
 import {join} from 'node:path'
+import tls from 'node:tls'
 import {Agent, request} from 'undici'
 import {openDatabase} from '../../src/server/db/connect.js'
 import {expectExit, json, stopChild, SupportCenter} from '../agent/helpers/support-center.js'
@@ -118,6 +119,18 @@ export class Cluster {
     })
     const text = await res.body.text()
     return {status: res.statusCode, json: text ? JSON.parse(text) : null}
+  }
+
+  /** An HTTPS client whose connections leave from `localAddress` (127.0.0.0/8): a source address of its own. */
+  async dispatcherFrom(localAddress: string): Promise<Agent> {
+    const ca = await readFile(this.sc.caFile, 'utf8')
+    // undici's connect options do not carry localAddress: the connection is made here.
+    return new Agent({
+      connect: (o, done) => {
+        const socket = tls.connect({socket: connect({host: o.hostname, port: Number(o.port), localAddress}), servername: 'localhost', ca, ALPNProtocols: ['http/1.1']})
+        socket.once('secureConnect', () => done(null, socket)).once('error', (error) => done(error, null))
+      },
+    })
   }
 
   /** Which node holds each online device, read from the shared database (device_presence, live leases). */
