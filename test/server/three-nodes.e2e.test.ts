@@ -54,6 +54,7 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
   const jobs: string[] = []
   const bundles: string[] = []
   let tunnelEnd: {code: number | null; stderr: string}
+  let tunnelEvents: string[] = []
   const waitJob = (id: string, timeoutMs = 60_000): Promise<Loose> =>
     eventually(async () => {
       const job = (await cluster.api('lb', 'GET', `/jobs/${id}`)).json
@@ -256,8 +257,12 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
     console.log(`      upload of ${(logs.result.size / MiB).toFixed(1)} MiB resumed from ${(from / MiB).toFixed(1)} MiB on node-${[...new Set(resumed.map((r) => r.node))].join(', node-')}`)
     for (const id of bundles) assert.equal((await cluster.api('lb', 'GET', `/logs/${id}`)).status, 200, `bundle ${id}`)
 
-    const auditAfter = new Set(((await cluster.api(survivors[0], 'GET', '/audit/events?limit=1000')).json.events as Array<{id: string}>).map((e) => e.id))
+    const after = (await cluster.api(survivors[0], 'GET', '/audit/events?limit=1000')).json.events as Array<{id: string; action: string; deviceSerial: string | null}>
+    assert.ok(after.length < 1000, 'more events than one page: compare pages')
+    const auditAfter = new Set(after.map((e) => e.id))
     assert.deepEqual(auditBefore.filter((id) => !auditAfter.has(id)), [], 'audit events lost')
+    tunnelEvents = after.filter((e) => e.deviceSerial === tunnelDevice && e.action.startsWith('tunnel.')).map((e) => e.action)
+    console.log(`      audit for ${tunnelDevice}'s tunnels: ${tunnelEvents.filter((a) => a === 'tunnel.open').length} opened, ${tunnelEvents.filter((a) => a === 'tunnel.close').length} closed`)
   })
 
   // Known defect, not fixed here (src/server/tunnels is another helper's): the node's TCP reset
@@ -267,6 +272,12 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
   it.skip("the tunnel's CLI says it ended and why (TUNNEL_LOST, exit 7)", () => {
     assert.equal(tunnelEnd?.code, 7, tunnelEnd?.stderr)
     assert.match(tunnelEnd.stderr, /the tunnel ended: its connection was lost \(\w+\): the server node carrying it stopped/)
+  })
+
+  // Known gap, for the same owner (tunnels across nodes): the stream the dead node carried has
+  // its tunnel.open in the chain and never a tunnel.close; no surviving node records its end.
+  it.skip('the tunnel the dead node carried is closed in the audit by a survivor', () => {
+    assert.equal(tunnelEvents.filter((a) => a === 'tunnel.close').length, tunnelEvents.filter((a) => a === 'tunnel.open').length)
   })
 
   it('every job requested reached a final state, and the audit is one chain', async () => {
