@@ -1,50 +1,22 @@
 import {strict as assert} from 'node:assert'
-import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Secret, TOTP} from 'otpauth'
 import {Agent, request} from 'undici'
 import {openDatabase} from '../../src/server/db/connect.js'
 import {insertUser, prepareUser} from '../../src/server/users/service.js'
+import {exitOf, stopChild as stop} from '../agent/helpers/support-center.js'
 import {startTether, waitForOutput} from '../helpers/cli.js'
+import {freePort} from '../helpers/cluster.js'
+import {haveHaproxy} from '../helpers/haproxy.js'
 import {createTestDatabase, type TestDatabase} from './helpers/database.js'
 
 // Scale-out as operated: two `tether server start` nodes sharing one PostgreSQL and a copy of
 // the data dir's secrets, behind a real haproxy (TCP passthrough, round robin).
 const LISTENING = /tether server listening on https:\/\/127\.0\.0\.1:(\d+)/
 const PASSWORD = 'Scale-out-admin-0123456789'
-
-function haveHaproxy(): boolean {
-  try {
-    execFileSync('haproxy', ['-v'], {stdio: 'ignore'})
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as {port: number}
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-function exitOf(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => child.once('exit', () => resolve()))
-}
-
-async function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return
-  child.kill(signal)
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exitOf(child)
-  clearTimeout(timer)
-}
 
 describe('two server nodes behind haproxy on one PostgreSQL', function () {
   this.timeout(120_000)

@@ -86,7 +86,7 @@ export interface UploadOutcome {
   bundleId: string
   size: number
   sha256: string
-  /** The committed offset the upload (re)started from: > 0 after a resume. */
+  /** The committed offset the upload's last (re)start began at: > 0 after a resume (a new process, or a retry after a lost connection). */
   resumedFrom: number
   bytesSent: number
 }
@@ -200,6 +200,9 @@ export async function uploadBundle(api: UploadApi, store: UploadStore, state: Pe
       return {bundleId: current.bundleId, size: state.size, sha256: state.sha256, resumedFrom: resumedFrom ?? state.size, bytesSent}
     } catch (error) {
       if (!(error instanceof UploadHttpError)) throw error
+      // The next round starts again from what the server committed (a node that died mid-upload
+      // leaves the rest to another): that is where this upload resumed, not where it first began.
+      resumedFrom = undefined
       if (error.status === 422) throw new JobFailure('CHECKSUM_MISMATCH', `the server rejected the bundle: ${error.message}`)
       if (error.status === 404 && state.uploadId !== null) {
         state.uploadId = null

@@ -56,13 +56,13 @@ export class SupportCenter {
   ) {}
 
   /** With `database: 'postgres'` the server uses a fresh PostgreSQL database, dropped by dispose(). */
-  static async create(options: {env?: Record<string, string | undefined>; serverArgs?: string[]; database?: DbKind} = {}): Promise<SupportCenter> {
+  static async create(options: {env?: Record<string, string | undefined>; serverArgs?: string[]; database?: DbKind; initArgs?: string[]} = {}): Promise<SupportCenter> {
     const dir = await mkdtemp(join(tmpdir(), 'tether-agent-e2e-'))
     const database = options.database === 'postgres' ? await createTestDatabase('postgres') : undefined
     const sc = new SupportCenter(dir, {...options.env, ...(database ? {TETHER_DATABASE_URL: database.url} : {})}, options.serverArgs, database)
     try {
       await writeFile(join(dir, 'admin.pw'), `${PASSWORD}\n`)
-      const init = expectExit(await runTether(['server', 'init', '--data-dir', join(dir, 'data'), '--admin-password-file', join(dir, 'admin.pw'), '--json'], {env: sc.env}), 0)
+      const init = expectExit(await runTether(['server', 'init', '--data-dir', join(dir, 'data'), '--admin-password-file', join(dir, 'admin.pw'), '--json', ...(options.initArgs ?? [])], {env: sc.env}), 0)
       const doc = json<{tls: {caFile: string}; caFingerprint: string}>(init)
       sc.caFile = doc.tls.caFile
       sc.caFingerprint = doc.caFingerprint

@@ -131,6 +131,7 @@ describe('log collection and resumable upload', function () {
       // 600,000 bytes arrived; whole 64 KiB segments were kept: 589,824 committed.
       const committed = Math.floor(600_000 / server.segment) * server.segment
       assert.ok(server.putOffsets.includes(committed), `resumed at ${committed}: ${server.putOffsets.join(',')}`)
+      assert.equal(r.resumedFrom, committed, 'the outcome (and the local audit) says where it resumed')
       assert.ok(!server.putOffsets.slice(3).includes(0), 'never restarted from 0')
       assert.ok(r.bytesSent < bundleBytes.length + 256 * 1024, `sent ${r.bytesSent}: at most one chunk again`)
     })
