@@ -179,7 +179,7 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
     }, 'six closes audited')
     assert.equal(closes.length, 6)
     const moved = closes.map((c) => Math.max(c.details.bytesToDevice as number, c.details.bytesFromDevice as number))
-    assert.deepEqual(moved, Array(6).fill(PAYLOAD.length))
+    assert.deepEqual(moved, Array(6).fill(PAYLOAD.length), `why: ${closes.map((c) => c.details.why).join(', ')}`)
     const verify = await adminApi(sc, 'POST', '/audit/verify', {})
     assert.equal(verify.json.ok, true, JSON.stringify(verify.json))
   })
