@@ -160,9 +160,12 @@ export class EngineerLeg {
     }
     cut = splice(socket, device, counters, end)
     this.live.add(tunnel)
-    // A side that went while the open was being recorded has no 'close' left to tell the splice.
-    if (socket.destroyed) end('engineer-gone')
-    else if (device.destroyed) end('device-gone')
+    // A side that went while the open was being recorded has no 'close' left to tell the splice:
+    // end it here, and cut the other side (its close then finds the stream ended).
+    if (socket.destroyed || device.destroyed) {
+      end(socket.destroyed ? 'engineer-gone' : 'device-gone')
+      cut()
+    }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n\r\n`)
   }
 
