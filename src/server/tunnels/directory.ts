@@ -1,6 +1,7 @@
 import {type Kysely, sql} from 'kysely'
+import type {AuditInput, AuditLog} from '../audit/types.js'
 import type {Database, LiveTunnelRow} from '../db/schema.js'
-import type {LiveTunnel} from './live.js'
+import type {LiveTunnel, LiveTunnels} from './live.js'
 
 /** Streams per counter refresh: 3 parameters each stays far below SQLite's and PostgreSQL's limits. */
 const REFRESH_CHUNK = 2000
@@ -16,45 +17,78 @@ export interface RefreshResult {
 }
 
 /**
+ * Where a node's live streams are known to the other nodes, and the audit of their open and
+ * close that goes with it. Two implementations, chosen once by the database (plugin.ts):
+ * SharedTunnelDirectory (PostgreSQL, several nodes: the live_tunnels table) and
+ * LocalTunnelDirectory (SQLite, one node: memory; nothing to share, nothing to lose).
+ */
+export interface TunnelDirectory {
+  /** Audits the open (`event`) and makes the stream known, together. */
+  recordOpen(t: LiveTunnel, sourceIp: string | null, event: AuditInput): Promise<void>
+  /** Audits the close unless another node did already (node-lost); true when this call did. */
+  recordClose(id: string, event: AuditInput): Promise<boolean>
+  /** The lease tick: this node's counters, and what other nodes did to its streams. */
+  refresh(tunnels: readonly LiveTunnel[]): Promise<RefreshResult>
+  /** This node's streams another node asked to close (id → by whom). */
+  closeRequests(): Promise<Map<string, string>>
+  /** Streams carried by live nodes (optionally one id), oldest first. */
+  live(now?: number, id?: string): Promise<LiveTunnelRow[]>
+  /** Asks the owning node to close a stream (it reads the request on NOTIFY, or on its next tick). */
+  requestClose(id: string, by: string): Promise<void>
+  exists(id: string): Promise<boolean>
+  /** Streams no live process carries: their node's lease ran out, the node is gone, or it restarted. */
+  lost(now?: number): Promise<LiveTunnelRow[]>
+  /** Audits a lost stream's close (`event`) and forgets it, unless another node did: true when this call did. */
+  recordLost(row: LiveTunnelRow, event: AuditInput): Promise<boolean>
+}
+
+/**
  * The `live_tunnels` table: every node's live streams, as the nodes that carry them wrote them.
  * The owner inserts a row inside the tunnel.open transaction and deletes it inside the
  * tunnel.close one, so a row exists exactly while a stream is open and not yet audited closed.
  * A row is live while its node holds a live lease under the same instance (nodes.ts); any other
- * row is a stream lost with its node, closed by whichever surviving node deletes it first.
+ * row is a stream lost with its node, closed by whichever surviving node deletes it first: the
+ * delete … returning in the audit's transaction takes the row lock, so racing nodes close it once.
  */
-export class TunnelDirectory {
+export class SharedTunnelDirectory implements TunnelDirectory {
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly audit: AuditLog,
     private readonly nodeId: string,
     private readonly instance: string,
   ) {}
 
-  /** Inside the tunnel.open transaction. */
-  async add(trx: Kysely<Database>, t: LiveTunnel, sourceIp: string | null): Promise<void> {
-    await trx
-      .insertInto('live_tunnels')
-      .values({
-        id: t.id, node_id: this.nodeId, instance: this.instance, serial: t.serial, customer_id: t.customerId, site_id: t.siteId, user_id: t.userId, username: t.username,
-        source_ip: sourceIp, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: 0, bytes_from_device: 0, close_requested_by: null,
-      })
-      .execute()
+  recordOpen(t: LiveTunnel, sourceIp: string | null, event: AuditInput): Promise<void> {
+    return this.audit.transaction(async (trx, record) => {
+      await trx
+        .insertInto('live_tunnels')
+        .values({
+          id: t.id, node_id: this.nodeId, instance: this.instance, serial: t.serial, customer_id: t.customerId, site_id: t.siteId, user_id: t.userId, username: t.username,
+          source_ip: sourceIp, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: 0, bytes_from_device: 0, close_requested_by: null,
+        })
+        .execute()
+      record(event)
+    })
   }
 
-  /**
-   * Inside a tunnel.close transaction: deletes the row and returns it, or undefined when another
-   * transaction deleted it first (its close is audited already). The row lock makes the delete
-   * the one place that decides who audits a close, whatever number of nodes race for it.
-   */
-  async remove(trx: Kysely<Database>, id: string, instance?: string): Promise<LiveTunnelRow | undefined> {
-    let query = trx.deleteFrom('live_tunnels').where('id', '=', id)
-    if (instance !== undefined) query = query.where('instance', '=', instance)
-    return query.returningAll().executeTakeFirst()
+  recordClose(id: string, event: AuditInput): Promise<boolean> {
+    return this.audit.transaction(async (trx, record) => {
+      const gone = await trx.deleteFrom('live_tunnels').where('id', '=', id).returning('id').executeTakeFirst()
+      if (gone) record(event)
+      return gone !== undefined
+    })
   }
 
-  /**
-   * The lease tick: this node's byte counters in ONE statement (per REFRESH_CHUNK streams), which
-   * also returns the rows it found, with their close requests.
-   */
+  recordLost(row: LiveTunnelRow, event: AuditInput): Promise<boolean> {
+    return this.audit.transaction(async (trx, record) => {
+      // Only the row as read: a node that restarted meanwhile under another instance has its own rows.
+      const gone = await trx.deleteFrom('live_tunnels').where('id', '=', row.id).where('instance', '=', row.instance).returning('id').executeTakeFirst()
+      if (gone) record(event)
+      return gone !== undefined
+    })
+  }
+
+  /** ONE statement per REFRESH_CHUNK streams, which also returns the rows it found, with their close requests. */
   async refresh(tunnels: readonly LiveTunnel[]): Promise<RefreshResult> {
     const out: RefreshResult = {recorded: new Set(), closeRequests: new Map()}
     for (let i = 0; i < tunnels.length; i += REFRESH_CHUNK) {
@@ -73,7 +107,6 @@ export class TunnelDirectory {
     return out
   }
 
-  /** This node's streams another node asked to close (id → by whom). */
   async closeRequests(): Promise<Map<string, string>> {
     const rows = await this.db
       .selectFrom('live_tunnels')
@@ -85,7 +118,6 @@ export class TunnelDirectory {
     return new Map(rows.map((r) => [r.id, r.close_requested_by!]))
   }
 
-  /** Streams carried by live nodes (optionally one id). */
   async live(now = Date.now(), id?: string): Promise<LiveTunnelRow[]> {
     let query = this.db
       .selectFrom('live_tunnels')
@@ -97,7 +129,6 @@ export class TunnelDirectory {
     return query.orderBy('live_tunnels.since').execute()
   }
 
-  /** Asks the owner to close a stream (it reads the request on NOTIFY, or on its next tick). */
   async requestClose(id: string, by: string): Promise<void> {
     await this.db.updateTable('live_tunnels').set({close_requested_by: by}).where('id', '=', id).where('close_requested_by', 'is', null).execute()
   }
@@ -106,7 +137,6 @@ export class TunnelDirectory {
     return (await this.db.selectFrom('live_tunnels').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
   }
 
-  /** Rows no live process carries: their node's lease ran out, the node is gone, or it restarted. */
   async lost(now = Date.now()): Promise<LiveTunnelRow[]> {
     return this.db
       .selectFrom('live_tunnels')
@@ -116,5 +146,62 @@ export class TunnelDirectory {
       .orderBy('live_tunnels.since')
       .limit(LOST_PER_TICK)
       .execute()
+  }
+}
+
+/**
+ * One node (SQLite): its memory is the whole truth, so nothing is written beside the audit, which
+ * keeps its group commit (on SQLite every commit is a synchronous fsync: one per stream would
+ * stall the event loop when fifty streams open at once). No other node can ask, or lose it.
+ */
+export class LocalTunnelDirectory implements TunnelDirectory {
+  constructor(
+    private readonly streams: LiveTunnels,
+    private readonly audit: AuditLog,
+    private readonly nodeId: string,
+    private readonly instance: string,
+  ) {}
+
+  async recordOpen(_t: LiveTunnel, _sourceIp: string | null, event: AuditInput): Promise<void> {
+    await this.audit.append(event)
+  }
+
+  async recordClose(_id: string, event: AuditInput): Promise<boolean> {
+    await this.audit.append(event)
+    return true
+  }
+
+  async recordLost(): Promise<boolean> {
+    return false
+  }
+
+  async refresh(tunnels: readonly LiveTunnel[]): Promise<RefreshResult> {
+    return {recorded: new Set(tunnels.map((t) => t.id)), closeRequests: new Map()}
+  }
+
+  async closeRequests(): Promise<Map<string, string>> {
+    return new Map()
+  }
+
+  async live(_now?: number, id?: string): Promise<LiveTunnelRow[]> {
+    const tunnels = id === undefined ? this.streams.all() : [this.streams.get(id)].flatMap((t) => (t ? [t] : []))
+    return tunnels.sort((a, b) => a.since - b.since).map((t) => this.row(t))
+  }
+
+  async requestClose(): Promise<void> {}
+
+  async exists(id: string): Promise<boolean> {
+    return this.streams.get(id) !== undefined
+  }
+
+  async lost(): Promise<LiveTunnelRow[]> {
+    return []
+  }
+
+  private row(t: LiveTunnel): LiveTunnelRow {
+    return {
+      id: t.id, node_id: this.nodeId, instance: this.instance, serial: t.serial, customer_id: t.customerId, site_id: t.siteId, user_id: t.userId, username: t.username,
+      source_ip: null, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: t.counters.toDevice, bytes_from_device: t.counters.fromDevice, close_requested_by: null,
+    }
   }
 }

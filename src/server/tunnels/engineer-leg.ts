@@ -141,11 +141,8 @@ export class EngineerLeg {
       },
     }
     try {
-      // The row every node lists exists exactly as long as the stream is audited open.
-      await this.app.audit.transaction(async (trx, record) => {
-        await this.directory.add(trx, tunnel, o.source ?? request.socket.remoteAddress ?? null)
-        record(this.auditInput(request, o, {action: 'tunnel.open', outcome: 'success', details: {...base, setupMs: Math.round(setupMs)}}))
-      })
+      // Known to every node exactly as long as the stream is audited open (directory.ts).
+      await this.directory.recordOpen(tunnel, o.source ?? request.socket.remoteAddress ?? null, this.auditInput(request, o, {action: 'tunnel.open', outcome: 'success', details: {...base, setupMs: Math.round(setupMs)}}))
     } catch (error) {
       device.destroy()
       throw new TunnelRefusal(503, 'AUDIT_UNAVAILABLE', 'server', `the audit trail cannot record the tunnel, so it is not opened: ${(error as Error).message}`)
@@ -169,15 +166,10 @@ export class EngineerLeg {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n\r\n`)
   }
 
-  /**
-   * The close and the row's removal in one transaction. No row: a surviving node took this
-   * node for lost (its lease ran out) and audited the close as node-lost already; once is enough.
-   */
-  private auditClose(request: IncomingMessage, o: Opening, id: string, details: Record<string, unknown>): Promise<void> {
-    return this.app.audit.transaction(async (trx, record) => {
-      if (await this.directory.remove(trx, id)) record(this.auditInput(request, o, {action: 'tunnel.close', outcome: 'success', details}))
-      else this.app.log.warn({tunnelId: id}, 'tunnels: the close of this stream was audited already (node-lost, by another node)')
-    })
+  /** Not recorded: a surviving node took this node for lost (its lease ran out) and audited the close as node-lost already. */
+  private async auditClose(request: IncomingMessage, o: Opening, id: string, details: Record<string, unknown>): Promise<void> {
+    const recorded = await this.directory.recordClose(id, this.auditInput(request, o, {action: 'tunnel.close', outcome: 'success', details}))
+    if (!recorded) this.app.log.warn({tunnelId: id}, 'tunnels: the close of this stream was audited already (node-lost, by another node)')
   }
 
   /** Shutdown: waits (bounded) until every closed stream has been audited. */

@@ -1,5 +1,4 @@
 import type {FastifyBaseLogger} from 'fastify'
-import type {AuditLog} from '../audit/types.js'
 import type {LiveTunnelRow} from '../db/schema.js'
 import type {TunnelDirectory} from './directory.js'
 import type {CloseReason} from './live.js'
@@ -9,15 +8,14 @@ const NODE_LOST: CloseReason = 'node-lost'
 /**
  * Closes, in the audit, the streams of nodes that died (kill -9, a lost host) or restarted: their
  * tunnel.open is in the chain and nobody is left to write its tunnel.close. Every node runs this
- * on its lease tick; each row is deleted and its close recorded in ONE transaction, so when
- * several survivors race for a row, one deletes it and records the close, the others' delete
- * waits on the row lock, finds nothing and records nothing. The bytes are those of the owner's
+ * on its lease tick; each row is deleted and its close recorded in ONE transaction
+ * (directory.recordLost), so when several survivors race for a row, one deletes it and records
+ * the close, the others' delete waits on the row lock, finds nothing and records nothing. The bytes are those of the owner's
  * last counter refresh (its last tick before it died).
  */
 export class LostStreams {
   constructor(
     private readonly directory: TunnelDirectory,
-    private readonly audit: AuditLog,
     private readonly log: FastifyBaseLogger,
   ) {}
 
@@ -33,30 +31,24 @@ export class LostStreams {
   }
 
   private close(row: LiveTunnelRow, now: number): Promise<boolean> {
-    return this.audit.transaction(async (trx, record) => {
-      // Only the row as read: a node that restarted meanwhile under another instance has its own rows.
-      const gone = await this.directory.remove(trx, row.id, row.instance)
-      if (!gone) return false
-      record({
-        action: 'tunnel.close',
-        outcome: 'success',
-        actorType: 'user',
-        actor: gone.username,
-        sourceIp: gone.source_ip,
-        deviceSerial: gone.serial,
-        customerId: gone.customer_id,
-        details: {
-          tunnelId: gone.id,
-          target: gone.target,
-          ...(gone.reason ? {reason: gone.reason} : {}),
-          why: NODE_LOST,
-          node: gone.node_id,
-          bytesToDevice: Number(gone.bytes_to_device),
-          bytesFromDevice: Number(gone.bytes_from_device),
-          durationMs: Math.max(0, now - Date.parse(gone.since)),
-        },
-      })
-      return true
+    return this.directory.recordLost(row, {
+      action: 'tunnel.close',
+      outcome: 'success',
+      actorType: 'user',
+      actor: row.username,
+      sourceIp: row.source_ip,
+      deviceSerial: row.serial,
+      customerId: row.customer_id,
+      details: {
+        tunnelId: row.id,
+        target: row.target,
+        ...(row.reason ? {reason: row.reason} : {}),
+        why: NODE_LOST,
+        node: row.node_id,
+        bytesToDevice: Number(row.bytes_to_device),
+        bytesFromDevice: Number(row.bytes_from_device),
+        durationMs: Math.max(0, now - Date.parse(row.since)),
+      },
     })
   }
 }

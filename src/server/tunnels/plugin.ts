@@ -4,7 +4,7 @@ import {LegForwarder} from '../peering/forward.js'
 import {NodeCredentials} from '../peering/node-cert.js'
 import {TunnelsAcrossNodes} from './across-nodes.js'
 import {DataLegBroker} from './broker.js'
-import {TunnelDirectory} from './directory.js'
+import {LocalTunnelDirectory, SharedTunnelDirectory, type TunnelDirectory} from './directory.js'
 import {EngineerLeg} from './engineer-leg.js'
 import {LegRouting} from './leg-routing.js'
 import {LiveTunnels} from './live.js'
@@ -36,10 +36,12 @@ export const tunnelsPlugin = fp(
     const forwarder = new LegForwarder(credentials, nodeId, app.log)
     const routing = new LegRouting(app, forwarder, credentials?.caFingerprint)
     const broker = new DataLegBroker(app.db, app.log, routing, (serial) => app.hub.isOnline(serial))
-    const directory = new TunnelDirectory(app.db, app.nodeId, app.nodeInstance)
+    // Several nodes share PostgreSQL; SQLite is one node, whose memory is the whole truth.
+    const directory: TunnelDirectory =
+      app.dbDialect === 'postgres' ? new SharedTunnelDirectory(app.db, app.audit, app.nodeId, app.nodeInstance) : new LocalTunnelDirectory(live, app.audit, app.nodeId, app.nodeInstance)
     const engineer = new EngineerLeg(app, broker, live, routing, directory)
     const across = new TunnelsAcrossNodes(live, directory, app.wake, nodeId, app.log)
-    const lost = new LostStreams(directory, app.audit, app.log)
+    const lost = new LostStreams(directory, app.log)
     const watch = new TunnelWatch(app.db, live, app.config.tunnels.idleTimeoutSeconds * 1000, app.log)
     app.decorate('tunnels', live)
     app.decorate('tunnelsAcrossNodes', across)

@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 import pino from 'pino'
 import type {Kysely} from 'kysely'
 import type {Database} from '../../../src/server/db/schema.js'
-import {TunnelDirectory} from '../../../src/server/tunnels/directory.js'
+import {SharedTunnelDirectory} from '../../../src/server/tunnels/directory.js'
 import type {CloseReason, LiveTunnel} from '../../../src/server/tunnels/live.js'
 import {LostStreams} from '../../../src/server/tunnels/node-lost.js'
 import {eventually} from '../../helpers/eventually.js'
@@ -13,7 +13,7 @@ const silent = pino({level: 'silent'})
 const iso = (ms: number) => new Date(ms).toISOString()
 
 /** A stream as the engineer's leg records it; its close (here) is the audited one: row removed with tunnel.close. */
-function fakeStream(t: TestApp, directory: TunnelDirectory, id: string, userId: string, closed: Map<string, [CloseReason, string | undefined]>): LiveTunnel {
+function fakeStream(t: TestApp, directory: SharedTunnelDirectory, id: string, userId: string, closed: Map<string, [CloseReason, string | undefined]>): LiveTunnel {
   const now = Date.now()
   const tunnel: LiveTunnel = {
     id, serial: 'SN-X', customerId: 'acme', siteId: null, userId, username: 'root', tokenId: null, epoch: null, target: '127.0.0.1:22', reason: 'INC-1',
@@ -21,19 +21,14 @@ function fakeStream(t: TestApp, directory: TunnelDirectory, id: string, userId: 
     close: (reason, by) => {
       closed.set(id, [reason, by])
       t.app.tunnels.remove(id)
-      void t.app.audit.transaction(async (trx, record) => {
-        if (await directory.remove(trx, id)) record({actorType: 'user', actor: 'root', action: 'tunnel.close', outcome: 'success', details: {tunnelId: id, why: reason, closedBy: by}})
-      })
+      void directory.recordClose(id, {actorType: 'user', actor: 'root', action: 'tunnel.close', outcome: 'success', details: {tunnelId: id, why: reason, closedBy: by}})
     },
   }
   return tunnel
 }
 
-async function openStream(t: TestApp, directory: TunnelDirectory, tunnel: LiveTunnel): Promise<void> {
-  await t.app.audit.transaction(async (trx, record) => {
-    await directory.add(trx, tunnel, '127.0.0.9')
-    record({actorType: 'user', actor: 'root', action: 'tunnel.open', outcome: 'success', details: {tunnelId: tunnel.id}})
-  })
+async function openStream(t: TestApp, directory: SharedTunnelDirectory, tunnel: LiveTunnel): Promise<void> {
+  await directory.recordOpen(tunnel, '127.0.0.9', {actorType: 'user', actor: 'root', action: 'tunnel.open', outcome: 'success', details: {tunnelId: tunnel.id}})
   t.app.tunnels.add(tunnel)
 }
 
@@ -51,6 +46,7 @@ async function otherNodeStream(db: Kysely<Database>, node: string, id: string, l
     .execute()
 }
 
+// The table's statements on both engines (the plugin uses it with PostgreSQL; SQLite is one node, in memory).
 for (const kind of DB_KINDS) describe(`live tunnels in the database (${kind})`, () => {
   let t: TestApp
   afterEach(() => t?.close())
@@ -58,7 +54,7 @@ for (const kind of DB_KINDS) describe(`live tunnels in the database (${kind})`, 
   it('refreshes this node\'s counters in one statement and reports rows that are gone and close requests', async () => {
     t = await buildTestApp(kind)
     const root = await seedUser(t.app, {username: 'root', role: 'admin'})
-    const directory = new TunnelDirectory(t.app.db, t.app.nodeId, t.app.nodeInstance)
+    const directory = new SharedTunnelDirectory(t.app.db, t.app.audit, t.app.nodeId, t.app.nodeInstance)
     const closed = new Map<string, [CloseReason, string | undefined]>()
     const [a, b, c] = ['t-a', 't-b', 't-c'].map((id) => fakeStream(t, directory, id, root.id, closed))
     for (const s of [a, b, c]) await openStream(t, directory, s)
@@ -72,9 +68,43 @@ for (const kind of DB_KINDS) describe(`live tunnels in the database (${kind})`, 
     const rows = await t.app.db.selectFrom('live_tunnels').select(['id', 'bytes_to_device', 'bytes_from_device']).orderBy('id').execute()
     assert.deepEqual(rows.map((r) => [r.id, Number(r.bytes_to_device), Number(r.bytes_from_device)]), [['t-a', 5_000_000_000, 0], ['t-b', 0, 42]])
   })
+})
+
+describe('live tunnels on one node (SQLite): from memory, nothing written beside the audit', () => {
+  let t: TestApp
+  afterEach(() => t?.close())
+
+  it('lists a stream with this node\'s id and closes it locally for the user', async () => {
+    t = await buildTestApp('sqlite', {config: (c) => void (c.cluster.nodeId = 'solo')})
+    const root = await seedUser(t.app, {username: 'root', role: 'admin'})
+    const token = (await sessionFor(t.app, 'root')).accessToken
+    const closed = new Map<string, [CloseReason, string | undefined]>()
+    const now = Date.now()
+    t.app.tunnels.add({
+      id: 's-1', serial: 'SN-X', customerId: 'acme', siteId: null, userId: root.id, username: 'root', tokenId: null, epoch: null, target: '127.0.0.1:22', reason: null,
+      since: now, counters: {toDevice: 3, fromDevice: 4, lastActivity: now},
+      close: (reason, by) => {
+        closed.set('s-1', [reason, by])
+        t.app.tunnels.remove('s-1')
+      },
+    })
+    const listed = await call(t.app, 'GET', '/tunnels', {token})
+    assert.equal(listed.statusCode, 200, listed.body)
+    assert.deepEqual(listed.json().tunnels.map((v: {id: string; node: string; bytesFromDevice: number}) => [v.id, v.node, v.bytesFromDevice]), [['s-1', 'solo', 4]])
+    const res = await call(t.app, 'DELETE', '/tunnels/s-1', {token})
+    assert.equal(res.statusCode, 200, res.body)
+    assert.deepEqual(closed.get('s-1'), ['closed-by-user', 'root'])
+    assert.equal((await t.app.db.selectFrom('live_tunnels').select('id').execute()).length, 0)
+    assert.equal((await call(t.app, 'DELETE', '/tunnels/s-1', {token})).statusCode, 404)
+  })
+})
+
+describe('live tunnels: a restarted node (PostgreSQL)', () => {
+  let t: TestApp
+  afterEach(() => t?.close())
 
   it('closes, at start, the streams a crashed process of this node left open (node-lost), once', async () => {
-    t = await buildTestApp(kind, {
+    t = await buildTestApp('postgres', {
       config: (c) => void (c.cluster.nodeId = 'node-a'),
       beforeStart: async (db) => {
         await otherNodeStream(db, 'node-a', 'crashed-1', 60_000)
@@ -90,7 +120,7 @@ for (const kind of DB_KINDS) describe(`live tunnels in the database (${kind})`, 
     assert.equal(details.bytesToDevice, 7)
     assert.equal(close.actor, 'eve')
     assert.equal(close.source_ip, '10.0.0.1')
-    assert.equal(await new LostStreams(new TunnelDirectory(t.app.db, t.app.nodeId, t.app.nodeInstance), t.app.audit, silent).sweep(), 0)
+    assert.equal(await new LostStreams(new SharedTunnelDirectory(t.app.db, t.app.audit, t.app.nodeId, t.app.nodeInstance), silent).sweep(), 0)
     assert.equal((await auditEvents(t.app, 'tunnel.close')).length, 1)
   })
 })
@@ -120,7 +150,7 @@ describe('live tunnels across two nodes on one PostgreSQL', function () {
   })
 
   it('node 2 lists node 1\'s stream (with its node), and closes it: node 1 closes it for the user, audited once', async () => {
-    const directory = new TunnelDirectory(node1.app.db, node1.app.nodeId, node1.app.nodeInstance)
+    const directory = new SharedTunnelDirectory(node1.app.db, node1.app.audit, node1.app.nodeId, node1.app.nodeInstance)
     const closed = new Map<string, [CloseReason, string | undefined]>()
     const stream = fakeStream(node1, directory, 'x-1', rootId, closed)
     await openStream(node1, directory, stream)
@@ -172,7 +202,7 @@ describe('live tunnels across two nodes on one PostgreSQL', function () {
     for (const id of ids) await otherNodeStream(node1.app.db, 'node-dead', id, -1000)
     const listed = (await call(node2.app, 'GET', '/tunnels', {token})).json().tunnels as Array<{id: string}>
     assert.ok(!listed.some((v) => v.id.startsWith('dead-')), 'a dead node\'s streams are not live')
-    const sweeper = (t: TestApp) => new LostStreams(new TunnelDirectory(t.app.db, t.app.nodeId, t.app.nodeInstance), t.app.audit, silent)
+    const sweeper = (t: TestApp) => new LostStreams(new SharedTunnelDirectory(t.app.db, t.app.audit, t.app.nodeId, t.app.nodeInstance), silent)
     const [a, b] = await Promise.all([sweeper(node1).sweep(), sweeper(node2).sweep()])
     // The nodes' own ticks may take some too; together every stream is closed once.
     await eventually(async () => (await node1.app.db.selectFrom('live_tunnels').select('id').where('node_id', '=', 'node-dead').execute()).length === 0, 'rows gone')
