@@ -92,8 +92,8 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
 
 export function tunnelsTable(tunnels: TunnelView[], view: TableView = {}): string {
   return renderTable(
-    ['ID', 'USER', 'DEVICE', 'TARGET', 'REASON', 'SINCE', 'TO DEVICE', 'FROM DEVICE'],
-    tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, humanBytes(t.bytesToDevice), humanBytes(t.bytesFromDevice)]),
+    ['ID', 'USER', 'DEVICE', 'TARGET', 'REASON', 'SINCE', 'TO DEVICE', 'FROM DEVICE', 'NODE'],
+    tunnels.map((t) => [t.id, t.user, t.device, t.target, t.reason ?? '', t.since, humanBytes(t.bytesToDevice), humanBytes(t.bytesFromDevice), t.node]),
     view,
   )
 }

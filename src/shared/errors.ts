@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   FORWARD_REFUSED: {status: 403, exitCode: ExitCode.FORBIDDEN},
   DEVICE_MOVED: {status: 503, exitCode: ExitCode.UNAVAILABLE},
   TUNNEL_LOST: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  // A live stream on another node was asked to close and that node did not confirm in time.
+  TUNNEL_CLOSE_UNCONFIRMED: {status: 504, exitCode: ExitCode.UNAVAILABLE},
   // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).
   JOB_FINAL: {status: 409, exitCode: ExitCode.CONFLICT},
   JOB_FAILED: {status: 500, exitCode: ExitCode.FAILED},

@@ -7,13 +7,14 @@ import {join} from 'node:path'
 import tls from 'node:tls'
 import {NodeCredentials} from '../../src/server/peering/node-cert.js'
 import {upgradeSocket, UpgradeRefusedError} from '../../src/shared/upgrade-client.js'
-import {BIN, startTether, testEnv, waitForOutput} from '../helpers/cli.js'
+import {BIN, runTether, startTether, testEnv, waitForOutput} from '../helpers/cli.js'
 import {eventually} from '../helpers/eventually.js'
 import {adminApi} from '../agent/helpers/admin-api.js'
 import {enrollAgent, type AgentUnderTest} from '../agent/helpers/agent-process.js'
 import {expectExit, json, stopChild, SupportCenter} from '../agent/helpers/support-center.js'
 
 const LISTENING = /tether server listening on https:\/\/127\.0\.0\.1:(\d+)/
+const NODE_LEASE = {TETHER_AGENT_HEARTBEAT_INTERVAL_MS: '1000', TETHER_AGENT_HEARTBEAT_TIMEOUT_MS: '6000'}
 
 async function target(onConnection: (socket: Socket) => void): Promise<{server: Server; port: number}> {
   const server = createServer({allowHalfOpen: true}, (s) => {
@@ -71,7 +72,10 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
   const PAYLOAD = randomBytes(20 * 1024 * 1024)
   const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
   let engineerEnv: (node: number) => Record<string, string | undefined>
+  /** The same user with devices:read too (tunnels list), through node `node`. */
+  let operatorEnv: (node: number) => Record<string, string | undefined>
   const SERIAL = 'SN-MN-1'
+  let killedStream: string | undefined
 
   /** `tether tunnels connect` through node `node` (1 or 2): stdin in, stdout out. */
   const connectThrough = (node: number, port = echo.port): ChildProcess =>
@@ -104,7 +108,8 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
 
   before(async () => {
     ports.push(await freePort(), await freePort())
-    sc = await SupportCenter.create({database: 'postgres', serverArgs: ['--node-id', 'node-1', '--peer-address', `127.0.0.1:${ports[0]}`]})
+    // Node leases of 6 s: a killed node's streams are closed as node-lost by node 2 within seconds.
+    sc = await SupportCenter.create({database: 'postgres', env: NODE_LEASE, serverArgs: ['--node-id', 'node-1', '--peer-address', `127.0.0.1:${ports[0]}`]})
     await sc.start(ports[0])
     node2 = startTether(['server', 'start', '--data-dir', join(sc.dir, 'data'), '--host', '127.0.0.1', '--port', String(ports[1]), '--log-level', 'warn', '--node-id', 'node-2', '--peer-address', `127.0.0.1:${ports[1]}`], {env: sc.env})
     await waitForOutput(node2, LISTENING, 30_000)
@@ -142,6 +147,8 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
 
     const token = json<{token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'engineer', '--permission', 'tunnels:open', '--json']), 0)).token
     engineerEnv = (node) => ({...sc.adminEnv(), TETHER_TOKEN: token, TETHER_SERVER: `https://127.0.0.1:${ports[node - 1]}`, TETHER_CA: sc.caFile})
+    const operator = json<{token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'operator', '--permission', 'tunnels:open', '--permission', 'devices:read', '--json']), 0)).token
+    operatorEnv = (node) => ({...engineerEnv(node), TETHER_TOKEN: operator})
   })
 
   after(async () => {
@@ -172,9 +179,44 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
     }, 'six closes audited')
     assert.equal(closes.length, 6)
     const moved = closes.map((c) => Math.max(c.details.bytesToDevice as number, c.details.bytesFromDevice as number))
-    assert.deepEqual(moved, Array(6).fill(PAYLOAD.length))
+    assert.deepEqual(moved, Array(6).fill(PAYLOAD.length), `why: ${closes.map((c) => c.details.why).join(', ')}`)
     const verify = await adminApi(sc, 'POST', '/audit/verify', {})
     assert.equal(verify.json.ok, true, JSON.stringify(verify.json))
+  })
+
+  type Listed = {tunnels: Array<{id: string; node: string; device: string; user: string; bytesToDevice: number}>}
+  const listOn = async (node: number): Promise<Listed> => json<Listed>(expectExit(await runTether(['tunnels', 'list', '--json'], {env: operatorEnv(node)}), 0))
+  const auditedCloses = async (id: string) =>
+    ((await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; details: Record<string, unknown>}>).filter((e) => e.action === 'tunnel.close' && e.details.tunnelId === id)
+
+  it('node 2 lists a stream node 1 carries (Node column, --json node) and closes it: the CLI ends, node 1 audits one close with closedBy', async () => {
+    balancer.target = ports[0]
+    const child = connectThrough(1)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d) => (stdout += d))
+    child.stderr!.on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    child.stdin!.write('hello\n')
+    await eventually(async () => stdout.includes('hello') || child.exitCode !== null, 'echo through the stream')
+    assert.ok(stdout.includes('hello'), `stream not live: ${stderr}`)
+    const [stream] = (await listOn(2)).tunnels
+    assert.equal(stream?.node, 'node-1', 'listed on node 2 with the node that carries it')
+    assert.equal(stream.device, SERIAL)
+    const table = expectExit(await runTether(['tunnels', 'list'], {env: operatorEnv(2)}), 0).stdout
+    assert.match(table, /NODE/)
+    assert.match(table, new RegExp(`${stream.id}.*node-1`))
+    const closed = json<{id: string; node: string}>(expectExit(await runTether(['tunnels', 'close', stream.id, '--json'], {env: operatorEnv(2)}), 0))
+    assert.deepEqual([closed.id, closed.node], [stream.id, 'node-1'])
+    await exited
+    const closes = await eventually(async () => {
+      const found = await auditedCloses(stream.id)
+      return found.length > 0 ? found : undefined
+    }, 'close audited')
+    assert.equal(closes.length, 1)
+    assert.equal(closes[0].details.why, 'closed-by-user')
+    assert.equal(closes[0].details.closedBy, 'admin')
+    assert.deepEqual((await listOn(2)).tunnels, [])
   })
 
   const rawUpgrade = async (port: number, path: string, headers: Record<string, string>, client: tls.ConnectionOptions = {}) => {
@@ -216,12 +258,32 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
     child.stdin!.on('error', () => undefined)
     try {
       await eventually(async () => stdout > 1024 * 1024, 'stream live')
+      // Node 2 lists it with the bytes of node 1's last lease tick.
+      const stream = await eventually(async () => (await listOn(2)).tunnels.find((t) => t.node === 'node-1' && t.bytesToDevice > 0), 'node 2 lists the stream with its bytes')
       await sc.kill9()
       const code = await exited
       assert.equal(code, 7, stderr)
       assert.match(stderr, /the tunnel ended: its connection was lost \(ECONNRESET\): the server node carrying it stopped, or the network failed/)
+      killedStream = stream.id
     } finally {
       clearInterval(pump)
     }
+  })
+
+  it('node 2 notices node 1\'s lease ran out and audits the killed stream\'s close (node-lost) once, in the one chain', async () => {
+    assert.ok(killedStream, 'the kill test ran')
+    sc.url = `https://127.0.0.1:${ports[1]}`
+    const closes = await eventually(async () => {
+      const found = await auditedCloses(killedStream!)
+      return found.length > 0 ? found : undefined
+    }, 'node-lost close audited', 60_000)
+    // Its row went with that close: nothing is left for a second one.
+    assert.deepEqual((await listOn(2)).tunnels, [])
+    assert.equal((await auditedCloses(killedStream!)).length, 1)
+    assert.equal(closes[0].details.why, 'node-lost')
+    assert.equal(closes[0].details.node, 'node-1')
+    assert.ok((closes[0].details.bytesToDevice as number) > 0, 'bytes as of node 1\'s last tick')
+    const verify = await adminApi(sc, 'POST', '/audit/verify', {})
+    assert.equal(verify.json.ok, true, JSON.stringify(verify.json))
   })
 })

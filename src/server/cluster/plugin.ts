@@ -3,6 +3,7 @@ import {DatabasePresence} from './presence.js'
 import {LeaseWriter, type DeviceLeases} from './leases.js'
 import {NodeRegistry} from './nodes.js'
 import {type NodeWake, PostgresWake, SingleNodeWake} from './wake.js'
+import type {NodeTick} from './types.js'
 import './types.js'
 
 /** Buffered lease holds/releases are written this often (a device that said hello reads online on every node within it). */
@@ -32,7 +33,10 @@ export const clusterPlugin = fp(
     const leases = new LeaseWriter(app.db, nodeId, leaseMs, app.log)
     const registry = new NodeRegistry(app.db, {nodeId, peerAddress}, leaseMs, app.log)
     const wake: NodeWake = app.dbDialect === 'postgres' ? new PostgresWake(app.db, app.config.database, app.log) : new SingleNodeWake()
+    const ticks = new Map<string, NodeTick>()
     app.decorate('nodeId', nodeId)
+    app.decorate('nodeInstance', registry.instance)
+    app.decorate('nodeTicks', {add: (name: string, tick: NodeTick) => void ticks.set(name, tick)})
     app.decorate('peerAddress', peerAddress)
     app.decorate('presence', new DatabasePresence(app.db))
     app.decorate('leases', leases)
@@ -49,6 +53,7 @@ export const clusterPlugin = fp(
         lastRenew = now
         await registry.renew({agents: agents()}, now)
         await leases.renew(now)
+        for (const [name, work] of ticks) await work(now).catch((error: unknown) => app.log.warn({err: error, tick: name}, 'cluster: a node tick failed; retried next tick'))
       }
       if (now - lastPrune >= PRUNE_AFTER_MS) {
         lastPrune = now

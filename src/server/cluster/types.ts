@@ -26,10 +26,22 @@ export interface NodeIdentity {
   peerAddress: string | null
 }
 
+/** Work a feature does on each lease renewal of this node (every third of the lease, 0.5 to 5 s). */
+export type NodeTick = (now: number) => Promise<unknown>
+
+/** Where features register their NodeTick (src/server/cluster/plugin.ts runs them, in order). */
+export interface NodeTicks {
+  add(name: string, tick: NodeTick): void
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** This node's id (--node-id, default: the hostname). */
     nodeId: string
+    /** This process's random id (nodes.instance): tells its rows from a crashed predecessor's. */
+    nodeInstance: string
+    /** Work done on each lease renewal (after this node's lease is renewed). */
+    nodeTicks: NodeTicks
     /** How other nodes reach this one (--peer-address HOST:PORT); null = single node. */
     peerAddress: string | null
     /** Device presence across all nodes (src/server/cluster/presence.ts). */

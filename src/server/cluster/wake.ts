@@ -14,10 +14,12 @@ export const WAKE_CHANNELS = {
   access: 'tether_access',
   /** The device was revoked: the owning node cuts its connection. */
   revoke: 'tether_revoke',
+  /** A live tunnel stream was asked to close (the payload is its id): the owning node closes it. */
+  tunnels: 'tether_tunnels',
 } as const
 export type WakeKind = keyof typeof WAKE_CHANNELS
 
-/** Called with the serial; also called when notifications may have been missed (serial null). */
+/** Called with the payload (the serial, or the id its channel names); also when notifications may have been missed (null). */
 export type WakeHandler = (serial: string | null) => Promise<unknown>
 
 export interface NodeWake {

@@ -12,6 +12,7 @@ import * as m009 from './migrations/009-sso.js'
 import * as m010 from './migrations/010-deployments.js'
 import * as m011 from './migrations/011-blobs.js'
 import * as m012 from './migrations/012-cluster.js'
+import * as m013 from './migrations/013-live-tunnels.js'
 import type {Database} from './schema.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, {up: (db: Kysely<unknown>, dialect: DialectName
   '010-deployments': m010,
   '011-blobs': m011,
   '012-cluster': m012,
+  '013-live-tunnels': m013,
 }
 
 export interface OpenedDatabase {

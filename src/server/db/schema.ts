@@ -36,6 +36,7 @@ export interface Database {
   nodes: NodesTable
   device_presence: DevicePresenceTable
   rate_limit_hits: RateLimitHitsTable
+  live_tunnels: LiveTunnelsTable
 }
 
 export interface CustomersTable {
@@ -473,3 +474,30 @@ export interface RateLimitHitsTable {
   window_start: number
   hits: number
 }
+
+/**
+ * A live tunnel stream (013-live-tunnels), written by the node carrying it: inserted with its
+ * tunnel.open, deleted with its tunnel.close. `instance` is the node process's (nodes.instance):
+ * a row of another instance than the node's live one is a stream lost with a crashed process.
+ */
+export interface LiveTunnelsTable {
+  id: string
+  node_id: string
+  instance: string
+  serial: string
+  customer_id: string
+  site_id: string | null
+  user_id: string
+  username: string
+  /** The engineer's address, for the close a surviving node audits. */
+  source_ip: string | null
+  target: string
+  reason: string | null
+  /** ISO-8601, like every time in the schema. */
+  since: string
+  bytes_to_device: number
+  bytes_from_device: number
+  /** Set by a node asked to close a stream it does not carry: the owner closes it (closedBy). */
+  close_requested_by: string | null
+}
+export type LiveTunnelRow = Selectable<LiveTunnelsTable>

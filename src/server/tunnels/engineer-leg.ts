@@ -14,9 +14,10 @@ import {rejectUpgrade} from '../hub/upgrade.js'
 import {getDevice} from '../registry/service.js'
 import type {DataLegBroker} from './broker.js'
 import type {LegRouting} from './leg-routing.js'
-import type {CloseReason, LiveTunnels} from './live.js'
+import type {TunnelDirectory} from './directory.js'
+import type {CloseReason, LiveTunnel, LiveTunnels} from './live.js'
 import {refusalFromDevice, TunnelRefusal} from './refusal.js'
-import {splice} from '../../shared/splice.js'
+import {splice, type SpliceEnd} from '../../shared/splice.js'
 
 interface Opening {
   principal: Principal
@@ -42,6 +43,7 @@ export class EngineerLeg {
     private readonly broker: DataLegBroker,
     private readonly live: LiveTunnels,
     private readonly routing: LegRouting,
+    private readonly directory: TunnelDirectory,
   ) {}
 
   async accept(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>): Promise<void> {
@@ -125,21 +127,10 @@ export class EngineerLeg {
     const since = Date.now()
     const counters = {toDevice: 0, fromDevice: 0, lastActivity: since}
     const base = {tunnelId: id, target, ...(o.reason ? {reason: o.reason} : {})}
-    try {
-      await this.audit(request, o, {action: 'tunnel.open', outcome: 'success', details: {...base, setupMs: Math.round(setupMs)}})
-    } catch (error) {
-      device.destroy()
-      throw new TunnelRefusal(503, 'AUDIT_UNAVAILABLE', 'server', `the audit trail cannot record the tunnel, so it is not opened: ${(error as Error).message}`)
-    }
     let closeReason: CloseReason | null = null
     let closedBy: string | undefined
-    const cut = splice(socket, device, counters, (end) => {
-      this.live.remove(id)
-      const reason = closeReason ?? end
-      const details = {...base, why: reason, ...(closedBy ? {closedBy} : {}), bytesToDevice: counters.toDevice, bytesFromDevice: counters.fromDevice, durationMs: Date.now() - since}
-      this.track(this.audit(request, o, {action: 'tunnel.close', outcome: 'success', details}).catch((e: unknown) => this.app.log.error({err: e, tunnelId: id}, 'tunnels: could not audit a close')))
-    })
-    this.live.add({
+    let cut: () => void = () => device.destroy()
+    const tunnel: LiveTunnel = {
       id, serial: o.serial, customerId: o.customerId, siteId: o.siteId, userId: o.principal.userId, username: o.principal.username,
       tokenId: o.principal.tokenId ?? null, epoch: o.principal.auth === 'session' ? await this.epochOf(o.principal.userId) : null,
       target, reason: o.reason, since, counters,
@@ -148,8 +139,37 @@ export class EngineerLeg {
         closedBy ??= by
         cut()
       },
-    })
+    }
+    try {
+      // Known to every node exactly as long as the stream is audited open (directory.ts).
+      await this.directory.recordOpen(tunnel, o.source ?? request.socket.remoteAddress ?? null, this.auditInput(request, o, {action: 'tunnel.open', outcome: 'success', details: {...base, setupMs: Math.round(setupMs)}}))
+    } catch (error) {
+      device.destroy()
+      throw new TunnelRefusal(503, 'AUDIT_UNAVAILABLE', 'server', `the audit trail cannot record the tunnel, so it is not opened: ${(error as Error).message}`)
+    }
+    let ended = false
+    const end = (how: SpliceEnd): void => {
+      if (ended) return
+      ended = true
+      this.live.remove(id)
+      const details = {...base, why: closeReason ?? how, ...(closedBy ? {closedBy} : {}), bytesToDevice: counters.toDevice, bytesFromDevice: counters.fromDevice, durationMs: Date.now() - since}
+      this.track(this.auditClose(request, o, id, details).catch((e: unknown) => this.app.log.error({err: e, tunnelId: id}, 'tunnels: could not audit a close')))
+    }
+    cut = splice(socket, device, counters, end)
+    this.live.add(tunnel)
+    // A side that went while the open was being recorded has no 'close' left to tell the splice:
+    // end it here, and cut the other side (its close then finds the stream ended).
+    if (socket.destroyed || device.destroyed) {
+      end(socket.destroyed ? 'engineer-gone' : 'device-gone')
+      cut()
+    }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n\r\n`)
+  }
+
+  /** Not recorded: a surviving node took this node for lost (its lease ran out) and audited the close as node-lost already. */
+  private async auditClose(request: IncomingMessage, o: Opening, id: string, details: Record<string, unknown>): Promise<void> {
+    const recorded = await this.directory.recordClose(id, this.auditInput(request, o, {action: 'tunnel.close', outcome: 'success', details}))
+    if (!recorded) this.app.log.warn({tunnelId: id}, 'tunnels: the close of this stream was audited already (node-lost, by another node)')
   }
 
   /** Shutdown: waits (bounded) until every closed stream has been audited. */
@@ -172,14 +192,18 @@ export class EngineerLeg {
   }
 
   private audit(request: IncomingMessage, o: Partial<Opening>, input: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown> {
-    return this.app.audit.append({
+    return this.app.audit.append(this.auditInput(request, o, input))
+  }
+
+  private auditInput(request: IncomingMessage, o: Partial<Opening>, input: Pick<AuditInput, 'action' | 'outcome' | 'details'>): AuditInput {
+    return {
       ...input,
       actorType: o.principal ? 'user' : 'system',
       actor: o.principal?.username ?? 'anonymous',
       sourceIp: o.source ?? request.socket.remoteAddress ?? null,
       deviceSerial: o.customerId ? (o.serial ?? null) : null,
       customerId: o.customerId ?? null,
-    })
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import type {LiveTunnelRow} from '../db/schema.js'
 import type {TunnelView} from '../../protocol/api/tunnels.js'
 import type {StreamCounters} from '../../shared/splice.js'
 
@@ -12,6 +13,8 @@ export type CloseReason =
   | 'device-revoked'
   | 'idle'
   | 'server-shutdown'
+  /** The node carrying it died or lost its lease: written by a surviving node (node-lost.ts). */
+  | 'node-lost'
 
 /** One live stream on this node. The credential's identity is kept to re-check it while it lives. */
 export interface LiveTunnel {
@@ -61,9 +64,11 @@ export class LiveTunnels {
   }
 }
 
-export function tunnelView(t: LiveTunnel): TunnelView {
+/** A stream this node carries, with its live counters. */
+export function tunnelView(t: LiveTunnel, node: string): TunnelView {
   return {
     id: t.id,
+    node,
     user: t.username,
     device: t.serial,
     target: t.target,
@@ -71,5 +76,20 @@ export function tunnelView(t: LiveTunnel): TunnelView {
     since: new Date(t.since).toISOString(),
     bytesToDevice: t.counters.toDevice,
     bytesFromDevice: t.counters.fromDevice,
+  }
+}
+
+/** A stream as its node last recorded it (the counters of its last lease tick). */
+export function rowView(row: LiveTunnelRow): TunnelView {
+  return {
+    id: row.id,
+    node: row.node_id,
+    user: row.username,
+    device: row.serial,
+    target: row.target,
+    reason: row.reason,
+    since: new Date(row.since).toISOString(),
+    bytesToDevice: Number(row.bytes_to_device),
+    bytesFromDevice: Number(row.bytes_from_device),
   }
 }
