@@ -9,14 +9,14 @@ import type {Database} from './schema.js'
  * this list does not name stops the copy before anything is written, so a migration that adds
  * one cannot be silently left behind: add it here.
  * Skipped tables hold only what a running node rebuilds at once (its liveness, its devices'
- * connections, request counters) and would be stale in the copy anyway.
+ * connections, request counters, its live tunnels) and would be stale in the copy anyway.
  */
 export const COPY_PLAN: ReadonlyArray<{table: string; copy: boolean}> = [
   ...['customers', 'sites', 'devices', 'users', 'user_scopes', 'api_tokens', 'refresh_tokens', 'login_throttle'].map((table) => ({table, copy: true})),
   ...['audit_events', 'audit_head', 'enrollment_tokens', 'agent_events', 'jobs', 'log_uploads', 'logs_keys'].map((table) => ({table, copy: true})),
   ...['audit_checkpoints', 'audit_witnesses', 'access_requests', 'tuf_metadata', 'update_targets', 'update_publishes'].map((table) => ({table, copy: true})),
   ...['sso_settings', 'sso_identities', 'sso_logins', 'sso_sessions', 'deployments', 'deployment_devices', 'blobs', 'blob_chunks'].map((table) => ({table, copy: true})),
-  ...['nodes', 'device_presence', 'rate_limit_hits'].map((table) => ({table, copy: false})),
+  ...['nodes', 'device_presence', 'rate_limit_hits', 'live_tunnels'].map((table) => ({table, copy: false})),
 ]
 
 /** Rows per INSERT: far below PostgreSQL's 65,535 parameters for the widest table. */
