@@ -10,7 +10,7 @@
  * Loopback only; every loop is bounded in count and time.
  *
  *   npm run build && flock /tmp/bench.lock node --import tsx bench/multinode.ts [--agents 3000]
- *     [--jobs 200] [--seconds 5] [--rounds 2] [--timeout 180]
+ *     [--jobs 200] [--seconds 5] [--rounds 2] [--timeout 180] [--profile DIR]
  *
  * Needs haproxy, iperf3, PostgreSQL at TETHER_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test;
  * a fresh database is created and dropped) and `ulimit -n` above the agent count.
@@ -33,7 +33,8 @@ import {Cluster} from './multinode/cluster.js'
 import {Haproxy} from './multinode/haproxy.js'
 import {measureDispatch} from './multinode/jobs.js'
 import {heldOutside, holdersByNode} from './multinode/presence.js'
-import {measureTunnels, startRig, stopRig, type TunnelRig} from './multinode/tunnels.js'
+import {measureTunnels, startRig, stopRig, TUNNEL_CASES, type TunnelRig} from './multinode/tunnels.js'
+import {runIperf} from './tunnel-throughput/iperf.js'
 
 const {values} = parseArgs({
   options: {
@@ -43,6 +44,8 @@ const {values} = parseArgs({
     rounds: {type: 'string', default: '2'},
     timeout: {type: 'string', default: '180'},
     keep: {type: 'boolean', default: false},
+    /** Directory for V8 CPU profiles of the three nodes during one more run of the two-hop case. */
+    profile: {type: 'string'},
   },
 })
 const N = Number(values.agents)
@@ -136,6 +139,13 @@ try {
     log(`tunnel, ${name}: client → device ${r.up.map((g) => g.toFixed(2)).join(', ')} Gbit/s, device → client ${r.down.map((g) => g.toFixed(2)).join(', ')} Gbit/s; vs same node ${ratio}; connections where wanted ${r.routed.wanted}, elsewhere ${r.routed.elsewhere}`)
     const cpu = Object.entries(r.cpuPerGb)
     log(`  CPU s/GB: ${cpu.map(([p, v]) => `${p} ${v.toFixed(1)}`).join(', ')}; sum ${cpu.reduce((a, [, v]) => a + v, 0).toFixed(1)}, busiest process ${Math.max(...cpu.map(([, v]) => v)).toFixed(1)}`)
+  }
+  if (values.profile) {
+    const twoHops = TUNNEL_CASES[TUNNEL_CASES.length - 1]
+    await haproxy.steer('engineer', twoHops.engineer)
+    await haproxy.steer('device', twoHops.device)
+    const run = await cluster.profile(nodes, values.profile, () => runIperf(rig!.localPort, {seconds: SECONDS, parallel: 1, reverse: false}))
+    log(`CPU profiles of the nodes during "${twoHops.name}", client → device (${run.gbps.toFixed(2)} Gbit/s), in ${values.profile} (summary: bench/tunnel-throughput/profile-top.ts)`)
   }
   await stopRig(rig)
   rig = undefined

@@ -72,20 +72,40 @@ export class Cluster {
 
   /** RSS of a node after three full collections (through its inspector), from /proc. */
   async rssAfterGc(node: ServerNode): Promise<number> {
-    const ws = new WebSocket(node.inspector!)
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    try {
-      for (let id = 1; id <= 3; id++) {
-        const answered = new Promise((resolve) => ws.once('message', resolve))
-        ws.send(JSON.stringify({id, method: 'HeapProfiler.collectGarbage'}))
-        await Promise.race([answered, sleep(30_000)])
+    await inspect(node, async (send) => {
+      for (let i = 0; i < 3; i++) {
+        await send('HeapProfiler.collectGarbage')
         await sleep(100)
       }
-    } finally {
-      ws.close()
-    }
+    })
     const status = await readFile(`/proc/${node.child!.pid}/status`, 'utf8')
     return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024
+  }
+
+  /** A V8 CPU profile of each node in `which` while `during` runs, written as DIR/ID.cpuprofile. */
+  async profile<T>(which: ServerNode[], dir: string, during: () => Promise<T>): Promise<T> {
+    const sessions = which.map((node) => {
+      let stop: (() => void) | undefined
+      const stopped = new Promise<void>((resolve) => (stop = resolve))
+      let started: () => void = () => undefined
+      const ready = new Promise<void>((resolve) => (started = resolve))
+      const done = inspect(node, async (send) => {
+        await send('Profiler.enable')
+        await send('Profiler.start')
+        started()
+        await stopped
+        const {profile} = (await send('Profiler.stop')) as {profile: unknown}
+        await writeFile(join(dir, `${node.id}.cpuprofile`), JSON.stringify(profile))
+      })
+      return {ready, done, stop: () => stop!()}
+    })
+    await Promise.all(sessions.map((s) => Promise.race([s.ready, s.done])))
+    try {
+      return await during()
+    } finally {
+      for (const s of sessions) s.stop()
+      await Promise.all(sessions.map((s) => s.done))
+    }
   }
 
   async kill9(node: ServerNode): Promise<void> {
@@ -109,5 +129,35 @@ export class Cluster {
         clearTimeout(timer)
       }),
     )
+  }
+}
+
+type Send = (method: string, params?: Record<string, unknown>) => Promise<unknown>
+
+/** One inspector session on a node (its loopback debugger port): `use` sends commands. */
+async function inspect<T>(node: ServerNode, use: (send: Send) => Promise<T>): Promise<T> {
+  const ws = new WebSocket(node.inspector!)
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  const pending = new Map<number, (result: unknown) => void>()
+  ws.on('message', (data) => {
+    const m = JSON.parse(String(data)) as {id?: number; result?: unknown}
+    if (m.id !== undefined) pending.get(m.id)?.(m.result)
+  })
+  let next = 0
+  const send: Send = (method, params) =>
+    new Promise((resolve, reject) => {
+      const id = ++next
+      const timer = setTimeout(() => reject(new Error(`${node.id}: no answer to ${method}`)), 60_000)
+      pending.set(id, (result) => {
+        clearTimeout(timer)
+        pending.delete(id)
+        resolve(result)
+      })
+      ws.send(JSON.stringify({id, method, ...(params ? {params} : {})}))
+    })
+  try {
+    return await use(send)
+  } finally {
+    ws.close()
   }
 }
