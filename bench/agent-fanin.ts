@@ -21,8 +21,6 @@ import {readServerConfig, writeServerConfig} from '../src/server/config-store.js
 import {migrateToLatest, openDatabase} from '../src/server/db/connect.js'
 import {initDataDir} from '../src/server/init.js'
 import {loadCa} from '../src/server/pki/ca.js'
-import {AgentFleet} from './agent-fanin/fleet.js'
-import {ask, log, mb, ms, nextMessage, sleep} from './agent-fanin/ipc.js'
 import {issueBenchCerts} from './agent-fanin/issue.js'
 
 const {values, positionals} = parseArgs({
@@ -45,9 +43,23 @@ if (!Number.isInteger(N) || N < 1 || N > 20_000) throw new Error('N must be 1..2
 const here = new URL('.', import.meta.url).pathname
 const tsx = ['--import', 'tsx']
 
+interface AgentStats {
+  openMs: number
+  welcomeMs: number
+  opened: number
+  welcomes: number
+  welcomed: number
+  refused: Record<string, number>
+  network: Record<string, number>
+  pings: number
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'tether-fanin-'))
-let fleet: AgentFleet | undefined
+const children: ChildProcess[] = []
 let server: ChildProcess | undefined
+const workerStats: AgentStats[] = []
+let nextId = 0
+const log = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`)
 
 try {
   // 1. A data dir with room for N connections, and N enrolled devices.
@@ -77,19 +89,33 @@ try {
 
   // 3. Agent processes: connect all N.
   const serverCaPem = await readFile(config.tls.caFile, 'utf8')
-  fleet = await AgentFleet.load({url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, count: N, procs: PROCS, rampConcurrency: Number(process.env.FANIN_RAMP ?? 128)})
+  const per = Math.ceil(N / PROCS)
+  for (let i = 0; i < PROCS; i++) {
+    const setup = {url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, from: i * per, to: Math.min(N, (i + 1) * per), rampConcurrency: Number(process.env.FANIN_RAMP ?? 128)}
+    const child = fork(join(here, 'agent-fanin/agents.ts'), [JSON.stringify(setup)], {execArgv: tsx, stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    children.push(child)
+    workerStats[i] = {openMs: 0, welcomeMs: 0, opened: 0, welcomes: 0, welcomed: 0, refused: {}, network: {}, pings: 0}
+    child.on('message', (m: {type: string} & AgentStats) => {
+      if (m.type === 'stats') workerStats[i] = m
+    })
+    await nextMessage(child, (m) => m.type === 'loaded', 30_000)
+  }
   if (values.profile) await ask(server!, 'profile-start')
   t = performance.now()
-  fleet.start()
-  await fleet.until(() => fleet!.welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
+  for (const c of children) c.send({type: 'start'})
+  await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
   const acceptMs = performance.now() - t
   if (values.profile) {
-    await ask(server!, 'profile-stop', {file: values.profile})
+    await new Promise<void>((resolve, reject) => {
+      const id = ++nextId
+      server!.send({type: 'profile-stop', id, file: values.profile})
+      nextMessage(server!, (m) => (m as {id?: number}).id === id, 60_000).then(() => resolve(), reject)
+    })
     log(`server CPU profile of the fan-in written to ${values.profile}`)
   }
-  const lat = fleet.meanLatency()
-  log(`mean time to WebSocket open ${ms(lat.openMs)}, to welcome ${ms(lat.welcomeMs)}`)
-  log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${fleet.errors()}`)
+  const lat = workerStats.reduce((a, s) => ({o: a.o + s.openMs, n: a.n + s.opened, w: a.w + s.welcomeMs, m: a.m + s.welcomes}), {o: 0, n: 0, w: 0, m: 0})
+  log(`mean time to WebSocket open ${ms(lat.o / lat.n)}, to welcome ${ms(lat.w / lat.m)}`)
+  log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${errors()}`)
   await sleep(1000)
   const after = (await ask(server!, 'stats')) as {rss: number; connected: number}
   const perAgent = (after.rss - before.rss) / N
@@ -100,7 +126,7 @@ try {
   log(`broadcast ping: ${broadcast.answered}/${broadcast.sent} answered in ${ms(broadcast.elapsedMs)}`)
 
   // 5. Kill -9 and start again on the same port: time until every agent is back.
-  fleet.resetErrors()
+  for (const c of children) c.send({type: 'reset-errors'})
   t = performance.now()
   server!.kill('SIGKILL')
   await new Promise((resolve) => server!.once('exit', resolve))
@@ -108,10 +134,10 @@ try {
   const upMs = performance.now() - t
   log(`server killed and restarted (listening again after ${ms(upMs)})`)
   await sleep(400)
-  fleet.resetErrors()
-  await fleet.until(() => fleet!.welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
+  for (const c of children) c.send({type: 'reset-errors'})
+  await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
   const backMs = performance.now() - t
-  log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${fleet.errors()}`)
+  log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
   const broadcast2 = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
   log(`broadcast ping after restart: ${broadcast2.answered}/${broadcast2.sent} answered in ${ms(broadcast2.elapsedMs)}`)
 
@@ -128,7 +154,7 @@ try {
       restartListeningMs: Math.round(upMs),
       allBackAfterKillMs: Math.round(backMs),
       allBackAfterListeningMs: Math.round(backMs - upMs),
-      errorsAfterRestart: fleet.errors(),
+      errorsAfterRestart: errors(),
     }),
   )
 } finally {
@@ -138,7 +164,65 @@ try {
     await ask(server, 'stop').catch((error: unknown) => console.error(`server stop: ${(error as Error).message}`))
     await exited
   }
-  fleet?.kill()
+  for (const c of children) c.kill('SIGKILL')
   server?.kill('SIGKILL')
   if (!values.keep) await rm(dir, {recursive: true, force: true})
+}
+
+function welcomed(): number {
+  return workerStats.reduce((sum, s) => sum + (s?.welcomed ?? 0), 0)
+}
+
+/** Upgrade refusals (HTTP status) and socket errors other than "server not listening yet". */
+function errors(): string {
+  const merged: Record<string, number> = {}
+  for (const s of workerStats) {
+    for (const [k, v] of Object.entries(s?.refused ?? {})) merged[`HTTP ${k}`] = (merged[`HTTP ${k}`] ?? 0) + v
+    for (const [k, v] of Object.entries(s?.network ?? {})) if (k !== 'ECONNREFUSED') merged[k] = (merged[k] ?? 0) + v
+  }
+  const parts = Object.entries(merged).map(([k, v]) => `${k}×${v}`)
+  return parts.length ? parts.join(', ') : 'none'
+}
+
+async function ask(child: ChildProcess, type: string): Promise<unknown> {
+  const id = ++nextId
+  child.send({type, id})
+  return nextMessage(child, (m) => (m as {id?: number}).id === id, 60_000)
+}
+
+function nextMessage(child: ChildProcess, match: (m: {type?: string}) => boolean, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('child did not answer in time')), timeoutMs)
+    const onMessage = (m: {type?: string}): void => {
+      if (match(m)) done(undefined, m)
+    }
+    const onExit = (code: number | null): void => done(new Error(`child exited (${code})`))
+    const done = (error?: Error, value?: unknown): void => {
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      if (error) reject(error)
+      else resolve(value)
+    }
+    child.on('message', onMessage)
+    child.on('exit', onExit)
+  })
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: only ${welcomed()}/${N} agents after ${timeoutMs / 1000} s; errors: ${errors()}`)
+    await sleep(50)
+  }
+}
+
+function sleep(msec: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msec))
+}
+function ms(value: number): string {
+  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`
+}
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`
 }

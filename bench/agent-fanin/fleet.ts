@@ -1,5 +1,5 @@
 /**
- * The simulated agents of a bench, in one or two child processes (agents.ts): started together,
+ * The simulated agents of a bench, in one or more child processes (agents.ts): started together,
  * counted together. The parent sees their figures as the children report them (every 200 ms)
  * and any other message they send (a job received) through `onMessage`.
  */
@@ -29,6 +29,11 @@ export interface FleetSetup {
   procs: number
   /** Handshakes in flight during the first ramp-up. */
   rampConcurrency: number
+  /**
+   * Source address per process (127.0.0.x: each its own ephemeral ports), for agents.ts
+   * versions that take one; absent = the kernel's choice.
+   */
+  localAddresses?: string[]
 }
 
 const here = new URL('.', import.meta.url).pathname
@@ -45,16 +50,19 @@ export class AgentFleet {
   static async load(setup: FleetSetup): Promise<AgentFleet> {
     const fleet = new AgentFleet([], setup.count)
     const per = Math.ceil(setup.count / setup.procs)
+    const loaded: Array<Promise<unknown>> = []
     for (let i = 0; i < setup.procs; i++) {
-      const args = {url: setup.url, serverCaPem: setup.serverCaPem, keyPem: setup.keyPem, certsFile: setup.certsFile, from: i * per, to: Math.min(setup.count, (i + 1) * per), rampConcurrency: setup.rampConcurrency}
+      const args = {url: setup.url, serverCaPem: setup.serverCaPem, keyPem: setup.keyPem, certsFile: setup.certsFile, from: i * per, to: Math.min(setup.count, (i + 1) * per), rampConcurrency: setup.rampConcurrency, localAddress: setup.localAddresses?.[i]}
       const child = fork(join(here, 'agents.ts'), [JSON.stringify(args)], {execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
       fleet.children.push(child)
       fleet.stats[i] = {openMs: 0, welcomeMs: 0, opened: 0, welcomes: 0, welcomed: 0, refused: {}, network: {}, pings: 0}
       child.on('message', (m: {type: string} & AgentStats) => {
         if (m.type === 'stats') fleet.stats[i] = m
       })
-      await nextMessage(child, (m) => m.type === 'loaded', 30_000)
+      loaded.push(nextMessage(child, (m) => m.type === 'loaded', 60_000))
     }
+    // They build their TLS contexts in parallel; one failing to load stops the bench.
+    await Promise.all(loaded)
     return fleet
   }
 
