@@ -1,8 +1,9 @@
 /**
  * bench/agent-fanin's simulated agents: many real agents in one process. Each speaks the real
  * protocol (mTLS with its own device certificate, hello with inventory, answers pings and
- * `request`s, watches the heartbeat) and reconnects with the agent's own backoff with full
- * jitter (src/agent/backoff.ts, base 1 s, cap 60 s). Reports counts to the parent over IPC.
+ * `request`s, succeeds `job`s at once, watches the heartbeat) and reconnects with the agent's
+ * own backoff with full jitter (src/agent/backoff.ts, base 1 s, cap 60 s). Reports counts to
+ * the parent over IPC, and each job it receives (bench/multinode times them).
  */
 import {readFileSync} from 'node:fs'
 import {createSecureContext, type SecureContext} from 'node:tls'
@@ -78,6 +79,11 @@ function connect(sim: Sim, onSettled?: () => void): void {
     } else if (message.type === 'request') {
       stats.pings++
       ws.send(JSON.stringify({type: 'response', id: message.id, ok: true, result: message.kind === 'ping' ? {pong: true} : {}}))
+    } else if (message.type === 'job') {
+      // bench/multinode times a job from the API call to here (same clock: one machine), then
+      // the job succeeds at once so that its completion is visible on every node.
+      process.send?.({type: 'job', serial: sim.serial, jobId: message.jobId, at: performance.timeOrigin + performance.now()})
+      ws.send(JSON.stringify({type: 'job-update', jobId: message.jobId, status: 'succeeded', result: {bench: true}}))
     }
   })
   ws.on('unexpected-response', (_req, res) => {
