@@ -5,16 +5,22 @@
  * server is killed (-9) and started again on the same port, and the time for a broadcast
  * `request` (kind ping) to be answered by all N. Loopback only; bounded in count and time.
  *
- *   node --import tsx bench/agent-fanin.ts [N=1000] [--procs 2] [--timeout 120]
+ *   node --import tsx bench/agent-fanin.ts [N=1000] [--procs 2] [--timeout 120] [--profile FILE] [--profile-storm FILE]
+ *
+ * Each agent process connects from its own source address (127.0.0.2, .3, …): one address has
+ * ~28,000 ephemeral ports, which a reconnect storm of 19,000 agents with retries would exhaust.
+ * Per phase the server reports its CPU time, GC pauses, event-loop delay and where its memory
+ * is (V8 heap, external, the rest: TLS and socket state in C++); the kernel's listen-queue
+ * counters (nstat, machine-wide) and the load average are printed beside them.
  *
  * Fast path (documented in docs/agent-protocol.md): device certificates are issued directly
  * with the data dir's device CA, all for one shared bench key, and written straight into the
  * registry — enrollment over HTTP is not what this measures. Needs `ulimit -n` above N + 100
  * in this shell (the children inherit it); this script refuses to start otherwise.
  */
-import {type ChildProcess, fork} from 'node:child_process'
+import {type ChildProcess, execFileSync, fork} from 'node:child_process'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {readServerConfig, writeServerConfig} from '../src/server/config-store.js'
@@ -27,6 +33,8 @@ const {values, positionals} = parseArgs({
   allowPositionals: true,
   options: {
     procs: {type: 'string', default: '2'},
+    /** File for a CPU profile of the restarted server until all agents are back. */
+    'profile-storm': {type: 'string'},
     timeout: {type: 'string', default: '120'},
     keep: {type: 'boolean', default: false},
     /** Directory for a V8 CPU profile of the (restarted) server: where does its time go. */
@@ -36,7 +44,7 @@ const {values, positionals} = parseArgs({
   },
 })
 const N = Number(positionals[0] ?? 1000)
-const PROCS = Math.max(1, Math.min(2, Number(values.procs)))
+const PROCS = Math.max(1, Math.min(8, Number(values.procs)))
 const PHASE_TIMEOUT_MS = Number(values.timeout) * 1000
 if (!Number.isInteger(N) || N < 1 || N > 20_000) throw new Error('N must be 1..20000')
 
@@ -84,14 +92,14 @@ try {
     port = ready.port
   }
   await startServerChild()
-  const before = (await ask(server!, 'stats')) as {rss: number}
-  log(`server listening on 127.0.0.1:${port}, RSS ${mb(before.rss)}`)
+  const before = (await ask(server!, 'stats')) as ServerStats
+  log(`server listening on 127.0.0.1:${port}, RSS ${mb(before.rss)} (heap used ${mb(before.heapUsed)}, external ${mb(before.external)}); load ${load()}`)
 
   // 3. Agent processes: connect all N.
   const serverCaPem = await readFile(config.tls.caFile, 'utf8')
   const per = Math.ceil(N / PROCS)
   for (let i = 0; i < PROCS; i++) {
-    const setup = {url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, from: i * per, to: Math.min(N, (i + 1) * per), rampConcurrency: Number(process.env.FANIN_RAMP ?? 128)}
+    const setup = {url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, from: i * per, to: Math.min(N, (i + 1) * per), rampConcurrency: Number(process.env.FANIN_RAMP ?? 128), localAddress: `127.0.0.${2 + i}`}
     const child = fork(join(here, 'agent-fanin/agents.ts'), [JSON.stringify(setup)], {execArgv: tsx, stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
     children.push(child)
     workerStats[i] = {openMs: 0, welcomeMs: 0, opened: 0, welcomes: 0, welcomed: 0, refused: {}, network: {}, pings: 0}
@@ -101,6 +109,7 @@ try {
     await nextMessage(child, (m) => m.type === 'loaded', 30_000)
   }
   if (values.profile) await ask(server!, 'profile-start')
+  let kernel = tcpCounters()
   t = performance.now()
   for (const c of children) c.send({type: 'start'})
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
@@ -116,10 +125,16 @@ try {
   const lat = workerStats.reduce((a, s) => ({o: a.o + s.openMs, n: a.n + s.opened, w: a.w + s.welcomeMs, m: a.m + s.welcomes}), {o: 0, n: 0, w: 0, m: 0})
   log(`mean time to WebSocket open ${ms(lat.o / lat.n)}, to welcome ${ms(lat.w / lat.m)}`)
   log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${errors()}`)
+  const acceptStats = (await ask(server!, 'stats')) as ServerStats
+  log(`fan-in: ${phaseText(acceptStats.phase)}; kernel ${kernelText(kernel)}; load ${load()}`)
   await sleep(1000)
-  const after = (await ask(server!, 'stats')) as {rss: number; connected: number}
+  const after = (await ask(server!, 'stats')) as ServerStats
   const perAgent = (after.rss - before.rss) / N
   log(`server RSS ${mb(after.rss)} with ${after.connected} agents: ${(perAgent / 1024).toFixed(1)} KB per agent`)
+  log(
+    `  per agent: V8 heap used ${kb((after.heapUsed - before.heapUsed) / N)}, heap reserved ${kb((after.heapTotal - before.heapTotal) / N)}, external ${kb((after.external - before.external) / N)}, ` +
+      `rest (native: TLS, sockets, malloc) ${kb((after.rss - after.heapTotal - after.external - (before.rss - before.heapTotal - before.external)) / N)}; fds ${after.fds}`,
+  )
 
   // 4. Broadcast: one ping request to every agent, answered by all.
   const broadcast = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
@@ -127,17 +142,27 @@ try {
 
   // 5. Kill -9 and start again on the same port: time until every agent is back.
   for (const c of children) c.send({type: 'reset-errors'})
+  kernel = tcpCounters()
   t = performance.now()
   server!.kill('SIGKILL')
   await new Promise((resolve) => server!.once('exit', resolve))
   await startServerChild()
   const upMs = performance.now() - t
   log(`server killed and restarted (listening again after ${ms(upMs)})`)
+  if (values['profile-storm']) await ask(server!, 'profile-start')
   await sleep(400)
   for (const c of children) c.send({type: 'reset-errors'})
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
   const backMs = performance.now() - t
   log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
+  if (values['profile-storm']) {
+    const id = ++nextId
+    server!.send({type: 'profile-stop', id, file: values['profile-storm']})
+    await nextMessage(server!, (m) => (m as {id?: number}).id === id, 60_000)
+    log(`server CPU profile of the reconnect storm written to ${values['profile-storm']}`)
+  }
+  const stormStats = (await ask(server!, 'stats')) as ServerStats
+  log(`storm: ${phaseText(stormStats.phase)}; kernel ${kernelText(kernel)}; load ${load()}; server RSS ${mb(stormStats.rss)}, fds ${stormStats.fds}`)
   const broadcast2 = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
   log(`broadcast ping after restart: ${broadcast2.answered}/${broadcast2.sent} answered in ${ms(broadcast2.elapsedMs)}`)
 
@@ -146,6 +171,10 @@ try {
       agents: N,
       processes: PROCS,
       acceptAllMs: Math.round(acceptMs),
+      acceptPhase: acceptStats.phase,
+      stormPhase: stormStats.phase,
+      heapUsedPerAgentKB: +((after.heapUsed - before.heapUsed) / N / 1024).toFixed(1),
+      externalPerAgentKB: +((after.external - before.external) / N / 1024).toFixed(1),
       serverRssBeforeMB: +(before.rss / 2 ** 20).toFixed(1),
       serverRssAfterMB: +(after.rss / 2 ** 20).toFixed(1),
       rssPerAgentKB: +(perAgent / 1024).toFixed(1),
@@ -167,6 +196,59 @@ try {
   for (const c of children) c.kill('SIGKILL')
   server?.kill('SIGKILL')
   if (!values.keep) await rm(dir, {recursive: true, force: true})
+}
+
+interface Phase {
+  wallMs: number
+  cpuMs: number
+  cpuUserMs: number
+  cpuSystemMs: number
+  gc: Record<string, {count: number; ms: number}>
+  loopDelayMs: {mean: number; p99: number; max: number}
+}
+interface ServerStats {
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  arrayBuffers: number
+  fds: number
+  connected: number
+  phase: Phase
+}
+
+function phaseText(p: Phase): string {
+  const gcText = Object.entries(p.gc).map(([k, v]) => `${k} ${v.count}× ${v.ms} ms`).join(', ')
+  return `server CPU ${ms(p.cpuMs)} in ${ms(p.wallMs)} (${Math.round((100 * p.cpuMs) / p.wallMs)}% of a core; sys ${ms(p.cpuSystemMs)}); GC ${gcText || 'none'}; loop delay mean ${p.loopDelayMs.mean} ms, p99 ${p.loopDelayMs.p99} ms, max ${p.loopDelayMs.max} ms`
+}
+
+/** The kernel's TCP counters (machine-wide, so other loopback users count too). */
+function kernelNames(): string[] {
+  return ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtTCPReqQFullDoCookies', 'TcpExtTCPReqQFullDrop', 'TcpExtSyncookiesSent', 'TcpAttemptFails', 'TcpEstabResets', 'TcpRetransSegs']
+}
+function tcpCounters(): Record<string, number> {
+  try {
+    const text = execFileSync('nstat', ['-asz'], {encoding: 'utf8'})
+    const out: Record<string, number> = {}
+    for (const line of text.split('\n')) {
+      const [name, value] = line.trim().split(/\s+/)
+      if (kernelNames().includes(name)) out[name] = Number(value)
+    }
+    return out
+  } catch {
+    return {}
+  }
+}
+function kernelText(since: Record<string, number>): string {
+  const now = tcpCounters()
+  const parts = kernelNames().filter((k) => k in now && now[k] - (since[k] ?? 0) > 0).map((k) => `${k.replace(/^Tcp(Ext)?/, '')} +${now[k] - (since[k] ?? 0)}`)
+  return parts.length ? parts.join(', ') : 'no drops/resets'
+}
+function load(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' ')
+}
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`
 }
 
 function welcomed(): number {

@@ -17,6 +17,8 @@ interface Setup {
   certsFile: string
   from: number
   to: number
+  /** Source address of this process's connections (127.0.0.x): its own 28k ephemeral ports. */
+  localAddress?: string
   /** Handshakes in flight during the first ramp-up (agents starting up at different times). */
   rampConcurrency: number
 }
@@ -53,7 +55,7 @@ function connect(sim: Sim, onSettled?: () => void): void {
     }
   }
   // ws hands unknown options to tls.connect: the prepared context carries key, cert and CA.
-  const ws = new WebSocket(url, {perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 20_000, secureContext: sim.context} as WebSocket.ClientOptions)
+  const ws = new WebSocket(url, {perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 20_000, secureContext: sim.context, localAddress: setup.localAddress} as WebSocket.ClientOptions)
   sim.ws = ws
   const began = Date.now()
   ws.on('open', () => {
