@@ -9,6 +9,7 @@
  *
  * Each agent process connects from its own source address (127.0.0.2, .3, …): one address has
  * ~28,000 ephemeral ports, which a reconnect storm of 19,000 agents with retries would exhaust.
+ * FANIN_SERVER_FLAGS adds Node/V8 flags to the server process (e.g. --max-semi-space-size=16).
  * Per phase the server reports its CPU time, GC pauses, event-loop delay and where its memory
  * is (V8 heap, external, the rest: TLS and socket state in C++); the kernel's listen-queue
  * counters (nstat, machine-wide) and the load average are printed beside them.
@@ -33,6 +34,8 @@ const {values, positionals} = parseArgs({
   allowPositionals: true,
   options: {
     procs: {type: 'string', default: '2'},
+    /** Seconds to stay connected and idle after the broadcast: the server's steady CPU (heartbeats). */
+    idle: {type: 'string', default: '0'},
     /** File for a CPU profile of the restarted server until all agents are back. */
     'profile-storm': {type: 'string'},
     timeout: {type: 'string', default: '120'},
@@ -73,7 +76,10 @@ try {
   // 1. A data dir with room for N connections, and N enrolled devices.
   await initDataDir({dataDir: dir, hostnames: ['localhost', '127.0.0.1']})
   const config = (await readServerConfig(dir))!
-  config.limits.maxConnections = N + 1000
+  // Below the fd limit: past it accept() fails with EMFILE, and libuv then accepts and closes
+  // connections (resets) and leaves the rest in the listen queue; maxConnections closes them cleanly.
+  const fdLimit = Number(execFileSync('sh', ['-c', 'ulimit -n'], {encoding: 'utf8'}).trim()) || 20_000
+  config.limits.maxConnections = Math.min(N + 1000, fdLimit - 100)
   await writeServerConfig(config)
   const opened = await openDatabase(config.database)
   await migrateToLatest(opened)
@@ -87,17 +93,18 @@ try {
   // 2. The server, and its memory before any agent.
   let port = 0
   const startServerChild = async (): Promise<void> => {
-    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {execArgv: ['--expose-gc', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {execArgv: ['--expose-gc', ...(process.env.FANIN_SERVER_FLAGS ?? '').split(' ').filter(Boolean), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
     const ready = (await nextMessage(server, (m) => m.type === 'ready', 30_000)) as {port: number}
     port = ready.port
   }
   await startServerChild()
   const before = (await ask(server!, 'stats')) as ServerStats
-  log(`server listening on 127.0.0.1:${port}, RSS ${mb(before.rss)} (heap used ${mb(before.heapUsed)}, external ${mb(before.external)}); load ${load()}`)
+  log(`server listening on 127.0.0.1:${port}, RSS ${mb(before.rss)} (heap used ${mb(before.heapUsed)}, external ${mb(before.external)}, young generation ${before.newSpaceKB} KB); load ${load()}`)
 
   // 3. Agent processes: connect all N.
   const serverCaPem = await readFile(config.tls.caFile, 'utf8')
   const per = Math.ceil(N / PROCS)
+  const loading: Array<Promise<unknown>> = []
   for (let i = 0; i < PROCS; i++) {
     const setup = {url: `https://127.0.0.1:${port}`, serverCaPem, keyPem: issued.keyPem, certsFile, from: i * per, to: Math.min(N, (i + 1) * per), rampConcurrency: Number(process.env.FANIN_RAMP ?? 128), localAddress: `127.0.0.${2 + i}`}
     const child = fork(join(here, 'agent-fanin/agents.ts'), [JSON.stringify(setup)], {execArgv: tsx, stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
@@ -106,8 +113,10 @@ try {
     child.on('message', (m: {type: string} & AgentStats) => {
       if (m.type === 'stats') workerStats[i] = m
     })
-    await nextMessage(child, (m) => m.type === 'loaded', 30_000)
+    loading.push(nextMessage(child, (m) => m.type === 'loaded', 120_000))
   }
+  // Each builds one TLS context per agent first (seconds per thousand): all at once.
+  await Promise.all(loading)
   if (values.profile) await ask(server!, 'profile-start')
   let kernel = tcpCounters()
   t = performance.now()
@@ -126,7 +135,7 @@ try {
   log(`mean time to WebSocket open ${ms(lat.o / lat.n)}, to welcome ${ms(lat.w / lat.m)}`)
   log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${errors()}`)
   const acceptStats = (await ask(server!, 'stats')) as ServerStats
-  log(`fan-in: ${phaseText(acceptStats.phase)}; kernel ${kernelText(kernel)}; load ${load()}`)
+  log(`fan-in: ${phaseText(acceptStats.phase)}; young generation ${acceptStats.newSpaceKB} KB; kernel ${kernelText(kernel)}; load ${load()}`)
   await sleep(1000)
   const after = (await ask(server!, 'stats')) as ServerStats
   const perAgent = (after.rss - before.rss) / N
@@ -140,6 +149,14 @@ try {
   const broadcast = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
   log(`broadcast ping: ${broadcast.answered}/${broadcast.sent} answered in ${ms(broadcast.elapsedMs)}`)
 
+  let idle: Phase | undefined
+  if (Number(values.idle) > 0) {
+    await ask(server!, 'stats')
+    await sleep(Number(values.idle) * 1000)
+    idle = ((await ask(server!, 'stats')) as ServerStats).phase
+    log(`idle with ${N} agents for ${values.idle} s: ${phaseText(idle)}; load ${load()}`)
+  }
+
   // 5. Kill -9 and start again on the same port: time until every agent is back.
   for (const c of children) c.send({type: 'reset-errors'})
   kernel = tcpCounters()
@@ -152,7 +169,20 @@ try {
   if (values['profile-storm']) await ask(server!, 'profile-start')
   await sleep(400)
   for (const c of children) c.send({type: 'reset-errors'})
+  // Every 5 s: server sockets (fds), agents welcomed there, the listen queue (ss Recv-Q).
+  const timeline: string[] = []
+  const sampler = setInterval(() => {
+    const at = ((performance.now() - t) / 1000).toFixed(0)
+    ask(server!, 'lite')
+      .then((m) => {
+        const {fds, connected} = m as {fds: number; connected: number}
+        timeline.push(`${at}s fds ${fds} ready ${connected} acceptQ ${acceptQueue(port)}`)
+      })
+      .catch(() => undefined)
+  }, 5000)
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
+  clearInterval(sampler)
+  log(`storm timeline: ${timeline.join('; ')}`)
   const backMs = performance.now() - t
   log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
   if (values['profile-storm']) {
@@ -162,7 +192,7 @@ try {
     log(`server CPU profile of the reconnect storm written to ${values['profile-storm']}`)
   }
   const stormStats = (await ask(server!, 'stats')) as ServerStats
-  log(`storm: ${phaseText(stormStats.phase)}; kernel ${kernelText(kernel)}; load ${load()}; server RSS ${mb(stormStats.rss)}, fds ${stormStats.fds}`)
+  log(`storm: ${phaseText(stormStats.phase)}; kernel ${kernelText(kernel)}; load ${load()}; server RSS ${mb(stormStats.rss)}, fds ${stormStats.fds}, young generation ${stormStats.newSpaceKB} KB`)
   const broadcast2 = (await ask(server!, 'broadcast')) as {sent: number; answered: number; elapsedMs: number}
   log(`broadcast ping after restart: ${broadcast2.answered}/${broadcast2.sent} answered in ${ms(broadcast2.elapsedMs)}`)
 
@@ -173,6 +203,7 @@ try {
       acceptAllMs: Math.round(acceptMs),
       acceptPhase: acceptStats.phase,
       stormPhase: stormStats.phase,
+      idlePhase: idle,
       heapUsedPerAgentKB: +((after.heapUsed - before.heapUsed) / N / 1024).toFixed(1),
       externalPerAgentKB: +((after.external - before.external) / N / 1024).toFixed(1),
       serverRssBeforeMB: +(before.rss / 2 ** 20).toFixed(1),
@@ -213,6 +244,7 @@ interface ServerStats {
   external: number
   arrayBuffers: number
   fds: number
+  newSpaceKB: number
   connected: number
   phase: Phase
 }
@@ -243,6 +275,15 @@ function kernelText(since: Record<string, number>): string {
   const now = tcpCounters()
   const parts = kernelNames().filter((k) => k in now && now[k] - (since[k] ?? 0) > 0).map((k) => `${k.replace(/^Tcp(Ext)?/, '')} +${now[k] - (since[k] ?? 0)}`)
   return parts.length ? parts.join(', ') : 'no drops/resets'
+}
+/** Connections waiting in the listen socket's accept queue now. */
+function acceptQueue(port: number): string {
+  try {
+    const line = execFileSync('ss', ['-ltnH', `sport = :${port}`], {encoding: 'utf8'}).trim().split('\n')[0]
+    return line ? `${line.split(/\s+/)[1]}/${line.split(/\s+/)[2]}` : '?'
+  } catch {
+    return '?'
+  }
 }
 function load(): string {
   return loadavg().map((l) => l.toFixed(2)).join(' ')

@@ -7,7 +7,7 @@
 import {readdirSync, writeFileSync} from 'node:fs'
 import {Session} from 'node:inspector'
 import {monitorEventLoopDelay, PerformanceObserver} from 'node:perf_hooks'
-import {getHeapStatistics} from 'node:v8'
+import {getHeapSpaceStatistics, getHeapStatistics} from 'node:v8'
 import {startServer} from '../../src/server/server.js'
 import {applyRuntimeFlags} from '../../src/shared/runtime-flags.js'
 
@@ -33,7 +33,7 @@ let wallMark = performance.now()
 
 const server = await startServer({dataDir, host: '127.0.0.1', port: Number(portText), logLevel: 'warn', shutdownTimeoutMs: 5000})
 
-type Command = {type: 'stats' | 'broadcast' | 'stop' | 'profile-start' | 'profile-stop'; id: number; file?: string}
+type Command = {type: 'stats' | 'lite' | 'broadcast' | 'stop' | 'profile-start' | 'profile-stop'; id: number; file?: string}
 const inspector = new Session()
 
 async function afterGc(): Promise<NodeJS.MemoryUsage> {
@@ -80,11 +80,16 @@ process.on('message', (raw) => {
         external: mem.external,
         arrayBuffers: mem.arrayBuffers,
         mallocedMemory: heap.malloced_memory,
+        // The young generation's size now: V8 shrinks it when allocation is slow, and with
+        // --semi-space-growth-factor=1 (runtime-flags.ts) it never grows back.
+        newSpaceKB: Math.round((getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1024),
         fds: readdirSync('/proc/self/fd').length,
         connected: server.app.hub.size,
         phase: spent,
       })
     })
+  } else if (command.type === 'lite') {
+    reply({fds: readdirSync('/proc/self/fd').length, connected: server.app.hub.size})
   } else if (command.type === 'broadcast') {
     void server.app.hub.broadcastPing(10_000).then((result) => reply({...result}))
   } else if (command.type === 'profile-start') {
