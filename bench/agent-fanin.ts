@@ -63,6 +63,7 @@ interface AgentStats {
   refused: Record<string, number>
   network: Record<string, number>
   pings: number
+  cpuMs?: number
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tether-fanin-'))
@@ -119,6 +120,7 @@ try {
   await Promise.all(loading)
   if (values.profile) await ask(server!, 'profile-start')
   let kernel = tcpCounters()
+  let clientCpu = clientCpuMs()
   t = performance.now()
   for (const c of children) c.send({type: 'start'})
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
@@ -135,6 +137,7 @@ try {
   log(`mean time to WebSocket open ${ms(lat.o / lat.n)}, to welcome ${ms(lat.w / lat.m)}`)
   log(`accepted all ${N} agents in ${ms(acceptMs)} (${Math.round(N / (acceptMs / 1000))}/s); errors: ${errors()}`)
   const acceptStats = (await ask(server!, 'stats')) as ServerStats
+  log(`agent processes: ${ms(clientCpuMs() - clientCpu)} CPU during the fan-in`)
   log(`fan-in: ${phaseText(acceptStats.phase)}; young generation ${acceptStats.newSpaceKB} KB; kernel ${kernelText(kernel)}; load ${load()}`)
   await sleep(1000)
   const after = (await ask(server!, 'stats')) as ServerStats
@@ -160,6 +163,7 @@ try {
   // 5. Kill -9 and start again on the same port: time until every agent is back.
   for (const c of children) c.send({type: 'reset-errors'})
   kernel = tcpCounters()
+  clientCpu = clientCpuMs()
   t = performance.now()
   server!.kill('SIGKILL')
   await new Promise((resolve) => server!.once('exit', resolve))
@@ -183,6 +187,7 @@ try {
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'reconnect after restart')
   clearInterval(sampler)
   log(`storm timeline: ${timeline.join('; ')}`)
+  log(`agent processes: ${ms(clientCpuMs() - clientCpu)} CPU during the storm`)
   const backMs = performance.now() - t
   log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
   if (values['profile-storm']) {
@@ -290,6 +295,10 @@ function load(): string {
 }
 function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`
+}
+
+function clientCpuMs(): number {
+  return workerStats.reduce((sum, s) => sum + (s?.cpuMs ?? 0), 0)
 }
 
 function welcomed(): number {
