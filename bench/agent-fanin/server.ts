@@ -8,11 +8,12 @@ import {readdirSync, writeFileSync} from 'node:fs'
 import {Session} from 'node:inspector'
 import {monitorEventLoopDelay, PerformanceObserver} from 'node:perf_hooks'
 import {getHeapSpaceStatistics, getHeapStatistics} from 'node:v8'
-import {startServer} from '../../src/server/server.js'
 import {applyRuntimeFlags} from '../../src/shared/runtime-flags.js'
 
-// As in bin/run.js, unless the run compares without them.
-if (process.env.TETHER_BENCH_NO_FLAGS !== '1') applyRuntimeFlags()
+// As in bin/run.js (unless the run compares without them), and like it before the server's
+// modules load: flags set after that found a young generation already grown by the loading.
+if (process.env.TETHER_BENCH_NO_FLAGS !== '1') applyRuntimeFlags(['server'])
+const {startServer} = await import('../../src/server/server.js')
 const [dataDir, portText] = process.argv.slice(2)
 
 // Per phase (reset by each `stats`): event-loop delay, GC pauses by kind, CPU time.
