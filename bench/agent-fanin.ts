@@ -94,7 +94,9 @@ try {
   // 2. The server, and its memory before any agent.
   let port = 0
   const startServerChild = async (): Promise<void> => {
-    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {execArgv: ['--expose-gc', ...(process.env.FANIN_SERVER_FLAGS ?? '').split(' ').filter(Boolean), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    // FANIN_SERVER_ENV="K=V K2=V2": environment for the server only (e.g. LD_PRELOAD of another malloc).
+    const extraEnv = Object.fromEntries((process.env.FANIN_SERVER_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {env: {...process.env, ...extraEnv}, execArgv: ['--expose-gc', ...(process.env.FANIN_SERVER_FLAGS ?? '').split(' ').filter(Boolean), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
     const ready = (await nextMessage(server, (m) => m.type === 'ready', 30_000)) as {port: number}
     port = ready.port
   }
