@@ -26,6 +26,9 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
       bodyLimitBytes: 1024 * 1024,
       // One node holds 10,000 agents (bench/agent-fanin) plus admin and upload connections.
       maxConnections: 20_000,
+      // Enough to keep both cores busy with handshakes; beyond it they queue instead of all slowing down.
+      maxConcurrentHandshakes: 256,
+      listenBacklog: 4096,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
     },

@@ -52,6 +52,8 @@ const ConfigFile = z.strictObject({
       rateLimitPerMinute: Positive,
       bodyLimitBytes: Positive,
       maxConnections: Positive,
+      maxConcurrentHandshakes: Positive,
+      listenBacklog: Positive,
       headersTimeoutMs: Positive,
       requestTimeoutMs: Positive,
     })

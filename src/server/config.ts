@@ -34,6 +34,10 @@ export interface ServerConfig {
     rateLimitPerMinute: number
     bodyLimitBytes: number
     maxConnections: number
+    /** TLS handshakes under way at once; more connections wait their turn (a reconnect storm). */
+    maxConcurrentHandshakes: number
+    /** The listen socket's accept queue (capped by the kernel's net.core.somaxconn). */
+    listenBacklog: number
     headersTimeoutMs: number
     requestTimeoutMs: number
   }

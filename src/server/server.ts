@@ -7,6 +7,8 @@ import type {ServerConfig} from './config.js'
 import type {z} from 'zod'
 import {defaultDataDir, isDatabaseUrl, NodeId, PeerAddress, readServerConfig} from './config-store.js'
 import {migrateToLatest, openDatabase} from './db/connect.js'
+import type {Server as TlsServer} from 'node:tls'
+import {admitHandshakes} from './http/handshake-admission.js'
 import {httpsOptions} from './http/tls-options.js'
 import {initDataDir, isEmptyOrMissing, type InitResult, redactUrl} from './init.js'
 
@@ -120,6 +122,12 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
     })
     app.server.headersTimeout = config.limits.headersTimeoutMs
     app.server.maxConnections = config.limits.maxConnections
+    // At most this many TLS handshakes at once; a reconnect storm waits its turn (handshake-admission.ts).
+    admitHandshakes(app.server as unknown as TlsServer, {
+      concurrency: config.limits.maxConcurrentHandshakes,
+      maxWaitMs: Math.floor(config.limits.headersTimeoutMs / 2),
+      slotTimeoutMs: config.limits.headersTimeoutMs + 1000,
+    })
     await listen(app, config)
   } catch (error) {
     if (app) await app.close()
@@ -146,7 +154,8 @@ async function listen(app: FastifyInstance, config: ServerConfig): Promise<void>
   try {
     // A deep accept queue: after a restart thousands of agents reconnect within seconds, and
     // Node's default of 511 would drop SYNs (1 s client retransmits) instead of queueing them.
-    await app.listen({host: config.host, port: config.port, backlog: 4096})
+    // The kernel caps it at net.core.somaxconn (docs/operations.md "Sizing one node").
+    await app.listen({host: config.host, port: config.port, backlog: config.limits.listenBacklog})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {

@@ -21,14 +21,17 @@ export type DeviceVerdict =
  */
 export async function authenticateDevice(socket: Duplex, db: Kysely<Database>): Promise<DeviceVerdict> {
   if (!(socket instanceof TLSSocket)) return refuse(401, 'CERT_REQUIRED', 'mutual TLS with a device certificate is required')
-  const cert = socket.getPeerCertificate()
-  if (!cert || Object.keys(cert).length === 0) return refuse(401, 'CERT_REQUIRED', 'no client certificate: enroll the device first (tether agent enroll)')
+  // The X509Certificate object, not getPeerCertificate(): that one decodes the whole certificate
+  // into a plain object (~3x the cost per connection; bench/agent-fanin at 19,000, issue #15).
+  const cert = socket.getPeerX509Certificate()
+  if (!cert) return refuse(401, 'CERT_REQUIRED', 'no client certificate: enroll the device first (tether agent enroll)')
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? 'not trusted')
     const expired = reason === 'CERT_HAS_EXPIRED'
     return refuse(401, expired ? 'CERT_EXPIRED' : 'CERT_UNTRUSTED', expired ? 'device certificate expired' : `device certificate not trusted (${reason})`)
   }
-  const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN[0] : cert.subject?.CN
+  // One "KEY=value" per line, control characters and RFC 2253 specials escaped (serials have none).
+  const cn = /^CN=(.+)$/m.exec(cert.subject)?.[1]
   if (!cn) return refuse(401, 'CERT_UNTRUSTED', 'device certificate has no CN')
   let device
   try {
