@@ -9,7 +9,8 @@
  *
  * Each agent process connects from its own source address (127.0.0.2, .3, …): one address has
  * ~28,000 ephemeral ports, which a reconnect storm of 19,000 agents with retries would exhaust.
- * FANIN_SERVER_FLAGS adds Node/V8 flags to the server process (e.g. --max-semi-space-size=16).
+ * FANIN_SERVER_FLAGS: Node/V8 flags for the server process; default --max-semi-space-size=16, the
+ * setting docs/operations.md ("Heap") gives a node for many thousands of agents ("" for tether's default).
  * Per phase the server reports its CPU time, GC pauses, event-loop delay and where its memory
  * is (V8 heap, external, the rest: TLS and socket state in C++); the kernel's listen-queue
  * counters (nstat, machine-wide) and the load average are printed beside them.
@@ -96,7 +97,7 @@ try {
   const startServerChild = async (): Promise<void> => {
     // FANIN_SERVER_ENV="K=V K2=V2": environment for the server only (e.g. LD_PRELOAD of another malloc).
     const extraEnv = Object.fromEntries((process.env.FANIN_SERVER_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
-    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {env: {...process.env, ...extraEnv}, execArgv: ['--expose-gc', ...(process.env.FANIN_SERVER_FLAGS ?? '').split(' ').filter(Boolean), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    server = fork(join(here, 'agent-fanin/server.ts'), [dir, String(port)], {env: {...process.env, ...extraEnv}, execArgv: ['--expose-gc', ...(process.env.FANIN_SERVER_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ...tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
     const ready = (await nextMessage(server, (m) => m.type === 'ready', 30_000)) as {port: number}
     port = ready.port
   }

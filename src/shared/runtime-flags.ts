@@ -14,13 +14,21 @@ import {setFlagsFromString} from 'node:v8'
  *   (a body is handed on per chunk, not per byte).
  */
 export function applyRuntimeFlags(argv: readonly string[] = []): void {
+  for (const flag of runtimeFlags(argv, process.execArgv, process.env.NODE_OPTIONS ?? '')) setFlagsFromString(flag)
+}
+
+/** The V8 flags for a `tether` command line (argv without node and the script). */
+export function runtimeFlags(argv: readonly string[], execArgv: readonly string[], nodeOptions: string): string[] {
+  const flags: string[] = []
   // A tunnel client moves bytes, not Buffers that pile up: with the small young generation it
   // spends ~a quarter more CPU per GB in scavenges (bench/tunnel-throughput.ts), so it keeps V8's own.
-  // So does the server: with thousands of agents connecting, each handshake's objects are still
-  // alive at the next scavenge of a 1 MiB semi-space and get copied and promoted; accepting 19,000
-  // agents took 1,807 scavenges (7.2 s) and 166 mark-compacts against 90 (0.9 s) and 106 with
-  // V8's own sizing (bench/agent-fanin, issue #15), and its tunnel relaying 20% GC against 6%.
-  // The price is up to ~30 MB more peak RSS while log bundles stream through (bench/logs-pull.ts).
-  if (argv[0] !== 'tunnels' && argv[0] !== 'server') setFlagsFromString('--semi-space-growth-factor=1')
-  setFlagsFromString('--liftoff-only')
+  // An operator's own young-generation setting wins: a server holding many thousands of agents
+  // accepts them with ~25% less CPU with V8's own sizing (each handshake's objects outlive a
+  // scavenge of 1 MiB semi-spaces and get promoted: 1,807 scavenges and 166 mark-compacts against
+  // 90 and 106 accepting 19,000, bench/agent-fanin), at ~30 MB more peak RSS while log bundles
+  // stream (server 184 MB against 150-155 MB in bench/logs-pull.ts): docs/operations.md "Heap".
+  const ownYoungGeneration = [...execArgv, nodeOptions].some((flag) => /--(max-|min-)?semi-space-(size|growth-factor)/.test(flag))
+  if (argv[0] !== 'tunnels' && !ownYoungGeneration) flags.push('--semi-space-growth-factor=1')
+  flags.push('--liftoff-only')
+  return flags
 }
