@@ -40,13 +40,17 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     return {child, exited}
   }
 
-  async function endsWithin(name: string, stream: LiveStream, trigger: () => Promise<unknown>): Promise<void> {
+  /** The stream ends within 5 s of `trigger`, and its CLI says why: `exit` and a line matching `says` (the END frame's reason). */
+  async function endsWithin(name: string, stream: LiveStream, trigger: () => Promise<unknown>, exit: number | number[], says: RegExp): Promise<void> {
     const started = Date.now()
     await trigger()
     const end = await Promise.race([stream.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000))])
     assert.ok(end, `${name}: the stream was still live 5 s later`)
     cut[name] = end.at - started
+    assert.ok([exit].flat().includes(end.code ?? -1), `${name}: exit ${end.code}: ${end.stderr}`)
+    assert.match(end.stderr, says)
   }
+  const DEVICE_CUT = /the tunnel ended: the device cut the stream .* \(device-gone\)/
 
   const serverEvents = async () => (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; details: Record<string, unknown>}>
   const closes = async () => (await serverEvents()).filter((e) => e.action === 'tunnel.close').map((e) => e.details)
@@ -75,7 +79,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
   it('an admin closes it (tunnels close): audited closed-by-user with who closed it', async () => {
     const stream = await liveStream()
     const id = await eventually(async () => json<{tunnels: Array<{id: string}>}>(await sc.admin(['tunnels', 'list', '--json'])).tunnels[0]?.id, 'listed')
-    await endsWithin('tunnels close', stream, async () => expectExit(await sc.admin(['tunnels', 'close', id]), 0))
+    await endsWithin('tunnels close', stream, async () => expectExit(await sc.admin(['tunnels', 'close', id]), 0), 1, /the tunnel ended: the tunnel was closed by admin on the server \(closed-by-user\)/)
     await eventually(async () => (await closes()).some((d) => d.tunnelId === id && d.why === 'closed-by-user' && d.closedBy === 'admin'), 'close audited')
     const missing = expectExit(await sc.admin(['tunnels', 'close', id]), 5)
     assert.match(missing.stderr, /no live tunnel/)
@@ -83,7 +87,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
 
   it('the device goes to no-access: the agent cuts it and reports why', async () => {
     const stream = await liveStream()
-    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0))
+    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0), 7, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'no-access'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })
@@ -95,7 +99,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
       return s.sessions.length === 1 ? s : undefined
     }, 'session in status')
     assert.deepEqual([status.sessions[0].user, status.sessions[0].reason], ['admin', 'INC-END'])
-    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0))
+    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0), 7, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'ended-on-device'), 'device says why')
     expectExit(await agent.run(['agent', 'sessions', 'end']), 2)
   })
@@ -115,7 +119,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     await eventually(async () => json<{requests: Array<{id: string}>}>(await agent.run(['agent', 'access', 'requests', '--json'])).requests.some((r) => r.id === requestId), 'request on the device')
     expectExit(await agent.run(['agent', 'access', 'approve', requestId]), 0)
     const stream = await liveStream(sc.adminEnv(), 'INC-JIT')
-    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0))
+    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0), 7, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'approval-ended'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })
@@ -123,13 +127,13 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
   it('the API token it was opened with is revoked: the server cuts it', async () => {
     const created = json<{info: {id: string}; token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'tunnel-script', '--permission', 'tunnels:open', '--json']), 0))
     const stream = await liveStream({...sc.adminEnv(), TETHER_TOKEN: created.token, TETHER_SERVER: sc.url, TETHER_CA: sc.caFile})
-    await endsWithin('token revoked', stream, async () => expectExit(await sc.admin(['tokens', 'revoke', created.info.id]), 0))
+    await endsWithin('token revoked', stream, async () => expectExit(await sc.admin(['tokens', 'revoke', created.info.id]), 0), 3, /the tunnel ended: the credentials .* were revoked or expired .*\(credentials-revoked\)/)
     await eventually(async () => (await closes()).some((d) => d.why === 'credentials-revoked'), 'close audited as credentials-revoked')
   })
 
   it('the device is revoked: the server cuts it, and the audit says so', async () => {
     const stream = await liveStream()
-    await endsWithin('device revoked', stream, async () => expectExit(await sc.admin(['devices', 'revoke', SERIAL, '--json']), 0))
+    await endsWithin('device revoked', stream, async () => expectExit(await sc.admin(['devices', 'revoke', SERIAL, '--json']), 0), [6, 7], /the tunnel ended: .*\((device-revoked|device-gone)\)/)
     await eventually(async () => (await closes()).some((d) => d.why === 'device-revoked' || d.why === 'device-gone'), 'close audited')
   })
 })
