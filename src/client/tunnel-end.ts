@@ -40,7 +40,8 @@ export function tunnelLost(why: string): TetherError {
 
 /**
  * Delivers the device's bytes from `socket` to `out` (deframed when the server frames them) and
- * settles once the connection is closed and every byte read is handled. `hungUp()` says whether
+ * settles once the connection is closed and every byte read is delivered; `out` is ended on a
+ * normal end only (`endOut`). `hungUp()` says whether
  * our side ended it (then any end is fine). Without framing only a failed connection is a loss;
  * with it, any end without an END frame is one (a killed node's FIN through a TCP balancer).
  */
@@ -62,19 +63,24 @@ export function deliver(socket: TLSSocket, framed: boolean, out: Writable, hungU
       failure ??= error
       socket.destroy()
     })
-    socket.pipe(reader).pipe(out, {end: endOut})
+    // `out` is ended only once the verdict is a normal end: a cut stream must not look finished.
+    socket.pipe(reader).pipe(out, {end: false})
     let settled = false
     const settle = (): void => {
       if (settled) return
       settled = true
       const end = reader.endFrame
-      if (hungUp() || end?.reason === 'finished') resolve({ok: true})
-      else resolve({ok: false, error: end ? tunnelEnded(end) : tunnelLost(why())})
+      if (hungUp() || end?.reason === 'finished') {
+        if (endOut && !out.destroyed) out.end()
+        resolve({ok: true})
+      } else {
+        resolve({ok: false, error: end ? tunnelEnded(end) : tunnelLost(why())})
+      }
     }
     socket.once('close', () => {
-      // Bytes already read may still wait in the reader (a slow `out`): the verdict comes after them.
-      if (hungUp() || reader.writableFinished || reader.destroyed) return settle()
-      reader.once('finish', settle)
+      // Bytes already read may still wait in the reader (a slow `out`): the verdict comes once they are delivered.
+      if (hungUp() || reader.readableEnded || reader.destroyed) return settle()
+      reader.once('end', settle)
       reader.once('close', settle)
       if (!reader.writableEnded) reader.end()
     })

@@ -78,6 +78,11 @@ export class TunnelListener {
     this.onChange()
     try {
       const {socket, framed} = await this.dialer.open(this.request)
+      // The local client left while the stream was set up: its 'close' has fired already.
+      if (local.destroyed) {
+        socket.destroy()
+        return
+      }
       local.on('data', (chunk: Buffer) => (this.stats.bytesToDevice += chunk.length))
       let localGone = false
       local.on('close', () => {

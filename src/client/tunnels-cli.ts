@@ -43,7 +43,7 @@ export async function pipeStdio(stream: Pick<OpenedStream, 'socket' | 'framed'>)
     process.stdin.unpipe(socket)
     process.stdin.destroy()
   })
-  const outcome = await deliver(socket, stream.framed, process.stdout, () => hungUp)
+  const outcome = await deliver(socket, stream.framed, process.stdout, () => hungUp, false)
   if (!outcome.ok) throw outcome.error
 }
 

@@ -1,7 +1,8 @@
 import {strict as assert} from 'node:assert'
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
-import {createServer, type Server} from 'node:net'
+import {connect, createServer, type Server} from 'node:net'
 import {BIN, testEnv} from '../helpers/cli.js'
+import {freePort} from '../helpers/cluster.js'
 import {eventually} from '../helpers/eventually.js'
 import {adminApi} from '../agent/helpers/admin-api.js'
 import {enrollAgent, type AgentUnderTest} from '../agent/helpers/agent-process.js'
@@ -17,6 +18,16 @@ interface LiveStream {
  * device (no-access, sessions end, a revoked grant), a revoked token, a revoked device; and the
  * audit on both sides says why. Each stream is a real `tunnels connect` with its stdin held open.
  */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(port, '127.0.0.1', () => {
+      probe.destroy()
+      resolve(true)
+    })
+    probe.once('error', () => resolve(false))
+  })
+}
+
 describe('live tunnel streams end when permission ends (e2e)', function () {
   this.timeout(240_000)
   let sc: SupportCenter
@@ -86,6 +97,49 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     await eventually(async () => (await closes()).some((d) => d.tunnelId === id && d.why === 'closed-by-user' && d.closedBy === 'admin'), 'close audited')
     const missing = expectExit(await sc.admin(['tunnels', 'close', id]), 5)
     assert.match(missing.stderr, /no live tunnel/)
+  })
+
+  it('`tunnels open`: a stream closed by an admin resets its local connection and counts as failed with the reason; a finished one does not', async () => {
+    // --json prints nothing until it ends, so the local port is chosen here.
+    const local = await freePort()
+    const open = spawn(process.execPath, [BIN, 'tunnels', 'open', SERIAL, '--port', String(port), '--listen', `127.0.0.1:${local}`, '--reason', 'INC-OPEN', '--json'], {env: testEnv(sc.adminEnv()), stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    open.stdout.on('data', (d) => (stdout += d))
+    open.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise((resolve) => open.once('close', resolve))
+    try {
+      await eventually(async () => open.exitCode !== null || (await canConnect(local)), `listening on ${local}`)
+      assert.equal(open.exitCode, null, stderr)
+      // One stream that ends normally: the local client half-closes, the echo ends too.
+      const finished = connect(local, '127.0.0.1')
+      let echoed = ''
+      finished.on('data', (d) => (echoed += d))
+      finished.end('bye\n')
+      await new Promise((resolve) => finished.once('close', resolve))
+      assert.equal(echoed, 'bye\n')
+      // One the admin closes: its local connection is reset, not ended.
+      const cut = connect(local, '127.0.0.1')
+      let got = ''
+      cut.on('data', (d) => (got += d))
+      const closed = new Promise<string>((resolve) => {
+        cut.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
+        cut.once('close', () => resolve('close'))
+      })
+      cut.write('hello\n')
+      await eventually(async () => got.includes('hello'), 'echo through the listener')
+      const id = await eventually(async () => json<{tunnels: Array<{id: string; reason: string}>}>(await sc.admin(['tunnels', 'list', '--json'])).tunnels.find((t) => t.reason === 'INC-OPEN')?.id, 'listed')
+      expectExit(await sc.admin(['tunnels', 'close', id]), 0)
+      assert.equal(await closed, 'ECONNRESET')
+    } finally {
+      open.kill('SIGINT')
+      await exited
+    }
+    const {stats} = JSON.parse(stdout) as {stats: {total: number; failed: number; lastError: string | null}}
+    // The listening probe above is a stream too (it ends at once, normally).
+    assert.ok(stats.total >= 2, stdout)
+    assert.equal(stats.failed, 1, stdout)
+    assert.match(stats.lastError ?? '', /closed by admin on the server \(closed-by-user\)/)
   })
 
   it('the device goes to no-access: the agent cuts it and reports why', async () => {
