@@ -52,7 +52,9 @@ export function deliver(socket: TLSSocket, framed: boolean, out: Writable, hungU
       failure ??= error
       socket.destroy()
     })
-    const why = (): string => (failure ? ((failure as NodeJS.ErrnoException).code ?? failure.message) : 'closed without an end-of-stream frame')
+    // A connection that ended cleanly but without END (our writes may then fail with EPIPE) says so.
+    const why = (): string =>
+      failure && !(framed && socket.readableEnded) ? ((failure as NodeJS.ErrnoException).code ?? failure.message) : 'closed without an end-of-stream frame'
     if (!framed) {
       socket.pipe(out, {end: endOut})
       socket.once('close', () => resolve(failure && !hungUp() ? {ok: false, error: tunnelLost(why())} : {ok: true}))
