@@ -2,6 +2,7 @@ import {isIP} from 'node:net'
 import tls from 'node:tls'
 import {TUNNEL_UPGRADE_PROTOCOL, tunnelConnectPath} from '../protocol/agent/tunnels.js'
 import {errorCodeEntry, ExitCode, TetherError} from '../shared/errors.js'
+import {FRAMING_HEADER, FRAMING_VERSION} from '../shared/tunnel-frames.js'
 import {UpgradeRefusedError, upgradeSocket} from '../shared/upgrade-client.js'
 import type {ApiClient} from './api-client.js'
 import {errorFromNetwork} from './http-errors.js'
@@ -19,6 +20,8 @@ export interface OpenedStream {
   socket: tls.TLSSocket
   /** The server's id of the stream (`tunnels list`, `tunnels close`). */
   id: string
+  /** The server confirmed framing: device bytes come as frames and the stream ends with an END frame (tunnel-frames.ts). */
+  framed: boolean
 }
 
 const SETUP_TIMEOUT_MS = 15_000
@@ -65,11 +68,17 @@ export class TunnelDialer {
       host: url.host,
       path: `${tunnelConnectPath(request.serial)}?${query}`,
       protocol: TUNNEL_UPGRADE_PROTOCOL,
-      headers: {authorization: `Bearer ${this.client.accessToken ?? ''}`},
+      headers: {authorization: `Bearer ${this.client.accessToken ?? ''}`, ...(rawStream() ? {} : {[FRAMING_HEADER]: FRAMING_VERSION})},
       timeoutMs: SETUP_TIMEOUT_MS,
     })
-    return {socket, id: /^x-tether-tunnel: *([A-Za-z0-9_-]+)/im.exec(head)?.[1] ?? ''}
+    const framed = new RegExp(`^${FRAMING_HEADER}: *${FRAMING_VERSION} *$`, 'im').test(head)
+    return {socket, id: /^x-tether-tunnel: *([A-Za-z0-9_-]+)/im.exec(head)?.[1] ?? '', framed}
   }
+}
+
+/** TETHER_TUNNEL_FRAMING=0: raw bytes, no end-of-stream frame (debugging, A/B benches); the CLI then cannot tell a lost node behind a balancer from a normal end. */
+function rawStream(): boolean {
+  return process.env.TETHER_TUNNEL_FRAMING === '0'
 }
 
 /**

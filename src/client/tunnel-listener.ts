@@ -1,7 +1,9 @@
 import {createServer, type Server, type Socket} from 'node:net'
+import {PassThrough} from 'node:stream'
 import {UsageError} from '../shared/errors.js'
 import {reportFor} from '../shared/error-report.js'
 import type {StreamRequest, TunnelDialer} from './tunnel-dial.js'
+import {deliver} from './tunnel-end.js'
 
 export interface ListenAddress {
   host: string
@@ -17,6 +19,9 @@ export interface ListenerStats {
   bytesFromDevice: number
   lastError: string | null
 }
+
+/** How long a finished stream's last bytes may take to reach the local connection. */
+const LOCAL_DRAIN_MS = 10_000
 
 /** "127.0.0.1:15900", "[::1]:15900", "15900" (loopback), or ":15900" (loopback). */
 export function parseListen(text: string | undefined, flag = '--listen'): ListenAddress {
@@ -72,16 +77,38 @@ export class TunnelListener {
     this.stats.active++
     this.onChange()
     try {
-      const {socket} = await this.dialer.open(this.request)
-      socket.on('data', (chunk: Buffer) => (this.stats.bytesFromDevice += chunk.length))
+      const {socket, framed} = await this.dialer.open(this.request)
+      // The local client left while the stream was set up: its 'close' has fired already.
+      if (local.destroyed) {
+        socket.destroy()
+        return
+      }
       local.on('data', (chunk: Buffer) => (this.stats.bytesToDevice += chunk.length))
-      socket.on('error', () => local.destroy())
-      local.on('close', () => socket.destroy())
-      socket.on('close', () => local.destroy())
+      let localGone = false
+      local.on('close', () => {
+        localGone = true
+        socket.destroy()
+      })
       local.pipe(socket)
-      socket.pipe(local)
       local.resume()
-      await new Promise((resolve) => local.once('close', resolve))
+      // The device's bytes (deframed) are counted as they reach the local connection.
+      const counted = new PassThrough()
+      counted.on('data', (chunk: Buffer) => (this.stats.bytesFromDevice += chunk.length))
+      counted.pipe(local)
+      const outcome = await deliver(socket, framed, counted, () => localGone)
+      // The local side learns of a lost or cut stream by a reset, of a finished one by an end (sent once delivered).
+      if (!outcome.ok) {
+        if (!local.destroyed) local.resetAndDestroy()
+        throw outcome.error
+      }
+      if (!local.destroyed) {
+        // Both ways are done: the local connection goes once what is queued for it is delivered.
+        const timer = setTimeout(() => local.destroy(), LOCAL_DRAIN_MS).unref()
+        if (local.writableFinished) local.destroy()
+        else local.once('finish', () => local.destroy())
+        await new Promise((resolve) => local.once('close', resolve))
+        clearTimeout(timer)
+      }
     } catch (error) {
       this.stats.failed++
       this.stats.lastError = reportFor(error as Error).message

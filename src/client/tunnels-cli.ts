@@ -1,11 +1,10 @@
-import type {TLSSocket} from 'node:tls'
 import type {TunnelView} from '../protocol/api/tunnels.js'
-import {ExitCode, TetherError} from '../shared/errors.js'
 import {renderTable} from '../shared/output.js'
 import type {TableView} from '../shared/table.js'
 import {humanBytes} from './jobs-cli.js'
 import {openApi} from './session.js'
 import {TunnelDialer, type OpenedStream, type StreamRequest} from './tunnel-dial.js'
+import {deliver} from './tunnel-end.js'
 import {parseListen, TunnelListener, type ListenerStats} from './tunnel-listener.js'
 
 /** One stream with the active session (`tunnels connect`). */
@@ -21,45 +20,31 @@ export async function openStream(request: StreamRequest): Promise<OpenedStream> 
 /**
  * stdin → stream → stdout, with half-close passed through: EOF on stdin ends our sending side
  * only, and the command ends when the device's side has ended too (ssh's `cat > f` works).
- * A stream cut by a reset (the server node carrying it was killed, or the network failed; a
- * forwarding node turns its peer's loss into a reset too) rejects with TUNNEL_LOST saying so.
+ * How it ended decides the exit (tunnel-end.ts): the server's END frame with a reason other than
+ * `finished` rejects naming it; a stream that ends without one (the server node carrying it was
+ * killed: a reset, or a FIN through a TCP balancer) rejects with TUNNEL_LOST. Our own hang-up
+ * (SIGHUP, SIGTERM, SIGINT, stdout closed) is a normal end.
  */
-export function pipeStdio(socket: TLSSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let hungUp = false
-    let lost: Error | undefined
-    // OpenSSH ends its ProxyCommand with SIGHUP when the session is over: say EOF to the server
-    // (the stream then ends as finished, not as a vanished engineer), then go.
-    const hangUp = (): void => {
-      hungUp = true
-      socket.end()
-      setTimeout(() => socket.destroy(), 1000).unref()
-    }
-    for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.once(signal, hangUp)
-    // ssh closing our stdout (EPIPE) is the same goodbye, not a crash.
-    process.stdout.on('error', hangUp)
-    process.stdin.pipe(socket)
-    socket.pipe(process.stdout)
-    socket.on('error', (error) => {
-      lost ??= error
-      socket.destroy()
-    })
-    socket.on('close', () => {
-      process.stdin.unpipe(socket)
-      process.stdin.destroy()
-      if (lost && !hungUp) reject(tunnelLost(lost))
-      else resolve()
-    })
+export async function pipeStdio(stream: Pick<OpenedStream, 'socket' | 'framed'>): Promise<void> {
+  const {socket} = stream
+  let hungUp = false
+  // OpenSSH ends its ProxyCommand with SIGHUP when the session is over: say EOF to the server
+  // (the stream then ends as finished, not as a vanished engineer), then go.
+  const hangUp = (): void => {
+    hungUp = true
+    socket.end()
+    setTimeout(() => socket.destroy(), 1000).unref()
+  }
+  for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.once(signal, hangUp)
+  // ssh closing our stdout (EPIPE) is the same goodbye, not a crash.
+  process.stdout.on('error', hangUp)
+  process.stdin.pipe(socket)
+  socket.once('close', () => {
+    process.stdin.unpipe(socket)
+    process.stdin.destroy()
   })
-}
-
-function tunnelLost(error: Error): TetherError {
-  const code = (error as NodeJS.ErrnoException).code ?? error.message
-  return new TetherError(`the tunnel ended: its connection was lost (${code}): the server node carrying it stopped, or the network failed`, {
-    code: 'TUNNEL_LOST',
-    exitCode: ExitCode.UNAVAILABLE,
-    suggestions: ['Open the tunnel again: another node takes over once the device has reconnected.'],
-  })
+  const outcome = await deliver(socket, stream.framed, process.stdout, () => hungUp, false)
+  if (!outcome.ok) throw outcome.error
 }
 
 /** `tunnels open`: serves until SIGINT/SIGTERM, with a live line on a terminal. */

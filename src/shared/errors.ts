@@ -92,6 +92,12 @@ export const ERROR_CODES = {
   FORWARD_REFUSED: {status: 403, exitCode: ExitCode.FORBIDDEN},
   DEVICE_MOVED: {status: 503, exitCode: ExitCode.UNAVAILABLE},
   TUNNEL_LOST: {status: 503, exitCode: ExitCode.UNAVAILABLE},
+  // A live stream the server ended, as its END frame says why (client side, src/client/tunnel-end.ts):
+  // closed by a user (tunnels close), idle, the device's leg lost, the credentials revoked or the user disabled.
+  TUNNEL_CLOSED: {status: 409, exitCode: ExitCode.FAILED},
+  TUNNEL_IDLE: {status: 408, exitCode: ExitCode.FAILED},
+  TUNNEL_DEVICE_GONE: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  TUNNEL_CREDENTIALS_REVOKED: {status: 401, exitCode: ExitCode.AUTH},
   // A live stream on another node was asked to close and that node did not confirm in time.
   TUNNEL_CLOSE_UNCONFIRMED: {status: 504, exitCode: ExitCode.UNAVAILABLE},
   // Jobs and log uploads (routes/jobs.ts, uploads.ts, logs.ts).

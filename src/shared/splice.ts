@@ -1,4 +1,5 @@
 import type {Socket} from 'node:net'
+import {type EndFrame, FrameWriter} from './tunnel-frames.js'
 
 /**
  * Bytes each way and the last time any moved (idle timeout, `tunnels list`). `toDevice` counts
@@ -13,14 +14,23 @@ export interface StreamCounters {
 export type SpliceEnd = 'finished' | 'engineer-gone' | 'device-gone'
 
 /**
+ * The engineer's leg asked for framing (tunnel-frames.ts): device → engineer goes as DATA frames,
+ * and the END frame `endFrame` describes is written when the device's side ends, however it ends.
+ */
+export interface SpliceFraming {
+  endFrame: (end: SpliceEnd) => EndFrame
+}
+
+/**
  * Joins two connections byte for byte: on the server the engineer's leg and the device's data
  * leg; on the agent the data leg (the engineer's side) and the target. pipe() gives backpressure
  * end to end (a slow reader pauses the other side; nothing buffers without bound), and ends
  * the other side's writable half when one side ends, so a half-close (ssh's EOF on stdin)
  * passes through while the other direction keeps flowing. An error or abrupt close of either
- * side destroys both. Returns a function that cuts the stream at once.
+ * side destroys both. Returns a function that cuts the stream at once. With `framing`, the
+ * engineer's side is told how the stream ended (END frame), then ended, never just destroyed.
  */
-export function splice(engineer: Socket, device: Socket, counters: StreamCounters, onEnd: (end: SpliceEnd) => void): (reason?: Error) => void {
+export function splice(engineer: Socket, device: Socket, counters: StreamCounters, onEnd: (end: SpliceEnd) => void, framing?: SpliceFraming): (reason?: Error) => void {
   for (const socket of [engineer, device]) {
     socket.allowHalfOpen = true
     socket.setNoDelay(true)
@@ -40,7 +50,9 @@ export function splice(engineer: Socket, device: Socket, counters: StreamCounter
     counters.lastActivity = Date.now()
   })
   engineer.pipe(device)
-  device.pipe(engineer)
+  const framer = framing ? new FrameWriter(device, engineer) : null
+  if (framer) device.once('end', () => framer.end(framing!.endFrame('finished')))
+  else device.pipe(engineer)
   // Errors are expected (a peer resets); 'close' follows and ends the stream.
   engineer.on('error', () => undefined)
   device.on('error', () => undefined)
@@ -51,11 +63,15 @@ export function splice(engineer: Socket, device: Socket, counters: StreamCounter
     finish(engineer.readableEnded ? 'finished' : 'engineer-gone')
   })
   device.on('close', () => {
-    closeAfter(device, engineer)
-    finish(device.readableEnded ? 'finished' : 'device-gone')
+    const end: SpliceEnd = device.readableEnded ? 'finished' : 'device-gone'
+    // The END frame ends the engineer's side gracefully (bounded drain in FrameWriter).
+    if (framer) framer.endAndClose(framing!.endFrame(end))
+    else closeAfter(device, engineer)
+    finish(end)
   })
   return (reason?: Error) => {
-    engineer.destroy(reason)
+    // Framed: the device's side goes, and its close writes the END frame to the engineer.
+    if (!framer) engineer.destroy(reason)
     device.destroy(reason)
   }
 }

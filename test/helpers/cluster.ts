@@ -30,6 +30,8 @@ export interface ClusterOptions {
   nodes: number
   /** Extra `tether server start` arguments for every node. */
   serverArgs?: string[]
+  /** Extra environment for every node (e.g. short heartbeats: TETHER_AGENT_HEARTBEAT_*). */
+  env?: Record<string, string>
 }
 
 /**
@@ -57,7 +59,7 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const sc = await SupportCenter.create({
       database: 'postgres',
-      env: {TETHER_BLOB_STORAGE: 'postgres'},
+      env: {TETHER_BLOB_STORAGE: 'postgres', ...options.env},
       initArgs: ['--hostname', DOCS_HOSTNAME, '--hostname', 'localhost', '--hostname', '127.0.0.1'],
     })
     const ports: number[] = []

@@ -55,6 +55,7 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
   const bundles: string[] = []
   let tunnelEnd: {code: number | null; stderr: string}
   let tunnelEvents: string[] = []
+  let tunnelDevice = ''
   const waitJob = (id: string, timeoutMs = 60_000): Promise<Loose> =>
     eventually(async () => {
       const job = (await cluster.api('lb', 'GET', `/jobs/${id}`)).json
@@ -64,7 +65,9 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
 
   before(async function () {
     if (!haveHaproxy()) this.skip()
-    cluster = await Cluster.start({nodes: 3, serverArgs: ['--rate-limit', String(RATE_LIMIT)]})
+    // Node leases of 12 s (heartbeats every 2 s): the killed node's tunnel is closed as node-lost
+    // by a survivor within seconds, not after the default minute.
+    cluster = await Cluster.start({nodes: 3, serverArgs: ['--rate-limit', String(RATE_LIMIT)], env: {TETHER_AGENT_HEARTBEAT_INTERVAL_MS: '2000', TETHER_AGENT_HEARTBEAT_TIMEOUT_MS: '12000'}})
     proxy = await ThrottleProxy.start(MiB / 2)
     echo = await echoTarget()
     sink = await hashSink(PAYLOAD.length)
@@ -205,7 +208,7 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
     const victim = [1, 2, 3].reduce((best, n) => (lastUpload(cluster.logs[n - 1]) > lastUpload(cluster.logs[best - 1]) ? n : best), 1)
     const survivors = [1, 2, 3].filter((n) => n !== victim)
     const onVictim = await onNode(victim)
-    const tunnelDevice = onVictim.find((s) => s !== UPLOADER) ?? onVictim[0]
+    tunnelDevice = onVictim.find((s) => s !== UPLOADER) ?? onVictim[0]
     assert.ok(tunnelDevice, `no device on node-${victim}`)
 
     const tunnel = await liveTunnel(tunnelConnect(cluster.cliEnv(), tunnelDevice, echo.port))
@@ -265,19 +268,21 @@ describe('three server nodes behind the documented haproxy (PostgreSQL, e2e)', f
     console.log(`      audit for ${tunnelDevice}'s tunnels: ${tunnelEvents.filter((a) => a === 'tunnel.open').length} opened, ${tunnelEvents.filter((a) => a === 'tunnel.close').length} closed`)
   })
 
-  // Known defect, not fixed here (src/server/tunnels is another helper's): the node's TCP reset
-  // (peering/forward.ts reset()), or the dead node's, reaches the CLI through haproxy in TCP mode
-  // as a clean FIN, so the CLI cannot tell a lost node from the device closing the stream: it
-  // exits 0 and says nothing. Needs an in-band end-of-stream signal on the engineer's leg.
-  it.skip("the tunnel's CLI says it ended and why (TUNNEL_LOST, exit 7)", () => {
+  // The owner of the stream ends it with an END frame saying why; a killed owner sends none, and
+  // its FIN (haproxy in TCP mode turns the reset into one) is then a lost stream to the CLI.
+  it("the tunnel's CLI says it ended and why (TUNNEL_LOST, exit 7)", () => {
     assert.equal(tunnelEnd?.code, 7, tunnelEnd?.stderr)
-    assert.match(tunnelEnd.stderr, /the tunnel ended: its connection was lost \(\w+\): the server node carrying it stopped/)
+    assert.match(tunnelEnd.stderr, /the tunnel ended: its connection was lost \([\w -]+\): the server node carrying it stopped/)
   })
 
-  // Known gap, for the same owner (tunnels across nodes): the stream the dead node carried has
-  // its tunnel.open in the chain and never a tunnel.close; no surviving node records its end.
-  it.skip('the tunnel the dead node carried is closed in the audit by a survivor', () => {
-    assert.equal(tunnelEvents.filter((a) => a === 'tunnel.close').length, tunnelEvents.filter((a) => a === 'tunnel.open').length)
+  it('the tunnel the dead node carried is closed in the audit by a survivor (node-lost)', async () => {
+    const events = await eventually(async () => {
+      const all = (await cluster.api('lb', 'GET', '/audit/events?limit=1000')).json.events as Array<{action: string; deviceSerial: string | null; details: {why?: string}}>
+      const mine = all.filter((e) => e.deviceSerial === tunnelDevice && e.action.startsWith('tunnel.'))
+      return mine.filter((e) => e.action === 'tunnel.close').length >= mine.filter((e) => e.action === 'tunnel.open').length ? mine : undefined
+    }, 'tunnel.close for every tunnel.open', 60_000, 500)
+    assert.equal(events.filter((a) => a.action === 'tunnel.close').length, events.filter((a) => a.action === 'tunnel.open').length)
+    assert.ok(events.some((e) => e.action === 'tunnel.close' && e.details.why === 'node-lost'), JSON.stringify(events))
   })
 
   it('every job requested reached a final state, and the audit is one chain', async () => {

@@ -1,7 +1,8 @@
 import {strict as assert} from 'node:assert'
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
-import {createServer, type Server} from 'node:net'
+import {connect, createServer, type Server} from 'node:net'
 import {BIN, testEnv} from '../helpers/cli.js'
+import {freePort} from '../helpers/cluster.js'
 import {eventually} from '../helpers/eventually.js'
 import {adminApi} from '../agent/helpers/admin-api.js'
 import {enrollAgent, type AgentUnderTest} from '../agent/helpers/agent-process.js'
@@ -17,6 +18,16 @@ interface LiveStream {
  * device (no-access, sessions end, a revoked grant), a revoked token, a revoked device; and the
  * audit on both sides says why. Each stream is a real `tunnels connect` with its stdin held open.
  */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(port, '127.0.0.1', () => {
+      probe.destroy()
+      resolve(true)
+    })
+    probe.once('error', () => resolve(false))
+  })
+}
+
 describe('live tunnel streams end when permission ends (e2e)', function () {
   this.timeout(240_000)
   let sc: SupportCenter
@@ -40,13 +51,20 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     return {child, exited}
   }
 
-  async function endsWithin(name: string, stream: LiveStream, trigger: () => Promise<unknown>): Promise<void> {
+  /** The stream ends within 5 s of `trigger`, and its CLI says why: `exit` and a line matching `says` (the END frame's reason). */
+  async function endsWithin(name: string, stream: LiveStream, trigger: () => Promise<unknown>, exit: number | number[], says: RegExp): Promise<void> {
     const started = Date.now()
     await trigger()
     const end = await Promise.race([stream.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000))])
     assert.ok(end, `${name}: the stream was still live 5 s later`)
     cut[name] = end.at - started
+    assert.ok([exit].flat().includes(end.code ?? -1), `${name}: exit ${end.code}: ${end.stderr}`)
+    if (end.code !== 0) assert.match(end.stderr, says)
   }
+  // The agent cuts its data leg; the server mostly reads that as the device's EOF (finished, exit
+  // 0), or as a lost leg (device-gone, exit 7): it does not learn the device's reason in band.
+  const DEVICE_CUT = /the tunnel ended: the device cut the stream .* \(device-gone\)/
+  const DEVICE_CUT_EXIT = [0, 7]
 
   const serverEvents = async () => (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; details: Record<string, unknown>}>
   const closes = async () => (await serverEvents()).filter((e) => e.action === 'tunnel.close').map((e) => e.details)
@@ -75,15 +93,58 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
   it('an admin closes it (tunnels close): audited closed-by-user with who closed it', async () => {
     const stream = await liveStream()
     const id = await eventually(async () => json<{tunnels: Array<{id: string}>}>(await sc.admin(['tunnels', 'list', '--json'])).tunnels[0]?.id, 'listed')
-    await endsWithin('tunnels close', stream, async () => expectExit(await sc.admin(['tunnels', 'close', id]), 0))
+    await endsWithin('tunnels close', stream, async () => expectExit(await sc.admin(['tunnels', 'close', id]), 0), 1, /the tunnel ended: the tunnel was closed by admin on the server \(closed-by-user\)/)
     await eventually(async () => (await closes()).some((d) => d.tunnelId === id && d.why === 'closed-by-user' && d.closedBy === 'admin'), 'close audited')
     const missing = expectExit(await sc.admin(['tunnels', 'close', id]), 5)
     assert.match(missing.stderr, /no live tunnel/)
   })
 
+  it('`tunnels open`: a stream closed by an admin resets its local connection and counts as failed with the reason; a finished one does not', async () => {
+    // --json prints nothing until it ends, so the local port is chosen here.
+    const local = await freePort()
+    const open = spawn(process.execPath, [BIN, 'tunnels', 'open', SERIAL, '--port', String(port), '--listen', `127.0.0.1:${local}`, '--reason', 'INC-OPEN', '--json'], {env: testEnv(sc.adminEnv()), stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    open.stdout.on('data', (d) => (stdout += d))
+    open.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise((resolve) => open.once('close', resolve))
+    try {
+      await eventually(async () => open.exitCode !== null || (await canConnect(local)), `listening on ${local}`)
+      assert.equal(open.exitCode, null, stderr)
+      // One stream that ends normally: the local client half-closes, the echo ends too.
+      const finished = connect(local, '127.0.0.1')
+      let echoed = ''
+      finished.on('data', (d) => (echoed += d))
+      finished.end('bye\n')
+      await new Promise((resolve) => finished.once('close', resolve))
+      assert.equal(echoed, 'bye\n')
+      // One the admin closes: its local connection is reset, not ended.
+      const cut = connect(local, '127.0.0.1')
+      let got = ''
+      cut.on('data', (d) => (got += d))
+      const closed = new Promise<string>((resolve) => {
+        cut.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
+        cut.once('close', () => resolve('close'))
+      })
+      cut.write('hello\n')
+      await eventually(async () => got.includes('hello'), 'echo through the listener')
+      const id = await eventually(async () => json<{tunnels: Array<{id: string; reason: string}>}>(await sc.admin(['tunnels', 'list', '--json'])).tunnels.find((t) => t.reason === 'INC-OPEN')?.id, 'listed')
+      expectExit(await sc.admin(['tunnels', 'close', id]), 0)
+      assert.equal(await closed, 'ECONNRESET')
+    } finally {
+      open.kill('SIGINT')
+      await exited
+    }
+    const {stats} = JSON.parse(stdout) as {stats: {total: number; failed: number; lastError: string | null}}
+    // The listening probe above is a stream too (it ends at once, normally).
+    assert.ok(stats.total >= 2, stdout)
+    assert.equal(stats.failed, 1, stdout)
+    assert.match(stats.lastError ?? '', /closed by admin on the server \(closed-by-user\)/)
+  })
+
   it('the device goes to no-access: the agent cuts it and reports why', async () => {
     const stream = await liveStream()
-    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0))
+    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'no-access'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })
@@ -95,7 +156,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
       return s.sessions.length === 1 ? s : undefined
     }, 'session in status')
     assert.deepEqual([status.sessions[0].user, status.sessions[0].reason], ['admin', 'INC-END'])
-    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0))
+    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'ended-on-device'), 'device says why')
     expectExit(await agent.run(['agent', 'sessions', 'end']), 2)
   })
@@ -115,7 +176,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     await eventually(async () => json<{requests: Array<{id: string}>}>(await agent.run(['agent', 'access', 'requests', '--json'])).requests.some((r) => r.id === requestId), 'request on the device')
     expectExit(await agent.run(['agent', 'access', 'approve', requestId]), 0)
     const stream = await liveStream(sc.adminEnv(), 'INC-JIT')
-    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0))
+    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'approval-ended'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })
@@ -123,13 +184,13 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
   it('the API token it was opened with is revoked: the server cuts it', async () => {
     const created = json<{info: {id: string}; token: string}>(expectExit(await sc.admin(['tokens', 'create', '--name', 'tunnel-script', '--permission', 'tunnels:open', '--json']), 0))
     const stream = await liveStream({...sc.adminEnv(), TETHER_TOKEN: created.token, TETHER_SERVER: sc.url, TETHER_CA: sc.caFile})
-    await endsWithin('token revoked', stream, async () => expectExit(await sc.admin(['tokens', 'revoke', created.info.id]), 0))
+    await endsWithin('token revoked', stream, async () => expectExit(await sc.admin(['tokens', 'revoke', created.info.id]), 0), 3, /the tunnel ended: the credentials .* were revoked or expired .*\(credentials-revoked\)/)
     await eventually(async () => (await closes()).some((d) => d.why === 'credentials-revoked'), 'close audited as credentials-revoked')
   })
 
   it('the device is revoked: the server cuts it, and the audit says so', async () => {
     const stream = await liveStream()
-    await endsWithin('device revoked', stream, async () => expectExit(await sc.admin(['devices', 'revoke', SERIAL, '--json']), 0))
+    await endsWithin('device revoked', stream, async () => expectExit(await sc.admin(['devices', 'revoke', SERIAL, '--json']), 0), [6, 7], /the tunnel ended: .*\((device-revoked|device-gone)\)/)
     await eventually(async () => (await closes()).some((d) => d.why === 'device-revoked' || d.why === 'device-gone'), 'close audited')
   })
 })

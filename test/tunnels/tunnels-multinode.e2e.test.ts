@@ -208,7 +208,9 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
     assert.match(table, new RegExp(`${stream.id}.*node-1`))
     const closed = json<{id: string; node: string}>(expectExit(await runTether(['tunnels', 'close', stream.id, '--json'], {env: operatorEnv(2)}), 0))
     assert.deepEqual([closed.id, closed.node], [stream.id, 'node-1'])
-    await exited
+    // node 1's END frame says who closed it: the CLI names the reason and fails (exit 1).
+    assert.equal(await exited, 1, stderr)
+    assert.match(stderr, /the tunnel ended: the tunnel was closed by \S+ on the server \(closed-by-user\)/)
     const closes = await eventually(async () => {
       const found = await auditedCloses(stream.id)
       return found.length > 0 ? found : undefined

@@ -23,6 +23,6 @@ Made for OpenSSH's ProxyCommand, so ssh, scp and rsync reach a device's SSH port
     const {args, flags} = await this.parse(TunnelsConnect)
     const {openStream, pipeStdio} = await import('../../client/tunnels-cli.js')
     const stream = await openStream({serial: args.serial, port: flags.port, host: flags.host, reason: flags.reason})
-    await pipeStdio(stream.socket)
+    await pipeStdio(stream)
   }
 }

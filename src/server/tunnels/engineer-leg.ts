@@ -18,6 +18,8 @@ import type {TunnelDirectory} from './directory.js'
 import type {CloseReason, LiveTunnel, LiveTunnels} from './live.js'
 import {refusalFromDevice, TunnelRefusal} from './refusal.js'
 import {splice, type SpliceEnd} from '../../shared/splice.js'
+import {FRAMING_HEADER, FRAMING_VERSION} from '../../shared/tunnel-frames.js'
+import {endMessage} from './end-frame.js'
 
 interface Opening {
   principal: Principal
@@ -155,7 +157,13 @@ export class EngineerLeg {
       const details = {...base, why: closeReason ?? how, ...(closedBy ? {closedBy} : {}), bytesToDevice: counters.toDevice, bytesFromDevice: counters.fromDevice, durationMs: Date.now() - since}
       this.track(this.auditClose(request, o, id, details).catch((e: unknown) => this.app.log.error({err: e, tunnelId: id}, 'tunnels: could not audit a close')))
     }
-    cut = splice(socket, device, counters, end)
+    // The CLI asked to be told how the stream ends (tunnel-frames.ts); raw clients get raw bytes.
+    const framed = request.headers[FRAMING_HEADER.toLowerCase()] === FRAMING_VERSION
+    const endFrame = (how: SpliceEnd) => {
+      const reason = closeReason ?? how
+      return {reason, ...(closedBy ? {by: closedBy} : {}), message: endMessage(reason, closedBy)}
+    }
+    cut = splice(socket, device, counters, end, framed ? {endFrame} : undefined)
     this.live.add(tunnel)
     // A side that went while the open was being recorded has no 'close' left to tell the splice:
     // end it here, and cut the other side (its close then finds the stream ended).
@@ -163,7 +171,7 @@ export class EngineerLeg {
       end(socket.destroyed ? 'engineer-gone' : 'device-gone')
       cut()
     }
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n\r\n`)
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE_PROTOCOL}\r\nX-Tether-Tunnel: ${id}\r\n${framed ? `${FRAMING_HEADER}: ${FRAMING_VERSION}\r\n` : ''}\r\n`)
   }
 
   /** Not recorded: a surviving node took this node for lost (its lease ran out) and audited the close as node-lost already. */
