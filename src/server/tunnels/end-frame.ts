@@ -5,29 +5,19 @@ import type {CloseReason} from './live.js'
  * engineer's CLI prints it. The reason itself travels beside it; the CLI picks its exit code
  * from the reason, never from this text.
  */
+const MESSAGES: Record<CloseReason, (by?: string) => string> = {
+  finished: () => 'the stream ended normally',
+  'device-gone': () => 'the device cut the stream (its access policy or someone at the device ended it) or its connection to the server was lost',
+  'engineer-gone': () => 'the engineer disconnected',
+  'closed-by-user': (by) => `the tunnel was closed by ${by ?? 'a user'} on the server`,
+  'user-disabled': () => 'your user was disabled on the server',
+  'credentials-revoked': () => 'the credentials the tunnel was opened with were revoked or expired (session logged out, API token revoked)',
+  'device-revoked': () => 'the device was revoked on the server',
+  idle: () => 'the tunnel was idle for too long',
+  'server-shutdown': () => 'the server node carrying the tunnel is shutting down',
+  'node-lost': () => 'the server node carrying the tunnel lost its lease (it was taken for dead by the other nodes)',
+}
+
 export function endMessage(reason: CloseReason | string, by?: string): string {
-  switch (reason) {
-    case 'finished':
-      return 'the stream ended normally'
-    case 'device-gone':
-      return 'the device cut the stream (its access policy or someone at the device ended it) or its connection to the server was lost'
-    case 'engineer-gone':
-      return 'the engineer disconnected'
-    case 'closed-by-user':
-      return `the tunnel was closed by ${by ?? 'a user'} on the server`
-    case 'user-disabled':
-      return 'your user was disabled on the server'
-    case 'credentials-revoked':
-      return 'the credentials the tunnel was opened with were revoked or expired (session logged out, API token revoked)'
-    case 'device-revoked':
-      return 'the device was revoked on the server'
-    case 'idle':
-      return 'the tunnel was idle for too long'
-    case 'server-shutdown':
-      return 'the server node carrying the tunnel is shutting down'
-    case 'node-lost':
-      return 'the server node carrying the tunnel lost its lease (it was taken for dead by the other nodes)'
-    default:
-      return `the server ended the tunnel (${reason})`
-  }
+  return Object.hasOwn(MESSAGES, reason) ? MESSAGES[reason as CloseReason](by) : `the server ended the tunnel (${reason})`
 }
