@@ -97,6 +97,11 @@ export class DeviceAgent {
       mode: async () => effectiveMode(await readPolicy(o.files.policy), o.clock.now()),
       grantFor: o.grantFor ?? ((user, port) => activeGrant(o.files, user, port, o.clock.now())),
       takeEndRequest: () => takeSessionEndRequest(o.files),
+      tellServer: (streamId, why) => {
+        if (this.machine.state !== 'connected' || !this.session) return false
+        this.session.sendStreamEnding(streamId, why)
+        return true
+      },
       onChange: () => {
         this.status.sessions = this.tunnels.list()
         void this.saveStatus()

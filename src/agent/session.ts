@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSIONS,
   ProtocolErrorCodes,
   type AgentToServer,
+  type DeviceEndReason,
   type EventAckMessage,
   type Inventory,
   type JobMessage,
@@ -126,6 +127,11 @@ export class ControlSession {
 
   sendEvent(event: OutboxEvent): void {
     this.send({type: 'event', ...event})
+  }
+
+  /** Tells the server why the device is about to cut a stream (StreamEndingMessage). */
+  sendStreamEnding(streamId: string, why: DeviceEndReason): void {
+    this.send({type: 'stream-ending', streamId, why})
   }
 
   sendJobUpdate(update: JobUpdate): void {

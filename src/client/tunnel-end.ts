@@ -15,6 +15,8 @@ const ENDED_BY_SERVER: Record<string, {code: string; exitCode: ExitCodeValue; su
   'user-disabled': {code: 'TUNNEL_CREDENTIALS_REVOKED', exitCode: ExitCode.AUTH},
   idle: {code: 'TUNNEL_IDLE', exitCode: ExitCode.FAILED, suggestion: 'Open the tunnel again; the server ends streams with no traffic after its idle timeout.'},
   'server-shutdown': {code: 'TUNNEL_LOST', exitCode: ExitCode.UNAVAILABLE, suggestion: 'Open the tunnel again: another node takes over once the device has reconnected.'},
+  // The device cut it (its access mode, allowlist or approval; someone at the device; its agent stopping).
+  'device-ended': {code: 'TUNNEL_ENDED_BY_DEVICE', exitCode: ExitCode.FORBIDDEN, suggestion: 'Ask the customer at the device (tether agent status shows its access mode and sessions).'},
   'node-lost': {code: 'TUNNEL_LOST', exitCode: ExitCode.UNAVAILABLE, suggestion: 'Open the tunnel again: another node takes over once the device has reconnected.'},
 }
 

@@ -97,6 +97,7 @@ export const ERROR_CODES = {
   TUNNEL_CLOSED: {status: 409, exitCode: ExitCode.FAILED},
   TUNNEL_IDLE: {status: 408, exitCode: ExitCode.FAILED},
   TUNNEL_DEVICE_GONE: {status: 502, exitCode: ExitCode.UNAVAILABLE},
+  TUNNEL_ENDED_BY_DEVICE: {status: 403, exitCode: ExitCode.FORBIDDEN},
   TUNNEL_CREDENTIALS_REVOKED: {status: 401, exitCode: ExitCode.AUTH},
   // A live stream on another node was asked to close and that node did not confirm in time.
   TUNNEL_CLOSE_UNCONFIRMED: {status: 504, exitCode: ExitCode.UNAVAILABLE},

@@ -13,6 +13,7 @@ describe('agent protocol registry', () => {
       {type: 'event', eventId: '0b6f3a43-2f55-4c7c-9a3f-0c3c3b7a0c11', time: '2026-01-01T00:00:00Z', action: 'device.session.refused', outcome: 'denied', details: {}},
       {type: 'response', id: 'r1', ok: false, error: {code: 'REFUSED_BY_DEVICE', message: 'no-access'}},
       {type: 'error', code: 'MALFORMED', message: 'x'},
+      {type: 'stream-ending', streamId: 'a1B2c3D4e5F6g7H8', why: 'no-access'},
     ]
     for (const m of messages) {
       const decoded = decodeAgentMessage(encodeMessage(m))
@@ -55,6 +56,12 @@ describe('agent protocol registry', () => {
     assert.equal(!unknown.ok && unknown.error.refId, 'q')
     const unknownKind = decodeServerMessage('{"type":"request","id":"r","kind":"format-disk"}')
     assert.equal(!unknownKind.ok && unknownKind.error.code, 'INVALID_MESSAGE')
+  })
+
+  it('refuses a stream-ending with a reason outside the registry, naming the field', () => {
+    const decoded = decodeAgentMessage(JSON.stringify({type: 'stream-ending', streamId: 'a1B2c3D4e5F6g7H8', why: 'because'}))
+    assert.equal(decoded.ok, false)
+    assert.match(!decoded.ok ? decoded.error.message : '', /why/)
   })
 
   it('ignores unknown fields from a newer peer (forward compatibility)', () => {

@@ -61,10 +61,10 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     assert.ok([exit].flat().includes(end.code ?? -1), `${name}: exit ${end.code}: ${end.stderr}`)
     if (end.code !== 0) assert.match(end.stderr, says)
   }
-  // The agent cuts its data leg; the server mostly reads that as the device's EOF (finished, exit
-  // 0), or as a lost leg (device-gone, exit 7): it does not learn the device's reason in band.
-  const DEVICE_CUT = /the tunnel ended: the device cut the stream .* \(device-gone\)/
-  const DEVICE_CUT_EXIT = [0, 7]
+  // The agent tells the server why on the control channel before it cuts its data leg, so the
+  // engineer reads the device's reason (END reason device-ended, exit 4), not a plain end.
+  const deviceCut = (says: string): RegExp => new RegExp(`the tunnel ended: ${says} \\(device-ended\\)`)
+  const DEVICE_CUT_EXIT = 4
 
   const serverEvents = async () => (await adminApi(sc, 'GET', `/audit/events?device=${SERIAL}&limit=1000`)).json.events as Array<{action: string; details: Record<string, unknown>}>
   const closes = async () => (await serverEvents()).filter((e) => e.action === 'tunnel.close').map((e) => e.details)
@@ -144,7 +144,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
 
   it('the device goes to no-access: the agent cuts it and reports why', async () => {
     const stream = await liveStream()
-    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
+    await endsWithin('no-access', stream, async () => expectExit(await agent.run(['agent', 'access', 'set', 'no-access']), 0), DEVICE_CUT_EXIT, deviceCut('the device ended the stream: its access mode is now no-access \\(set by the customer at the device\\)'))
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'no-access'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })
@@ -156,7 +156,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
       return s.sessions.length === 1 ? s : undefined
     }, 'session in status')
     assert.deepEqual([status.sessions[0].user, status.sessions[0].reason], ['admin', 'INC-END'])
-    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
+    await endsWithin('sessions end', stream, async () => expectExit(await agent.run(['agent', 'sessions', 'end', '--all']), 0), DEVICE_CUT_EXIT, deviceCut('someone at the device ended the stream \\(tether agent sessions end\\)'))
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'ended-on-device'), 'device says why')
     expectExit(await agent.run(['agent', 'sessions', 'end']), 2)
   })
@@ -176,7 +176,7 @@ describe('live tunnel streams end when permission ends (e2e)', function () {
     await eventually(async () => json<{requests: Array<{id: string}>}>(await agent.run(['agent', 'access', 'requests', '--json'])).requests.some((r) => r.id === requestId), 'request on the device')
     expectExit(await agent.run(['agent', 'access', 'approve', requestId]), 0)
     const stream = await liveStream(sc.adminEnv(), 'INC-JIT')
-    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0), DEVICE_CUT_EXIT, DEVICE_CUT)
+    await endsWithin('grant revoked', stream, async () => expectExit(await agent.run(['agent', 'access', 'revoke', requestId]), 0), DEVICE_CUT_EXIT, deviceCut('the device ended the stream: the approval it was opened under ended'))
     await eventually(async () => (await serverEvents()).some((e) => e.action === 'device.session.ended' && e.details.why === 'approval-ended'), 'device says why')
     expectExit(await agent.run(['agent', 'access', 'set', 'allow']), 0)
   })

@@ -1,5 +1,5 @@
 import {connect, type Socket} from 'node:net'
-import {formatTarget, ProtocolErrorCodes, type AccessMode, type TunnelOpenRequest} from '../../protocol/agent/index.js'
+import {type DeviceEndReason, formatTarget, ProtocolErrorCodes, type AccessMode, type TunnelOpenRequest} from '../../protocol/agent/index.js'
 import {splice, type StreamCounters} from '../../shared/splice.js'
 import type {AgentConfig} from '../data-dir.js'
 import type {EventRecorder} from '../events.js'
@@ -19,8 +19,7 @@ export interface SessionView {
   bytesFromDevice: number
 }
 
-/** Why the device ended a stream (besides the stream finishing by itself). */
-export type DeviceEndReason = 'no-access' | 'not-allowed' | 'approval-ended' | 'ended-on-device' | 'agent-stopping'
+export type {DeviceEndReason} from '../../protocol/agent/index.js'
 
 interface LiveStream {
   view: Omit<SessionView, 'bytesToDevice' | 'bytesFromDevice'>
@@ -43,11 +42,20 @@ export interface TunnelStreamsDeps {
   now: () => number
   /** A pending `agent sessions end` request, taken (removed) when read. */
   takeEndRequest: () => Promise<{ids: string[] | 'all'} | null>
+  /** Tells the server why the device cuts a stream (false: no control channel to tell it on). */
+  tellServer?: (streamId: string, why: DeviceEndReason) => boolean
   onChange?: () => void
 }
 
 /** While streams are live, policy and end requests are checked this often ("ends within a second"). */
 const WATCH_MS = 250
+
+/**
+ * How long a stream the device ends stays up after the server was told why: the reason travels
+ * on the control channel and the cut on the data leg, two connections, and the engineer should
+ * hear the reason rather than a plain end. Short next to "ends within a second".
+ */
+const CUT_AFTER_TELLING_MS = 100
 
 /** How long the target may take to accept: a service that is there answers at once. */
 const TARGET_CONNECT_TIMEOUT_MS = 3000
@@ -139,8 +147,11 @@ export class TunnelStreams {
     const named = typeof ids === 'string' && ids !== 'all' ? [ids] : ids
     const targets = named === 'all' ? [...this.live.values()] : named.flatMap((id) => this.live.get(id) ?? [])
     for (const stream of targets) {
-      stream.endedBy ??= why
-      stream.cut()
+      if (stream.endedBy) continue
+      stream.endedBy = why
+      const told = this.deps.tellServer?.(stream.view.id, why) ?? false
+      if (told) setTimeout(() => stream.cut(), CUT_AFTER_TELLING_MS).unref()
+      else stream.cut()
     }
     return targets.length > 0
   }

@@ -9,8 +9,10 @@ import {
   type ErrorMessage,
 } from './messages.js'
 
-const AGENT_TYPES = new Set(['hello', 'inventory', 'event', 'response', 'error', 'job-update'])
-const SERVER_TYPES = new Set(['welcome', 'event-ack', 'request', 'error', 'bye', 'job', 'checkpoint'])
+/** The message types each side may send, read off the unions themselves (a new message cannot be left out). */
+const typesOf = (union: typeof AgentToServer | typeof ServerToAgent): Set<string> => new Set([...(union._zod.propValues.type ?? [])].map(String))
+const AGENT_TYPES = typesOf(AgentToServer)
+const SERVER_TYPES = typesOf(ServerToAgent)
 
 /**
  * The outcome of decoding one frame: the message, or the `error` to send back. A frame that

@@ -2,7 +2,7 @@ import {z} from 'zod'
 import {AuditCheckpoint, CheckpointPublicKey} from '../audit-checkpoint.js'
 import {AccessRequestRequest} from './access.js'
 import {JobMessage, JobUpdateMessage} from './jobs.js'
-import {TunnelOpenRequest} from './tunnels.js'
+import {StreamEndingMessage, TunnelOpenRequest} from './tunnels.js'
 
 /**
  * The agent control channel: one WebSocket per device at AGENT_CONNECT_PATH, JSON text frames.
@@ -193,6 +193,7 @@ export const AgentToServer = z.discriminatedUnion('type', [
   ResponseMessage,
   ErrorMessage,
   JobUpdateMessage,
+  StreamEndingMessage,
 ])
 export type AgentToServer = z.infer<typeof AgentToServer>
 // `job` is itself a union on `kind`; zod 4 accepts a nested discriminated union as an option.

@@ -56,6 +56,23 @@ export const TunnelOpenRequest = z.object({
 })
 export type TunnelOpenRequest = z.infer<typeof TunnelOpenRequest>
 
+/** Why the device ended a live stream (its policy or someone at it), besides the stream finishing by itself. */
+export const DEVICE_END_REASONS = ['no-access', 'not-allowed', 'approval-ended', 'ended-on-device', 'agent-stopping'] as const
+export type DeviceEndReason = (typeof DEVICE_END_REASONS)[number]
+
+/**
+ * Sent by the agent just before it cuts a stream itself, so the server can tell the engineer why
+ * (the data leg's end alone reads as the stream finishing). Best effort: a server that does not
+ * know the message answers UNKNOWN_TYPE, and without a control channel the stream simply ends.
+ */
+export const StreamEndingMessage = z.object({
+  type: z.literal('stream-ending'),
+  id: z.string().min(1).max(128).optional(),
+  streamId: TunnelOpenParams.shape.streamId,
+  why: z.enum(DEVICE_END_REASONS),
+})
+export type StreamEndingMessage = z.infer<typeof StreamEndingMessage>
+
 export function formatTarget(target: TunnelTarget): string {
   return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
 }

@@ -13,6 +13,7 @@ import {
   type ResponseMessage,
 } from '../../protocol/agent/messages.js'
 import type {JobMessage} from '../../protocol/agent/jobs.js'
+import type {DeviceEndReason} from '../../protocol/agent/tunnels.js'
 import {UnavailableError} from '../../shared/errors.js'
 import {broadcastCheckpoint, exchangeCheckpoints} from './anchoring.js'
 import {AgentConnection, MAX_QUEUED_MESSAGES} from './connection.js'
@@ -62,7 +63,9 @@ export class DeviceHub {
       return this.jobHandler.update({serial: c.serial, customerId: c.customerId}, m)
     },
     error: (c, m) => this.deps.log.warn({serial: c.serial, code: m.code, refId: m.refId}, `hub: agent reported: ${m.message}`),
+    'stream-ending': (c, m) => this.streamEnding?.(c.serial, m.streamId, m.why),
   }
+  private streamEnding: ((serial: string, streamId: string, why: DeviceEndReason) => void) | undefined
 
   constructor(
     private readonly deps: HubDeps,
@@ -109,6 +112,11 @@ export class DeviceHub {
 
   setJobHandler(handler: HubJobHandler): void {
     this.jobHandler = handler
+  }
+
+  /** Tunnels (src/server/tunnels) hear here why a device is about to cut one of its streams. */
+  onStreamEnding(handler: (serial: string, streamId: string, why: DeviceEndReason) => void): void {
+    this.streamEnding = handler
   }
 
   /** Pushes a job (no wait: the agent answers with job-update messages). False when not delivered. */

@@ -1,3 +1,4 @@
+import type {DeviceEndReason} from '../../protocol/agent/tunnels.js'
 import type {CloseReason} from './live.js'
 
 /**
@@ -20,4 +21,17 @@ const MESSAGES: Record<CloseReason, (by?: string) => string> = {
 
 export function endMessage(reason: CloseReason | string, by?: string): string {
   return Object.hasOwn(MESSAGES, reason) ? MESSAGES[reason as CloseReason](by) : `the server ended the tunnel (${reason})`
+}
+
+/** The END frame's line for a stream the device cut (reason `device-ended`, `by` the device's reason). */
+const DEVICE_MESSAGES: Record<DeviceEndReason, string> = {
+  'no-access': "the device ended the stream: its access mode is now no-access (set by the customer at the device)",
+  'not-allowed': 'the device ended the stream: its target is no longer in the device\'s allowlist',
+  'approval-ended': 'the device ended the stream: the approval it was opened under ended',
+  'ended-on-device': 'someone at the device ended the stream (tether agent sessions end)',
+  'agent-stopping': 'the agent on the device is stopping',
+}
+
+export function deviceEndMessage(why: DeviceEndReason): string {
+  return DEVICE_MESSAGES[why]
 }

@@ -3,7 +3,7 @@ import type {IncomingMessage} from 'node:http'
 import type {Duplex} from 'node:stream'
 import type {TLSSocket} from 'node:tls'
 import type {FastifyInstance} from 'fastify'
-import {DEVICE_LOOPBACK, formatTarget, TUNNEL_UPGRADE_PROTOCOL, type TunnelTarget} from '../../protocol/agent/tunnels.js'
+import {DEVICE_LOOPBACK, type DeviceEndReason, formatTarget, TUNNEL_UPGRADE_PROTOCOL, type TunnelTarget} from '../../protocol/agent/tunnels.js'
 import {TunnelConnectQuery} from '../../protocol/api/tunnels.js'
 import {AuthError, errorCodeEntry, TetherError} from '../../shared/errors.js'
 import {describeBadInput, findBadInput} from '../../shared/input-check.js'
@@ -19,7 +19,7 @@ import type {CloseReason, LiveTunnel, LiveTunnels} from './live.js'
 import {refusalFromDevice, TunnelRefusal} from './refusal.js'
 import {splice, type SpliceEnd} from '../../shared/splice.js'
 import {FRAMING_HEADER, FRAMING_VERSION} from '../../shared/tunnel-frames.js'
-import {endMessage} from './end-frame.js'
+import {deviceEndMessage, endMessage} from './end-frame.js'
 
 interface Opening {
   principal: Principal
@@ -60,12 +60,12 @@ export class EngineerLeg {
     let opening: Partial<Opening> = {serial: params.serial, source}
     try {
       opening = await this.authorize(request, params.serial, source)
-      const device = await this.openOnDevice(opening as Opening)
+      const {device, streamId} = await this.openOnDevice(opening as Opening)
       if (socket.destroyed) {
         device.destroy()
         throw new TunnelRefusal(499, 'ENGINEER_GONE', 'network', 'the engineer disconnected during set-up')
       }
-      await this.start(request, socket as TLSSocket, device, opening as Opening, performance.now() - started)
+      await this.start(request, socket as TLSSocket, device, opening as Opening, performance.now() - started, streamId)
     } catch (error) {
       const refusal = error instanceof TunnelRefusal ? error : asRefusal(error)
       if (refusal.status >= 500 && !(error instanceof TunnelRefusal) && !(error instanceof TetherError)) this.app.log.error({err: error}, 'tunnels: set-up failed')
@@ -100,7 +100,7 @@ export class EngineerLeg {
   }
 
   /** Asks the agent for the stream and waits for its data leg; both within the set-up timeout. */
-  private async openOnDevice(o: Opening): Promise<TLSSocket> {
+  private async openOnDevice(o: Opening): Promise<{device: TLSSocket; streamId: string}> {
     if (!this.app.hub.isOnline(o.serial)) throw new TunnelRefusal(503, 'DEVICE_OFFLINE', 'network', `device "${o.serial}" is offline (its agent is not connected)`)
     const streamId = randomBytes(12).toString('base64url')
     const ticket = randomBytes(24).toString('base64url')
@@ -120,10 +120,22 @@ export class EngineerLeg {
       this.broker.cancel(streamId, refusal)
       throw refusal
     }
-    return leg
+    return {device: await leg, streamId}
   }
 
-  private async start(request: IncomingMessage, socket: TLSSocket, device: TLSSocket, o: Opening, setupMs: number): Promise<void> {
+  /**
+   * The device says it is about to cut one of its streams, and why (StreamEndingMessage): the
+   * engineer's END frame then names the device's reason instead of a plain end.
+   */
+  deviceEnding(serial: string, streamId: string, why: DeviceEndReason): void {
+    const stream = this.endingOnDevice.get(streamId)
+    if (stream && stream.serial === serial) stream.why ??= why
+  }
+
+  /** Live streams of this node by the id the device knows them by (the serial guards against another device naming them). */
+  private readonly endingOnDevice = new Map<string, {serial: string; why?: DeviceEndReason}>()
+
+  private async start(request: IncomingMessage, socket: TLSSocket, device: TLSSocket, o: Opening, setupMs: number, streamId: string): Promise<void> {
     const id = randomBytes(9).toString('base64url')
     const target = formatTarget(o.target)
     const since = Date.now()
@@ -149,17 +161,22 @@ export class EngineerLeg {
       device.destroy()
       throw new TunnelRefusal(503, 'AUDIT_UNAVAILABLE', 'server', `the audit trail cannot record the tunnel, so it is not opened: ${(error as Error).message}`)
     }
+    const onDevice: {serial: string; why?: DeviceEndReason} = {serial: o.serial}
+    this.endingOnDevice.set(streamId, onDevice)
     let ended = false
     const end = (how: SpliceEnd): void => {
       if (ended) return
       ended = true
       this.live.remove(id)
+      this.endingOnDevice.delete(streamId)
       const details = {...base, why: closeReason ?? how, ...(closedBy ? {closedBy} : {}), bytesToDevice: counters.toDevice, bytesFromDevice: counters.fromDevice, durationMs: Date.now() - since}
       this.track(this.auditClose(request, o, id, details).catch((e: unknown) => this.app.log.error({err: e, tunnelId: id}, 'tunnels: could not audit a close')))
     }
     // The CLI asked to be told how the stream ends (tunnel-frames.ts); raw clients get raw bytes.
     const framed = request.headers[FRAMING_HEADER.toLowerCase()] === FRAMING_VERSION
     const endFrame = (how: SpliceEnd) => {
+      // The device's own reason, when it said one before its side ended (not when the engineer went).
+      if (!closeReason && onDevice.why && how !== 'engineer-gone') return {reason: 'device-ended', by: onDevice.why, message: deviceEndMessage(onDevice.why)}
       const reason = closeReason ?? how
       return {reason, ...(closedBy ? {by: closedBy} : {}), message: endMessage(reason, closedBy)}
     }

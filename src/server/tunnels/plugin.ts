@@ -43,6 +43,7 @@ export const tunnelsPlugin = fp(
     const across = new TunnelsAcrossNodes(live, directory, app.wake, nodeId, app.log)
     const lost = new LostStreams(directory, app.log)
     const watch = new TunnelWatch(app.db, live, app.config.tunnels.idleTimeoutSeconds * 1000, app.log)
+    app.hub.onStreamEnding((serial, streamId, why) => engineer.deviceEnding(serial, streamId, why))
     app.decorate('tunnels', live)
     app.decorate('tunnelsAcrossNodes', across)
     app.wake.on('tunnels', () => across.closeRequested())
