@@ -59,6 +59,12 @@ export function benchConfig(docs: string, layout: BalancerLayout, socket: string
     return `  server ${n.id} 127.0.0.1:${n.port}\n`
   })
   changes.push('server addresses on loopback')
+  // The data-leg steering lines (use-server per node id) stay as written: they must name the bench's nodes.
+  const steering = [...text.matchAll(/^\s*use-server (\S+) if \{ req\.ssl_sni -i (\S+) \}$/gm)]
+  const ids = layout.nodes.map((n) => n.id)
+  if (steering.length !== ids.length || steering.some((m, k) => m[1] !== ids[k] || m[2] !== `${ids[k]}.tether-node.invalid`)) {
+    throw new Error(`the docs' haproxy config no longer steers data legs to nodes ${ids.join(', ')} (use-server lines: ${steering.map((m) => m[0].trim()).join('; ') || 'none'})`)
+  }
   for (const name of STEERED) {
     text += [`\nfrontend steer-${name}`, `  bind 127.0.0.1:${layout.steer[name]}`, `  default_backend steer-${name}`, `backend steer-${name}`, ...layout.nodes.map((n, k) => `  server ${n.id} 127.0.0.1:${n.port}${k === 0 ? '' : ' disabled'}`), ''].join('\n')
   }

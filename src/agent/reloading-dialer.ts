@@ -30,8 +30,8 @@ export class ReloadingDialer implements Dialer {
     return (await this.active()).dial()
   }
 
-  async connectTls(): Promise<tls.TLSSocket> {
-    return (await this.active()).connectTls()
+  async connectTls(options: {servername?: string} = {}): Promise<tls.TLSSocket> {
+    return (await this.active()).connectTls(options)
   }
 
   /** The server the current dialer reaches (log uploads go to the same one). */

@@ -34,7 +34,7 @@ export async function createAgent(options: StartOptions): Promise<{agent: Device
     return {server, dialer: new TlsWebSocketDialer({server, key, cert, serverCa: ca, proxy: await resolveProxy(now, options, files.proxySecrets), timeoutMs: now.connectTimeoutMs})}
   }).init()
   const uploadApi = (): HttpsUploadApi => new HttpsUploadApi(dialer.server(), () => dialer.connectTls())
-  const dataLeg = dataLegDialer(() => dialer.server(), () => dialer.connectTls(), config.connectTimeoutMs)
+  const dataLeg = dataLegDialer(() => dialer.server(), (o) => dialer.connectTls(o), config.connectTimeoutMs)
   const agent = new DeviceAgent({
     config, files, dialer, clock: systemClock, log: options.log, agentVersion: options.agentVersion, proxyDisplay: proxy?.display ?? null, uploadApi, updatesHttp: () => new UndiciUpdatesHttp(dialer.server(), () => dialer.connectTls()), dataLeg, serverCa, proxy,
     routeChanged: () => dialer.changed(),

@@ -62,9 +62,11 @@ export class TlsWebSocketDialer implements Dialer {
 
   /**
    * A verified mTLS socket to the server by the same route as the control channel (proxy or
-   * direct). Log uploads use it for their own HTTPS connection.
+   * direct). Log uploads use it for their own HTTPS connection. `servername` replaces the TLS
+   * server name sent (a tunnel's data leg names its node, for the balancer to route on); the
+   * certificate is still verified against the configured server host, never against that name.
    */
-  async connectTls(): Promise<tls.TLSSocket> {
+  async connectTls(options: {servername?: string} = {}): Promise<tls.TLSSocket> {
     const {server, proxy, timeoutMs} = this.settings
     const host = server.hostname.replace(/^\[|\]$/g, '')
     let raw: import('node:net').Socket | undefined
@@ -81,7 +83,8 @@ export class TlsWebSocketDialer implements Dialer {
       const socket = tls.connect({
         ...(raw ? {socket: raw} : {port: port(server)}),
         host,
-        servername: isIP(host) ? undefined : host,
+        servername: options.servername ?? (isIP(host) ? undefined : host),
+        ...(options.servername ? {checkServerIdentity: (_name: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(host, cert)} : {}),
         ca: this.settings.serverCa,
         key: this.settings.key,
         cert: this.settings.cert,

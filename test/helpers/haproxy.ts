@@ -27,7 +27,8 @@ export interface HaproxyTarget {
 /**
  * The HAProxy configuration of docs/operations.md ("### HAProxy"), taken from the page itself so
  * that the tests run what operators copy. Only what differs per installation is substituted:
- * the bind address, the nodes' addresses and the CA file path; and `maxconn`, which the docs size
+ * the bind address, the nodes' addresses and the CA file path (the `use-server` lines that steer
+ * data legs name node ids, node-1… here as in the docs, and stay as written); and `maxconn`, which the docs size
  * for a production host (60,000 needs ~120,000 file descriptors: more than a test process gets).
  * A substitution that no longer finds its text throws: the docs changed, the test must follow.
  */
@@ -48,6 +49,10 @@ export async function haproxyConfigFromDocs(target: HaproxyTarget): Promise<stri
   const servers = [...cfg.matchAll(/^\s*server (\S+) (\S+)$/gm)]
   if (servers.length !== target.nodes.length) throw new Error(`docs/operations.md haproxy block: ${servers.length} server lines, the test runs ${target.nodes.length} nodes`)
   target.nodes.forEach((port, i) => replace(` node-${i + 1} ${DOC_NODE(i + 1)}`, ` node-${i + 1} 127.0.0.1:${port}`))
+  // The data-leg steering lines name the servers by node id: the test's nodes are node-1…node-N too.
+  const steering = [...cfg.matchAll(/^\s*use-server (\S+) if \{ req\.ssl_sni -i (\S+) \}$/gm)].map((m) => `${m[1]} ${m[2]}`)
+  const expected = target.nodes.map((_, i) => `node-${i + 1} node-${i + 1}.tether-node.invalid`)
+  if (steering.join('\n') !== expected.join('\n')) throw new Error(`docs/operations.md haproxy block: use-server lines ${JSON.stringify(steering)}, the test expects ${JSON.stringify(expected)}`)
   return cfg
 }
 

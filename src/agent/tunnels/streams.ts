@@ -83,7 +83,7 @@ export class TunnelStreams {
   }
 
   async open(request: TunnelOpenRequest): Promise<ResponseBody> {
-    const {streamId, ticket, target, user, reason} = request.params
+    const {streamId, ticket, target, user, reason, node} = request.params
     const mode = await this.deps.mode()
     const decision = await decideTunnel({target, user}, mode, this.deps.config, this.deps.grantFor)
     const what = {requestId: request.id, target: 'tunnel', port: target.port, mode: mode.mode}
@@ -101,7 +101,7 @@ export class TunnelStreams {
     }
     let leg
     try {
-      leg = await this.deps.dialData(streamId, ticket)
+      leg = await this.deps.dialData(streamId, ticket, node)
     } catch (error) {
       targetSocket.destroy()
       return {ok: false, error: {code: ProtocolErrorCodes.dataLegFailed, message: `the device could not dial the server for the stream: ${(error as Error).message}`}}

@@ -44,6 +44,14 @@ export const TunnelOpenParams = z.object({
   /** The engineer's username (approvals are per engineer). */
   user: z.string().min(1).max(128),
   reason: z.string().max(200).optional(),
+  /**
+   * The server node that owns the stream (its node id). The agent dials the data leg with the TLS
+   * server name nodeServerName(node), which a balancer in TCP passthrough can route on, so the
+   * leg lands on that node instead of being forwarded to it (docs/tunnels.md "Several server
+   * nodes"). Loose on purpose: an agent uses it only when it is a valid name (isNodeLabel), and an
+   * older agent drops it (z.object strips unknown fields); an older server simply does not send it.
+   */
+  node: z.string().max(253).optional(),
 })
 export type TunnelOpenParams = z.infer<typeof TunnelOpenParams>
 
@@ -72,6 +80,19 @@ export const StreamEndingMessage = z.object({
   why: z.enum(DEVICE_END_REASONS),
 })
 export type StreamEndingMessage = z.infer<typeof StreamEndingMessage>
+
+/** The fixed suffix of a data leg's TLS server name: `.invalid` can never be a real host (RFC 2606). */
+export const NODE_SERVER_NAME_SUFFIX = 'tether-node.invalid'
+
+/** A node id usable in front of a server name: DNS-like labels (config.json's NodeId, no empty label). */
+export function isNodeLabel(node: string): boolean {
+  return node.length <= 200 && /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9_-]{0,62})*$/.test(node)
+}
+
+/** The TLS server name that steers a data leg to `node` at the balancer: `node-1.tether-node.invalid`. */
+export function nodeServerName(node: string): string {
+  return `${node.toLowerCase()}.${NODE_SERVER_NAME_SUFFIX}`
+}
 
 export function formatTarget(target: TunnelTarget): string {
   return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`

@@ -107,7 +107,9 @@ export class EngineerLeg {
     const timeoutMs = this.app.config.tunnels.setupTimeoutMs
     const leg = this.broker.expect(streamId, o.serial, ticket, timeoutMs)
     leg.catch(() => undefined) // observed below; a refusal from the device cancels it first
-    const params = {streamId, ticket, target: o.target, user: o.principal.username, ...(o.reason ? {reason: o.reason} : {})}
+    // `node`: the agent dials its data leg with a TLS server name naming this node, which the
+    // documented balancer routes on, so the leg lands here rather than on a node forwarding it.
+    const params = {streamId, ticket, target: o.target, user: o.principal.username, node: this.app.nodeId, ...(o.reason ? {reason: o.reason} : {})}
     let answer
     try {
       answer = await this.app.hub.request(o.serial, {kind: 'tunnel.open', params}, timeoutMs)
