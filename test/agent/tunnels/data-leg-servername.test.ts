@@ -11,7 +11,7 @@ import {isNodeLabel, nodeServerName} from '../../../src/protocol/agent/index.js'
 async function listener(cert: TestCert, ca: TestCa): Promise<{server: tls.Server; url: URL; names: Array<string | false>}> {
   const names: Array<string | false> = []
   const server = tls.createServer({key: cert.key, cert: cert.cert, ca: ca.cert, requestCert: true, rejectUnauthorized: true}, (socket) => {
-    names.push(socket.servername)
+    names.push(socket.servername ?? false)
     socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tether-tunnel\r\n\r\n'))
     socket.on('error', () => undefined)
   })
