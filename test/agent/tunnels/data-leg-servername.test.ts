@@ -2,6 +2,7 @@ import {strict as assert} from 'node:assert'
 import type {AddressInfo} from 'node:net'
 import tls from 'node:tls'
 import {eventually} from '../../helpers/eventually.js'
+import {ThrottleProxy} from '../logs/throttle-proxy.js'
 import {testCa, type TestCa, type TestCert} from '../../checks/fixtures/certs.js'
 import {TlsWebSocketDialer, TransportError} from '../../../src/agent/transport.js'
 import {dataLegDialer} from '../../../src/agent/tunnels/data-leg.js'
@@ -46,6 +47,20 @@ describe('agent: the data leg names its node in the TLS server name', () => {
     plain.destroy()
     // An IP address as server: no server name at all unless a node is named.
     assert.deepEqual(l.names, ['node-2.tether-node.invalid', false, false, false])
+  })
+
+  it("sends it through the site's CONNECT proxy too, which is asked for the configured server", async () => {
+    const l = await listener(await ca.sign({cn: '127.0.0.1', ips: ['127.0.0.1']}), ca)
+    servers.push(l.server)
+    const proxy = await ThrottleProxy.start(64 * 1024 * 1024)
+    try {
+      const d = new TlsWebSocketDialer({server: l.url, key: device.key, cert: device.cert, serverCa: ca.cert, timeoutMs: 3000, proxy: {host: '127.0.0.1', port: proxy.port, display: proxy.url, noProxy: [], origin: '--proxy'}})
+      assert.match(d.describeRoute(), /via proxy/)
+      ;(await dataLegDialer(() => l.url, (o) => d.connectTls(o), 3000)('stream-0002', 'ticket-0123456789abcdef', 'node-3')).destroy()
+      assert.deepEqual(l.names, ['node-3.tether-node.invalid'])
+    } finally {
+      await proxy.stop()
+    }
   })
 
   it('still verifies the certificate against the configured server, not the name sent', async () => {
