@@ -15,7 +15,7 @@ import {getDevice} from '../registry/service.js'
 import type {DataLegBroker} from './broker.js'
 import type {LegRouting} from './leg-routing.js'
 import type {TunnelDirectory} from './directory.js'
-import type {CloseReason, LiveTunnel, LiveTunnels} from './live.js'
+import {type CloseReason, type LiveTunnel, type LiveTunnels, newTunnelId} from './live.js'
 import {refusalFromDevice, TunnelRefusal} from './refusal.js'
 import {splice, type SpliceEnd} from '../../shared/splice.js'
 import {FRAMING_HEADER, FRAMING_VERSION} from '../../shared/tunnel-frames.js'
@@ -138,7 +138,7 @@ export class EngineerLeg {
   private readonly endingOnDevice = new Map<string, {serial: string; why?: DeviceEndReason}>()
 
   private async start(request: IncomingMessage, socket: TLSSocket, device: TLSSocket, o: Opening, setupMs: number, streamId: string): Promise<void> {
-    const id = randomBytes(9).toString('base64url')
+    const id = newTunnelId()
     const target = formatTarget(o.target)
     const since = Date.now()
     const counters = {toDevice: 0, fromDevice: 0, lastActivity: since}
