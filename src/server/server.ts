@@ -103,7 +103,9 @@ function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {
 export async function startServer(options: StartOptions = {}): Promise<StartedServer> {
   const {config, initialised} = await resolveConfig(options)
   const https = await httpsOptions(config)
-  const opened = await openDatabase(config.database)
+  // Until the app's logger exists, a lost idle connection is a process warning.
+  let idleError = (error: Error): void => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`)
+  const opened = await openDatabase(config.database, {onIdleError: (error) => idleError(error)})
   let app: FastifyInstance | undefined
   try {
     await migrateToLatest(opened)
@@ -120,6 +122,8 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
         forceCloseConnections: 'idle',
       },
     })
+    const log = app.log
+    idleError = (error) => log.warn({err: error.message}, 'PostgreSQL closed an idle connection; the pool opens a new one when needed')
     app.server.headersTimeout = config.limits.headersTimeoutMs
     app.server.maxConnections = config.limits.maxConnections
     // At most this many TLS handshakes at once; a reconnect storm waits its turn (handshake-admission.ts).

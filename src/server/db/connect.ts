@@ -45,12 +45,17 @@ export interface OpenedDatabase {
  * Opens the database named by `url`: `postgres://…` (or `postgresql://…`) for PostgreSQL,
  * `sqlite:PATH` or a plain file path for the embedded SQLite.
  */
-export async function openDatabase(url: string): Promise<OpenedDatabase> {
+export async function openDatabase(url: string, options: {onIdleError?: (error: Error) => void} = {}): Promise<OpenedDatabase> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pg = (await import('pg')).default
     // bigserial/count(*) come back as strings by default; every value we store fits a double.
     pg.types.setTypeParser(20, (v: string) => Number(v))
     const pool = new pg.Pool({connectionString: url, max: 10})
+    // PostgreSQL ends idle connections on its own (restart, failover, idle_session_timeout, an
+    // administrator). The pool drops such a client and the next query opens a new one; an
+    // 'error' nobody listens to would instead take the whole server down. Queries in flight fail
+    // by themselves and are answered as the database being unavailable.
+    pool.on('error', options.onIdleError ?? ((error) => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`, {code: 'TETHER_PG_IDLE_CLIENT'})))
     const db = new Kysely<Database>({dialect: new PostgresDialect({pool})})
     return {db, dialect: 'postgres', close: () => db.destroy()}
   }
