@@ -55,7 +55,7 @@ export async function openDatabase(url: string, options: {onIdleError?: (error: 
     // administrator). The pool drops such a client and the next query opens a new one; an
     // 'error' nobody listens to would instead take the whole server down. Queries in flight fail
     // by themselves and are answered as the database being unavailable.
-    pool.on('error', options.onIdleError ?? ((error) => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`, {code: 'TETHER_PG_IDLE_CLIENT'})))
+    pool.on('error', options.onIdleError ?? ((error) => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`)))
     const db = new Kysely<Database>({dialect: new PostgresDialect({pool})})
     return {db, dialect: 'postgres', close: () => db.destroy()}
   }
