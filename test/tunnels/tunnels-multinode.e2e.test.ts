@@ -8,6 +8,7 @@ import tls from 'node:tls'
 import {NodeCredentials} from '../../src/server/peering/node-cert.js'
 import {upgradeSocket, UpgradeRefusedError} from '../../src/shared/upgrade-client.js'
 import {BIN, runTether, startTether, testEnv, waitForOutput} from '../helpers/cli.js'
+import {transfer as sendThrough} from '../helpers/tunnel-streams.js'
 import {eventually} from '../helpers/eventually.js'
 import {adminApi} from '../agent/helpers/admin-api.js'
 import {enrollAgent, type AgentUnderTest} from '../agent/helpers/agent-process.js'
@@ -85,26 +86,7 @@ describe('tunnels across server nodes (PostgreSQL, e2e)', function () {
    * One stream through the engineer's leg on node `node` to `port`: sends `input`, reads until
    * `until` says the answer is complete, then says EOF and waits for the command to end.
    */
-  const transfer = (node: number, port: number, input: Buffer, until: (out: Buffer) => boolean) =>
-    new Promise<{code: number | null; out: Buffer; stderr: string}>((resolve, reject) => {
-      const child = connectThrough(node, port)
-      const chunks: Buffer[] = []
-      let size = 0
-      let stderr = ''
-      let ended = false
-      child.stdout!.on('data', (d: Buffer) => {
-        chunks.push(d)
-        size += d.length
-        if (!ended && until(Buffer.concat(chunks, size))) {
-          ended = true
-          child.stdin!.end()
-        }
-      })
-      child.stderr!.on('data', (d) => (stderr += d))
-      child.on('error', reject)
-      child.on('close', (code) => resolve({code, out: Buffer.concat(chunks), stderr}))
-      if (input.length > 0) child.stdin!.write(input)
-    })
+  const transfer = (node: number, port: number, input: Buffer, until: (out: Buffer) => boolean) => sendThrough(connectThrough(node, port), input, until)
 
   before(async () => {
     ports.push(await freePort(), await freePort())
