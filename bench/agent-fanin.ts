@@ -29,6 +29,7 @@ import {readServerConfig, writeServerConfig} from '../src/server/config-store.js
 import {migrateToLatest, openDatabase} from '../src/server/db/connect.js'
 import {initDataDir} from '../src/server/init.js'
 import {loadCa} from '../src/server/pki/ca.js'
+import {ask, log, mb, ms, nextMessage, sleep} from './agent-fanin/ipc.js'
 import {issueBenchCerts} from './agent-fanin/issue.js'
 
 const {values, positionals} = parseArgs({
@@ -71,8 +72,6 @@ const dir = await mkdtemp(join(tmpdir(), 'tether-fanin-'))
 const children: ChildProcess[] = []
 let server: ChildProcess | undefined
 const workerStats: AgentStats[] = []
-let nextId = 0
-const log = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`)
 
 try {
   // 1. A data dir with room for N connections, and N enrolled devices.
@@ -129,11 +128,7 @@ try {
   await until(() => welcomed() === N, PHASE_TIMEOUT_MS, 'initial connect')
   const acceptMs = performance.now() - t
   if (values.profile) {
-    await new Promise<void>((resolve, reject) => {
-      const id = ++nextId
-      server!.send({type: 'profile-stop', id, file: values.profile})
-      nextMessage(server!, (m) => (m as {id?: number}).id === id, 60_000).then(() => resolve(), reject)
-    })
+    await ask(server!, 'profile-stop', {file: values.profile})
     log(`server CPU profile of the fan-in written to ${values.profile}`)
   }
   const lat = workerStats.reduce((a, s) => ({o: a.o + s.openMs, n: a.n + s.opened, w: a.w + s.welcomeMs, m: a.m + s.welcomes}), {o: 0, n: 0, w: 0, m: 0})
@@ -194,9 +189,7 @@ try {
   const backMs = performance.now() - t
   log(`all ${N} agents back ${ms(backMs)} after the kill (${ms(backMs - upMs)} after the server listened again); upgrade refusals/errors after restart: ${errors()}`)
   if (values['profile-storm']) {
-    const id = ++nextId
-    server!.send({type: 'profile-stop', id, file: values['profile-storm']})
-    await nextMessage(server!, (m) => (m as {id?: number}).id === id, 60_000)
+    await ask(server!, 'profile-stop', {file: values['profile-storm']})
     log(`server CPU profile of the reconnect storm written to ${values['profile-storm']}`)
   }
   const stormStats = (await ask(server!, 'stats')) as ServerStats
@@ -319,45 +312,10 @@ function errors(): string {
   return parts.length ? parts.join(', ') : 'none'
 }
 
-async function ask(child: ChildProcess, type: string): Promise<unknown> {
-  const id = ++nextId
-  child.send({type, id})
-  return nextMessage(child, (m) => (m as {id?: number}).id === id, 60_000)
-}
-
-function nextMessage(child: ChildProcess, match: (m: {type?: string}) => boolean, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error('child did not answer in time')), timeoutMs)
-    const onMessage = (m: {type?: string}): void => {
-      if (match(m)) done(undefined, m)
-    }
-    const onExit = (code: number | null): void => done(new Error(`child exited (${code})`))
-    const done = (error?: Error, value?: unknown): void => {
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-      if (error) reject(error)
-      else resolve(value)
-    }
-    child.on('message', onMessage)
-    child.on('exit', onExit)
-  })
-}
-
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`${what}: only ${welcomed()}/${N} agents after ${timeoutMs / 1000} s; errors: ${errors()}`)
     await sleep(50)
   }
-}
-
-function sleep(msec: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, msec))
-}
-function ms(value: number): string {
-  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`
-}
-function mb(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MB`
 }
