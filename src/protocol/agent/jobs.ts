@@ -20,14 +20,29 @@ import {UpdateJobParams} from '../updates/index.js'
  */
 type Params = Record<string, unknown>
 export const JOB_KINDS = {
-  diagnostic: {label: 'diagnostics', params: z.lazy(() => DiagnosticJobParams), subject: (p: Params) => String(p.name ?? '?')},
-  logs: {label: 'logs', params: z.lazy(() => LogsJobParams), subject: (p: Params) => (p.since ? `logs since ${String(p.since)}` : 'logs')},
-  update: {label: 'updates', params: z.lazy(() => UpdateJobParams), subject: (p: Params) => `update to ${String(p.version ?? '?')}`},
+  // A table's kind column already says "diagnostics"; the access review lists no kind column, so
+  // its line names the kind too ("diagnostic memory").
+  diagnostic: {label: 'diagnostics', params: z.lazy(() => DiagnosticJobParams), subject: (p: Params) => String(p.name ?? '?'), reviewed: (p: Params) => `diagnostic ${String(p.name ?? '?')}`},
+  logs: {label: 'logs', params: z.lazy(() => LogsJobParams), subject: logsSubject, reviewed: logsSubject},
+  update: {label: 'updates', params: z.lazy(() => UpdateJobParams), subject: updateSubject, reviewed: updateSubject},
 } as const
 
-/** What a job is about, in a few words (tables, the access review); an unknown kind names itself. */
+function logsSubject(p: Params): string {
+  return p.since ? `logs since ${String(p.since)}` : 'logs'
+}
+
+function updateSubject(p: Params): string {
+  return `update to ${String(p.version ?? '?')}`
+}
+
+/** What a job is about, in a few words (tables); an unknown kind names itself. */
 export function jobSubject(kind: string, params: Params): string {
   return Object.hasOwn(JOB_KINDS, kind) ? JOB_KINDS[kind as JobKind].subject(params) : kind
+}
+
+/** What the access review (`audit report`) says a job did on a device. */
+export function reviewedJobSubject(kind: JobKind, params: Params): string {
+  return JOB_KINDS[kind].reviewed(params)
 }
 
 export const JobKind = z.enum(Object.keys(JOB_KINDS) as [keyof typeof JOB_KINDS, ...Array<keyof typeof JOB_KINDS>])

@@ -1,5 +1,5 @@
 import type {AccessFlag, AuditReport, ReportedAccess} from '../../protocol/api/audit.js'
-import {JobKind, jobSubject} from '../../protocol/agent/jobs.js'
+import {JobKind, reviewedJobSubject} from '../../protocol/agent/jobs.js'
 import type {AuditEventRow} from '../db/schema.js'
 import {type AuditFilter, filterConditions} from './query.js'
 import {type AuditStore, PAGE_ROWS, auditDb, missingHead} from './tables.js'
@@ -93,7 +93,7 @@ export async function buildAccessReport(store: AuditStore, input: ReportInput): 
           accesses.push(access)
         } else if (row.action === 'job.requested' && JobKind.safeParse(d.kind).success) {
           const kind = d.kind as JobKind
-          accesses.push(base(row, kind, `${kind === 'diagnostic' ? 'diagnostic ' : ''}${jobSubject(kind, (d.params ?? {}) as Record<string, unknown>)}`, null))
+          accesses.push(base(row, kind, reviewedJobSubject(kind, (d.params ?? {}) as Record<string, unknown>), null))
         }
     }
   }
