@@ -52,9 +52,15 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
   const address = parseListen(listenText)
   const {api, session} = await openApi()
   const live = process.stderr.isTTY === true
+  let failuresSaid = 0
   const line = (): void => {
-    if (!live) return
     const s = listener.stats
+    if (!live) {
+      // No terminal (a script, a service): each failed stream gets a line of its own instead.
+      if (s.failed > failuresSaid && s.lastError) say(`stream failed (${s.failed} of ${s.total}): ${s.lastError}`)
+      failuresSaid = s.failed
+      return
+    }
     process.stderr.write(`\r\x1b[2K${s.active} active, ${s.total} total${s.failed ? `, ${s.failed} failed` : ''} · ↑ ${humanBytes(s.bytesToDevice)} ↓ ${humanBytes(s.bytesFromDevice)}${s.lastError ? ` · last error: ${s.lastError}` : ''}`)
   }
   const listener: TunnelListener = new TunnelListener(new TunnelDialer(api.client, session.trust), request, () => line())
@@ -69,6 +75,8 @@ export async function serveUntilSignal(request: StreamRequest, listenText: strin
     })
     if (live) process.stderr.write('\n')
     await listener.close()
+    const s = listener.stats
+    say(`Stopped: ${s.total} stream(s), ${s.failed} failed · ↑ ${humanBytes(s.bytesToDevice)} ↓ ${humanBytes(s.bytesFromDevice)}`)
     return {listen, device: request.serial, target, stats: listener.stats}
   } finally {
     await api.client.close()
