@@ -25,9 +25,11 @@ const ACTOR_TYPES = new Set(['user', 'device', 'system'])
 const OUTCOMES = new Set(['success', 'failure', 'denied'])
 
 type Prepared = Omit<AuditEventRow, 'seq' | 'time' | 'prev_hash' | 'hash'>
+type Alongside = (trx: Kysely<Database>) => Promise<void>
 
 interface Pending {
   event: Prepared
+  alongside?: Alongside
   resolve(row: AuditEventRow): void
   reject(error: unknown): void
 }
@@ -48,7 +50,7 @@ export class AuditChain implements AuditLog {
     this.store = {db, dialect}
   }
 
-  append(input: AuditInput): Promise<AuditEvent> {
+  append(input: AuditInput, alongside?: Alongside): Promise<AuditEvent> {
     let event: Prepared
     try {
       event = prepare(input)
@@ -56,7 +58,7 @@ export class AuditChain implements AuditLog {
       return Promise.reject(error)
     }
     return new Promise<AuditEventRow>((resolve, reject) => {
-      this.queue.push({event, resolve, reject})
+      this.queue.push({event, alongside, resolve, reject})
       this.draining ??= this.drain()
     }).then(rowToEvent)
   }
@@ -124,7 +126,10 @@ export class AuditChain implements AuditLog {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH)
         try {
-          const rows = await this.write(batch.map((p) => p.event))
+          const rows = await this.write(
+            batch.map((p) => p.event),
+            batch.flatMap((p) => (p.alongside ? [p.alongside] : [])),
+          )
           batch.forEach((p, i) => p.resolve(rows[i]))
         } catch (error) {
           for (const p of batch) p.reject(error)
@@ -135,9 +140,12 @@ export class AuditChain implements AuditLog {
     }
   }
 
-  private write(events: Prepared[]): Promise<AuditEventRow[]> {
+  private write(events: Prepared[], alongside: Alongside[] = []): Promise<AuditEventRow[]> {
     const {db, dialect} = this.store
-    return writeTransaction(db, dialect, (trx) => chainInto(trx, dialect, events))
+    return writeTransaction(db, dialect, async (trx) => {
+      for (const write of alongside) await write(trx)
+      return chainInto(trx, dialect, events)
+    })
   }
 }
 

@@ -37,7 +37,12 @@ export interface AuditPage {
  * functions of export.ts and verify.ts.
  */
 export interface AuditLog {
-  append(input: AuditInput): Promise<AuditEvent>
+  /**
+   * `alongside`, when given, writes in the group commit's transaction (a bookkeeping row that
+   * must exist exactly when its event does) without a transaction of its own. It must not fail
+   * for reasons of its own: its failure rolls back every event of the batch.
+   */
+  append(input: AuditInput, alongside?: (trx: Kysely<Database>) => Promise<void>): Promise<AuditEvent>
   /** A state change and its events in one transaction (AuditChain.transaction). */
   transaction<T>(work: (trx: Kysely<Database>, record: RecordAudit) => Promise<T>): Promise<T>
 }

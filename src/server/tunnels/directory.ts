@@ -20,7 +20,8 @@ export interface RefreshResult {
  * Where a node's live streams are known to the other nodes, and the audit of their open and
  * close that goes with it. Two implementations, chosen once by the database (plugin.ts):
  * SharedTunnelDirectory (PostgreSQL, several nodes: the live_tunnels table) and
- * LocalTunnelDirectory (SQLite, one node: memory; nothing to share, nothing to lose).
+ * LocalTunnelDirectory (SQLite, one node: memory, with the same rows kept only so that a crashed
+ * process's streams are closed in the audit when it starts again).
  */
 export interface TunnelDirectory {
   /** Audits the open (`event`) and makes the stream known, together. */
@@ -60,13 +61,7 @@ export class SharedTunnelDirectory implements TunnelDirectory {
 
   recordOpen(t: LiveTunnel, sourceIp: string | null, event: AuditInput): Promise<void> {
     return this.audit.transaction(async (trx, record) => {
-      await trx
-        .insertInto('live_tunnels')
-        .values({
-          id: t.id, node_id: this.nodeId, instance: this.instance, serial: t.serial, customer_id: t.customerId, site_id: t.siteId, user_id: t.userId, username: t.username,
-          source_ip: sourceIp, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: 0, bytes_from_device: 0, close_requested_by: null,
-        })
-        .execute()
+      await insertRow(trx, rowOf(t, this.nodeId, this.instance, sourceIp))
       record(event)
     })
   }
@@ -80,29 +75,15 @@ export class SharedTunnelDirectory implements TunnelDirectory {
   }
 
   recordLost(row: LiveTunnelRow, event: AuditInput): Promise<boolean> {
-    return this.audit.transaction(async (trx, record) => {
-      // Only the row as read: a node that restarted meanwhile under another instance has its own rows.
-      const gone = await trx.deleteFrom('live_tunnels').where('id', '=', row.id).where('instance', '=', row.instance).returning('id').executeTakeFirst()
-      if (gone) record(event)
-      return gone !== undefined
-    })
+    return recordLostRow(this.audit, row, event)
   }
 
-  /** ONE statement per REFRESH_CHUNK streams, which also returns the rows it found, with their close requests. */
+  /** The rows found, with their close requests. */
   async refresh(tunnels: readonly LiveTunnel[]): Promise<RefreshResult> {
     const out: RefreshResult = {recorded: new Set(), closeRequests: new Map()}
-    for (let i = 0; i < tunnels.length; i += REFRESH_CHUNK) {
-      const values = tunnels.slice(i, i + REFRESH_CHUNK).map((t) => sql`(${t.id}, cast(${t.counters.toDevice} as bigint), cast(${t.counters.fromDevice} as bigint))`)
-      // VALUES columns are column1.. on both engines; UPDATE … FROM … RETURNING on both too.
-      const {rows} = await sql<{id: string; close_requested_by: string | null}>`
-        update live_tunnels set bytes_to_device = v.column2, bytes_from_device = v.column3
-        from (values ${sql.join(values)}) as v
-        where live_tunnels.id = v.column1 and live_tunnels.node_id = ${this.nodeId} and live_tunnels.instance = ${this.instance}
-        returning live_tunnels.id, live_tunnels.close_requested_by`.execute(this.db)
-      for (const row of rows) {
-        out.recorded.add(row.id)
-        if (row.close_requested_by !== null) out.closeRequests.set(row.id, row.close_requested_by)
-      }
+    for (const row of await refreshCounters(this.db, this.nodeId, this.instance, tunnels)) {
+      out.recorded.add(row.id)
+      if (row.close_requested_by !== null) out.closeRequests.set(row.id, row.close_requested_by)
     }
     return out
   }
@@ -137,45 +118,43 @@ export class SharedTunnelDirectory implements TunnelDirectory {
     return (await this.db.selectFrom('live_tunnels').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
   }
 
-  async lost(now = Date.now()): Promise<LiveTunnelRow[]> {
-    return this.db
-      .selectFrom('live_tunnels')
-      .leftJoin('nodes', 'nodes.id', 'live_tunnels.node_id')
-      .selectAll('live_tunnels')
-      .where((eb) => eb.or([eb('nodes.id', 'is', null), eb('nodes.lease_until', '<=', new Date(now).toISOString()), eb('nodes.instance', '<>', eb.ref('live_tunnels.instance'))]))
-      .orderBy('live_tunnels.since')
-      .limit(LOST_PER_TICK)
-      .execute()
+  lost(now = Date.now()): Promise<LiveTunnelRow[]> {
+    return lostRows(this.db, now)
   }
 }
 
 /**
- * One node (SQLite): its memory is the whole truth, so nothing is written beside the audit, which
- * keeps its group commit (on SQLite every commit is a synchronous fsync: one per stream would
- * stall the event loop when fifty streams open at once). No other node can ask, or lose it.
+ * One node (SQLite): its memory is the whole truth for listing and closing; no other node can
+ * ask. Its rows in live_tunnels are written in the audit's group commit, beside the open and
+ * close events (on SQLite every commit is a synchronous fsync: a transaction per stream would
+ * stall the event loop when fifty streams open at once). They serve one purpose: after a crash,
+ * the next process finds the streams the dead one left open and audits their close (node-lost.ts).
  */
 export class LocalTunnelDirectory implements TunnelDirectory {
   constructor(
+    private readonly db: Kysely<Database>,
     private readonly streams: LiveTunnels,
     private readonly audit: AuditLog,
     private readonly nodeId: string,
     private readonly instance: string,
   ) {}
 
-  async recordOpen(_t: LiveTunnel, _sourceIp: string | null, event: AuditInput): Promise<void> {
-    await this.audit.append(event)
+  async recordOpen(t: LiveTunnel, sourceIp: string | null, event: AuditInput): Promise<void> {
+    await this.audit.append(event, (trx) => insertRow(trx, rowOf(t, this.nodeId, this.instance, sourceIp)))
   }
 
-  async recordClose(_id: string, event: AuditInput): Promise<boolean> {
-    await this.audit.append(event)
+  async recordClose(id: string, event: AuditInput): Promise<boolean> {
+    await this.audit.append(event, async (trx) => void (await trx.deleteFrom('live_tunnels').where('id', '=', id).execute()))
     return true
   }
 
-  async recordLost(): Promise<boolean> {
-    return false
+  recordLost(row: LiveTunnelRow, event: AuditInput): Promise<boolean> {
+    return recordLostRow(this.audit, row, event)
   }
 
+  /** Counters kept for a crash's close event; nobody else removes this node's rows. */
   async refresh(tunnels: readonly LiveTunnel[]): Promise<RefreshResult> {
+    await refreshCounters(this.db, this.nodeId, this.instance, tunnels)
     return {recorded: new Set(tunnels.map((t) => t.id)), closeRequests: new Map()}
   }
 
@@ -194,8 +173,9 @@ export class LocalTunnelDirectory implements TunnelDirectory {
     return this.streams.get(id) !== undefined
   }
 
-  async lost(): Promise<LiveTunnelRow[]> {
-    return []
+  /** Rows of an earlier process: it crashed with the streams open (a clean stop closes them all). */
+  lost(now = Date.now()): Promise<LiveTunnelRow[]> {
+    return lostRows(this.db, now)
   }
 
   private row(t: LiveTunnel): LiveTunnelRow {
@@ -204,4 +184,52 @@ export class LocalTunnelDirectory implements TunnelDirectory {
       source_ip: null, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: t.counters.toDevice, bytes_from_device: t.counters.fromDevice, close_requested_by: null,
     }
   }
+}
+
+function rowOf(t: LiveTunnel, nodeId: string, instance: string, sourceIp: string | null): LiveTunnelRow {
+  return {
+    id: t.id, node_id: nodeId, instance, serial: t.serial, customer_id: t.customerId, site_id: t.siteId, user_id: t.userId, username: t.username,
+    source_ip: sourceIp, target: t.target, reason: t.reason, since: new Date(t.since).toISOString(), bytes_to_device: 0, bytes_from_device: 0, close_requested_by: null,
+  }
+}
+
+async function insertRow(trx: Kysely<Database>, row: LiveTunnelRow): Promise<void> {
+  await trx.insertInto('live_tunnels').values(row).execute()
+}
+
+/** ONE statement per REFRESH_CHUNK streams; returns the rows it found, with their close requests. */
+async function refreshCounters(db: Kysely<Database>, nodeId: string, instance: string, tunnels: readonly LiveTunnel[]): Promise<Array<{id: string; close_requested_by: string | null}>> {
+  const found: Array<{id: string; close_requested_by: string | null}> = []
+  for (let i = 0; i < tunnels.length; i += REFRESH_CHUNK) {
+    const values = tunnels.slice(i, i + REFRESH_CHUNK).map((t) => sql`(${t.id}, cast(${t.counters.toDevice} as bigint), cast(${t.counters.fromDevice} as bigint))`)
+    // VALUES columns are column1.. on both engines; UPDATE … FROM … RETURNING on both too.
+    const {rows} = await sql<{id: string; close_requested_by: string | null}>`
+      update live_tunnels set bytes_to_device = v.column2, bytes_from_device = v.column3
+      from (values ${sql.join(values)}) as v
+      where live_tunnels.id = v.column1 and live_tunnels.node_id = ${nodeId} and live_tunnels.instance = ${instance}
+      returning live_tunnels.id, live_tunnels.close_requested_by`.execute(db)
+    found.push(...rows)
+  }
+  return found
+}
+
+/** Streams no live process carries: their node's lease ran out, the node is gone, or it restarted. */
+function lostRows(db: Kysely<Database>, now: number): Promise<LiveTunnelRow[]> {
+  return db
+    .selectFrom('live_tunnels')
+    .leftJoin('nodes', 'nodes.id', 'live_tunnels.node_id')
+    .selectAll('live_tunnels')
+    .where((eb) => eb.or([eb('nodes.id', 'is', null), eb('nodes.lease_until', '<=', new Date(now).toISOString()), eb('nodes.instance', '<>', eb.ref('live_tunnels.instance'))]))
+    .orderBy('live_tunnels.since')
+    .limit(LOST_PER_TICK)
+    .execute()
+}
+
+function recordLostRow(audit: AuditLog, row: LiveTunnelRow, event: AuditInput): Promise<boolean> {
+  return audit.transaction(async (trx, record) => {
+    // Only the row as read: a node that restarted meanwhile under another instance has its own rows.
+    const gone = await trx.deleteFrom('live_tunnels').where('id', '=', row.id).where('instance', '=', row.instance).returning('id').executeTakeFirst()
+    if (gone) record(event)
+    return gone !== undefined
+  })
 }

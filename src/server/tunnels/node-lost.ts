@@ -7,8 +7,9 @@ const NODE_LOST: CloseReason = 'node-lost'
 
 /**
  * Closes, in the audit, the streams of nodes that died (kill -9, a lost host) or restarted: their
- * tunnel.open is in the chain and nobody is left to write its tunnel.close. Every node runs this
- * on its lease tick; each row is deleted and its close recorded in ONE transaction
+ * tunnel.open is in the chain and nobody is left to write its tunnel.close. On SQLite (one node)
+ * that is the node's own earlier process, found when it starts again. Every node runs this
+ * on start and on its lease tick; each row is deleted and its close recorded in ONE transaction
  * (directory.recordLost), so when several survivors race for a row, one deletes it and records
  * the close, the others' delete waits on the row lock, finds nothing and records nothing. The bytes are those of the owner's
  * last counter refresh (its last tick before it died).

@@ -36,9 +36,9 @@ export const tunnelsPlugin = fp(
     const forwarder = new LegForwarder(credentials, nodeId, app.log)
     const routing = new LegRouting(app, forwarder, credentials?.caFingerprint)
     const broker = new DataLegBroker(app.db, app.log, routing, (serial) => app.hub.isOnline(serial))
-    // Several nodes share PostgreSQL; SQLite is one node, whose memory is the whole truth.
+    // Several nodes share PostgreSQL; SQLite is one node, whose memory is the whole truth while it runs.
     const directory: TunnelDirectory =
-      app.dbDialect === 'postgres' ? new SharedTunnelDirectory(app.db, app.audit, app.nodeId, app.nodeInstance) : new LocalTunnelDirectory(live, app.audit, app.nodeId, app.nodeInstance)
+      app.dbDialect === 'postgres' ? new SharedTunnelDirectory(app.db, app.audit, app.nodeId, app.nodeInstance) : new LocalTunnelDirectory(app.db, live, app.audit, app.nodeId, app.nodeInstance)
     const engineer = new EngineerLeg(app, broker, live, routing, directory)
     const across = new TunnelsAcrossNodes(live, directory, app.wake, nodeId, app.log)
     const lost = new LostStreams(directory, app.log)
