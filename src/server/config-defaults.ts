@@ -33,6 +33,7 @@ export function defaultServerConfig(dataDir: string): ServerConfig {
       requestTimeoutMs: 30_000,
     },
     trustProxy: [],
+    proxyProtocolFrom: [],
     agents: {heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000, requestTimeoutMs: 10_000},
     tunnels: {idleTimeoutSeconds: 1800, setupTimeoutMs: 5000},
     deployments: {tickSeconds: 30},

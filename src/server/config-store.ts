@@ -4,6 +4,7 @@ import {z} from 'zod'
 import {writeFileAtomic} from '../shared/atomic-file.js'
 import {UsageError} from '../shared/errors.js'
 import {BLOB_BACKENDS} from './blobs/blob-store.js'
+import {balancerList} from './http/proxy-protocol.js'
 import type {ServerConfig} from './config.js'
 import {defaultServerConfig} from './config-defaults.js'
 import {readTextIfExists} from '../shared/optional-file.js'
@@ -60,6 +61,16 @@ const ConfigFile = z.strictObject({
     .partial()
     .optional(),
   trustProxy: z.array(z.string().min(1)).optional(),
+  proxyProtocolFrom: z
+    .array(z.string().min(1))
+    .superRefine((entries, ctx) => {
+      try {
+        balancerList(entries)
+      } catch (error) {
+        ctx.addIssue({code: 'custom', message: `${(error as Error).message}; expected e.g. "10.0.0.10" or "10.0.1.0/24"`})
+      }
+    })
+    .optional(),
   agents: z.strictObject({heartbeatIntervalMs: Positive, heartbeatTimeoutMs: Positive, requestTimeoutMs: Positive}).partial().optional(),
   tunnels: z.strictObject({idleTimeoutSeconds: Positive, setupTimeoutMs: Positive}).partial().optional(),
   deployments: z.strictObject({tickSeconds: Positive}).partial().optional(),
@@ -129,6 +140,7 @@ function mergeConfig(dataDir: string, file: ConfigFile): ServerConfig {
     auth: {...auth, jwtSecretFile: at(auth.jwtSecretFile), mfaKeyFile: at(auth.mfaKeyFile)},
     limits: {...d.limits, ...file.limits},
     trustProxy: file.trustProxy ?? d.trustProxy,
+    proxyProtocolFrom: file.proxyProtocolFrom ?? d.proxyProtocolFrom,
     agents: {...d.agents, ...file.agents},
     tunnels: {...d.tunnels, ...file.tunnels},
     deployments: {...d.deployments, ...file.deployments},
@@ -170,6 +182,7 @@ export async function writeServerConfig(config: ServerConfig, dir = config.dataD
     auth: {...config.auth, jwtSecretFile: rel(config.auth.jwtSecretFile), mfaKeyFile: rel(config.auth.mfaKeyFile)},
     limits: config.limits,
     trustProxy: config.trustProxy,
+    proxyProtocolFrom: config.proxyProtocolFrom,
     agents: config.agents,
     tunnels: config.tunnels,
     deployments: config.deployments,

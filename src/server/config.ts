@@ -43,6 +43,8 @@ export interface ServerConfig {
   }
   /** Extra addresses trusted as proxies for X-Forwarded-For (load balancer). */
   trustProxy: string[]
+  /** Balancers (addresses/CIDRs) whose connections start with a PROXY protocol v2 header (http/proxy-protocol.ts). */
+  proxyProtocolFrom: string[]
   /** The device agent control channel (docs/agent-protocol.md). */
   agents: {
     /** WebSocket ping period per connection. */

@@ -9,6 +9,7 @@ import {defaultDataDir, isDatabaseUrl, NodeId, PeerAddress, readServerConfig} fr
 import {migrateToLatest, openDatabase} from './db/connect.js'
 import type {Server as TlsServer} from 'node:tls'
 import {admitHandshakes} from './http/handshake-admission.js'
+import {acceptProxyProtocol, balancerList} from './http/proxy-protocol.js'
 import {httpsOptions} from './http/tls-options.js'
 import {initDataDir, isEmptyOrMissing, type InitResult, redactUrl} from './init.js'
 
@@ -132,6 +133,14 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
       maxWaitMs: Math.floor(config.limits.headersTimeoutMs / 2),
       slotTimeoutMs: config.limits.headersTimeoutMs + 1000,
     })
+    // After admission, so that it reads the header first and admission queues only TLS work.
+    if (config.proxyProtocolFrom.length > 0) {
+      acceptProxyProtocol(app.server as unknown as TlsServer, {
+        from: balancerList(config.proxyProtocolFrom),
+        timeoutMs: config.limits.headersTimeoutMs,
+        onRefused: (remote, why) => log.warn({remote}, `connection from a PROXY protocol balancer closed: ${why}`),
+      })
+    }
     await listen(app, config)
   } catch (error) {
     if (app) await app.close()
