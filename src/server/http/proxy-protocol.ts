@@ -127,8 +127,11 @@ export function acceptProxyProtocol(server: TlsServer, options: ProxyProtocolOpt
     raw.on('data', onData)
     raw.on('error', () => cleanup())
   })
-  // Before the HTTP layer's own listener: its requests must already read the client's address.
-  server.prependListener('secureConnection', (socket: TLSSocket) => {
+  // After the other listeners: handshake admission frees the slot it keyed by the balancer's
+  // address and port (set the client's first and the slot stayed held while the connection
+  // lived). Still before any request is read: 'secureConnection' runs its listeners in one go,
+  // and the HTTP parser only reads on later 'data' events.
+  server.on('secureConnection', (socket: TLSSocket) => {
     const client = clients.get(keyOf(socket))
     if (!client) return
     for (const [name, value] of [['remoteAddress', client.address], ['remotePort', client.port], ['remoteFamily', client.family]] as const) {

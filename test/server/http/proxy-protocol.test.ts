@@ -102,8 +102,11 @@ describe('PROXY protocol v2 (a TCP-mode balancer passes the client address)', ()
       const dataDir = join(dir, 'data')
       await initDataDir({dataDir, hostnames: ['localhost', '127.0.0.1']})
       // What an operator writes: the balancer's address (haproxy dials the node from 127.0.0.1).
+      // One handshake at a time: a handshake slot that the client's address kept from being freed
+      // would make the next connection wait past the admission bound and be closed.
       const configFile = join(dataDir, 'config.json')
-      await writeFile(configFile, JSON.stringify({...JSON.parse(await readFile(configFile, 'utf8')), proxyProtocolFrom: ['127.0.0.1']}))
+      const written = JSON.parse(await readFile(configFile, 'utf8')) as {limits?: Record<string, unknown>}
+      await writeFile(configFile, JSON.stringify({...written, proxyProtocolFrom: ['127.0.0.1'], limits: {...written.limits, maxConcurrentHandshakes: 1}}))
       server = await startServer({dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownTimeoutMs: 3000, rateLimitPerMinute: 3})
       balancerPort = await freePort()
       const cfg = [
@@ -137,8 +140,8 @@ describe('PROXY protocol v2 (a TCP-mode balancer passes the client address)', ()
     })
 
     /** A failed login from `from` to `port`: its status (the audit records the source address). */
-    async function failedLogin(port: number, from: string, username: string): Promise<number> {
-      const dispatcher = new Agent({localAddress: from, connect: {ca: await readFile(server.config.tls.caFile, 'utf8')}})
+    async function failedLogin(port: number, from: string, username: string, kept?: Agent): Promise<number> {
+      const dispatcher = kept ?? (await clientFrom(from))
       try {
         const res = await request(`https://127.0.0.1:${port}/api/v1/auth/login`, {
           method: 'POST',
@@ -149,20 +152,25 @@ describe('PROXY protocol v2 (a TCP-mode balancer passes the client address)', ()
         await res.body.dump()
         return res.statusCode
       } finally {
-        await dispatcher.close()
+        if (!kept) await dispatcher.close()
       }
     }
+
+    const clientFrom = async (from: string): Promise<Agent> => new Agent({localAddress: from, connect: {ca: await readFile(server.config.tls.caFile, 'utf8')}})
 
     const sourcesOf = async (username: string): Promise<Array<string | null>> =>
       (await server.app.db.selectFrom('audit_events').select('source_ip').where('action', '=', 'auth.login').where('actor', '=', username).orderBy('seq').execute()).map((r) => r.source_ip)
 
     it('the audit and the rate limit see the client behind the balancer, each client with its own budget', async () => {
-      assert.equal(await failedLogin(balancerPort, '127.0.0.7', 'via-balancer'), 401)
+      // Its connection stays open through the test: its handshake's slot must have been freed.
+      const kept = await clientFrom('127.0.0.7')
+      assert.equal(await failedLogin(balancerPort, '127.0.0.7', 'via-balancer', kept), 401)
       assert.deepEqual(await sourcesOf('via-balancer'), ['127.0.0.7'])
       // rateLimitPerMinute 3: the 4th request of 127.0.0.7 is refused; 127.0.0.8 still has its own.
       assert.deepEqual([await failedLogin(balancerPort, '127.0.0.7', 'x'), await failedLogin(balancerPort, '127.0.0.7', 'x'), await failedLogin(balancerPort, '127.0.0.7', 'x')], [401, 401, 429])
       assert.equal(await failedLogin(balancerPort, '127.0.0.8', 'other-client'), 401)
       assert.deepEqual(await sourcesOf('other-client'), ['127.0.0.8'])
+      await kept.close()
     })
 
     it('a peer that is not a balancer is served as itself, with no header read', async () => {
