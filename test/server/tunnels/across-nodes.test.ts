@@ -32,6 +32,16 @@ async function openStream(t: TestApp, directory: SharedTunnelDirectory, tunnel: 
   t.app.tunnels.add(tunnel)
 }
 
+/**
+ * The fake streams' device, so that it exists: else the node's tunnel watch (every 400 ms) ends a
+ * stream added to app.tunnels as device-revoked before the test closes it (seen in CI once a step
+ * took longer than that).
+ */
+async function seedStreamDevice(db: Kysely<Database>): Promise<void> {
+  await db.insertInto('customers').values({id: 'acme', name: 'Acme', created_at: iso(Date.now())}).onConflict((oc) => oc.column('id').doNothing()).execute()
+  await db.insertInto('devices').values({serial: 'SN-X', model: 'X', customer_id: 'acme', site_id: null, labels: '{}', created_at: iso(Date.now())}).execute()
+}
+
 /** A row of another (fake) node: `leaseMs` from now (negative: dead). */
 async function otherNodeStream(db: Kysely<Database>, node: string, id: string, leaseMs: number, customer = 'acme'): Promise<void> {
   const now = Date.now()
@@ -54,6 +64,7 @@ for (const kind of DB_KINDS) describe(`live tunnels in the database (${kind})`, 
   it('refreshes this node\'s counters in one statement and reports rows that are gone and close requests', async () => {
     t = await buildTestApp(kind)
     const root = await seedUser(t.app, {username: 'root', role: 'admin'})
+    await seedStreamDevice(t.app.db)
     const directory = new SharedTunnelDirectory(t.app.db, t.app.audit, t.app.nodeId, t.app.nodeInstance)
     const closed = new Map<string, [CloseReason, string | undefined]>()
     const [a, b, c] = ['t-a', 't-b', 't-c'].map((id) => fakeStream(t, directory, id, root.id, closed))
@@ -141,6 +152,7 @@ describe('live tunnels across two nodes on one PostgreSQL', function () {
     // Each test app has its own JWT secret: the calls all go to node 2, with its sessions.
     token = (await sessionFor(node2.app, 'root')).accessToken
     await node1.app.db.insertInto('customers').values([{id: 'acme', name: 'Acme', created_at: iso(Date.now())}, {id: 'other', name: 'Other', created_at: iso(Date.now())}]).execute()
+    await seedStreamDevice(node1.app.db)
   })
 
   after(async () => {
