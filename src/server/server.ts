@@ -6,7 +6,7 @@ import {BLOB_BACKENDS, type BlobBackend} from './blobs/blob-store.js'
 import type {ServerConfig} from './config.js'
 import type {z} from 'zod'
 import {defaultDataDir, isDatabaseUrl, NodeId, PeerAddress, readServerConfig} from './config-store.js'
-import {migrateToLatest, openDatabase} from './db/connect.js'
+import {migrateToLatest, openDatabase, warnIdleConnectionClosed} from './db/connect.js'
 import type {Server as TlsServer} from 'node:tls'
 import {admitHandshakes} from './http/handshake-admission.js'
 import {acceptProxyProtocol, balancerList} from './http/proxy-protocol.js'
@@ -105,7 +105,7 @@ export async function startServer(options: StartOptions = {}): Promise<StartedSe
   const {config, initialised} = await resolveConfig(options)
   const https = await httpsOptions(config)
   // Until the app's logger exists, a lost idle connection is a process warning.
-  let idleError = (error: Error): void => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`)
+  let idleError = warnIdleConnectionClosed
   const opened = await openDatabase(config.database, {onIdleError: (error) => idleError(error)})
   let app: FastifyInstance | undefined
   try {

@@ -41,6 +41,11 @@ export interface OpenedDatabase {
   close(): Promise<void>
 }
 
+/** Without a logger: a lost idle PostgreSQL connection is a process warning. */
+export function warnIdleConnectionClosed(error: Error): void {
+  process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`)
+}
+
 /**
  * Opens the database named by `url`: `postgres://…` (or `postgresql://…`) for PostgreSQL,
  * `sqlite:PATH` or a plain file path for the embedded SQLite.
@@ -55,7 +60,7 @@ export async function openDatabase(url: string, options: {onIdleError?: (error: 
     // administrator). The pool drops such a client and the next query opens a new one; an
     // 'error' nobody listens to would instead take the whole server down. Queries in flight fail
     // by themselves and are answered as the database being unavailable.
-    pool.on('error', options.onIdleError ?? ((error) => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`)))
+    pool.on('error', options.onIdleError ?? warnIdleConnectionClosed)
     const db = new Kysely<Database>({dialect: new PostgresDialect({pool})})
     return {db, dialect: 'postgres', close: () => db.destroy()}
   }

@@ -48,11 +48,9 @@ export function readProxyHeader(data: Buffer): ProxyHeader {
 }
 
 function ipv6(bytes: Buffer): string {
-  const groups = Array.from({length: 8}, (_, i) => bytes.readUInt16BE(i * 2).toString(16))
-  const text = groups.join(':')
+  const text = Array.from({length: 8}, (_, i) => bytes.readUInt16BE(i * 2).toString(16)).join(':')
   // An IPv4-mapped address reads as Node reports such peers.
-  const mapped = /^0:0:0:0:0:ffff:([0-9a-f]+):([0-9a-f]+)$/.exec(text)
-  if (mapped) return `::ffff:${[bytes[12], bytes[13], bytes[14], bytes[15]].join('.')}`
+  if (text.startsWith('0:0:0:0:0:ffff:')) return `::ffff:${[...bytes.subarray(12, 16)].join('.')}`
   return new URL(`http://[${text}]/`).hostname.replace(/^\[|\]$/g, '')
 }
 
@@ -84,11 +82,12 @@ export interface ProxyProtocolOptions {
  * Puts a header-reading stage in front of the TLS server's 'connection' listener (as
  * handshake-admission.ts does, which it then wraps), and gives each TLS socket the client's
  * address once its handshake is done, so request.ip, the rate limit and the audit see the client.
- * Returns false (and changes nothing) when the server does not have exactly one such listener.
+ * Throws (and changes nothing) when the server does not have exactly one such listener: serving
+ * the balancers' connections without reading their headers would break every one of them.
  */
-export function acceptProxyProtocol(server: TlsServer, options: ProxyProtocolOptions): boolean {
+export function acceptProxyProtocol(server: TlsServer, options: ProxyProtocolOptions): void {
   const listeners = server.listeners('connection')
-  if (listeners.length !== 1) return false
+  if (listeners.length !== 1) throw new Error(`proxyProtocolFrom: cannot read PROXY headers (the TLS server has ${listeners.length} connection listeners, expected 1)`)
   const next = listeners[0] as (this: TlsServer, raw: Socket) => void
   // Balancer address|port of a live connection → the client behind it.
   const clients = new Map<string, {address: string; port: number; family: string}>()
@@ -138,5 +137,4 @@ export function acceptProxyProtocol(server: TlsServer, options: ProxyProtocolOpt
       Object.defineProperty(socket, name, {value, configurable: true})
     }
   })
-  return true
 }
